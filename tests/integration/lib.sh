@@ -1,0 +1,95 @@
+# shellcheck shell=bash
+# Shared helpers for Ferry's integration tests: start a real ferry-iond on a
+# real provider, run programs under ferry-exec, compare with a local run, and
+# clean up whatever happens.  Source it; set FERRY_BUILD (ctest does).
+set -euo pipefail
+
+: "${FERRY_BUILD:?set FERRY_BUILD to the build tree}"
+IOND=$FERRY_BUILD/bin/ferry-iond
+FEXEC=$FERRY_BUILD/bin/ferry-exec
+T_PASS=0
+T_FAIL=0
+
+T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/ferry-it.XXXXXX")
+EXPORT=$T_DIR/export   # the I/O node's "parallel filesystem"
+LOCAL=$T_DIR/local     # the same work done natively, for comparison
+mkdir -p "$EXPORT" "$LOCAL"
+IOND_PID=
+IOND_LOG=$T_DIR/iond.log
+
+cleanup() {
+  local rc=$?
+  if [ -n "$IOND_PID" ] && kill -0 "$IOND_PID" 2>/dev/null; then
+    kill -TERM "$IOND_PID" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$IOND_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$IOND_PID" 2>/dev/null || true
+  fi
+  if [ $rc -ne 0 ] || [ "$T_FAIL" -ne 0 ]; then
+    echo "---- ferry-iond log (last 40 lines) ----"
+    tail -n 40 "$IOND_LOG" 2>/dev/null || true
+  fi
+  rm -rf "$T_DIR"
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# free_tcp_port: a port on 127.0.0.1 nobody listens on right now.
+free_tcp_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# start_iond PROVIDER [extra args]: PROVIDER is tcp or shm.  Sets IONODE_URI.
+start_iond() {
+  local prov=$1; shift
+  case $prov in
+    tcp) IONODE_URI="tcp://127.0.0.1:$(free_tcp_port)" ;;
+    shm) IONODE_URI="shm://ferry-it-$$-$RANDOM" ;;
+    *) echo "start_iond: unknown provider $prov" >&2; return 2 ;;
+  esac
+  rm -f "$T_DIR/ready"
+  "$IOND" --listen "$IONODE_URI" --export "/pfs=$EXPORT" --ready-file "$T_DIR/ready" "$@" \
+    >>"$IOND_LOG" 2>&1 &
+  IOND_PID=$!
+  for _ in $(seq 300); do
+    [ -s "$T_DIR/ready" ] && return 0
+    kill -0 "$IOND_PID" 2>/dev/null || { echo "ferry-iond exited before ready" >&2; cat "$IOND_LOG" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "ferry-iond not ready after 30 s" >&2
+  return 1
+}
+
+stop_iond() {
+  [ -n "$IOND_PID" ] || return 0
+  kill -TERM "$IOND_PID"
+  local rc=0
+  wait "$IOND_PID" || rc=$?
+  IOND_PID=
+  return $rc
+}
+
+# fx CMD...: run CMD under the runtime with /pfs forwarded (60 s limit).
+fx() {
+  timeout -k 5 120 "$FEXEC" --ionode "$IONODE_URI" --mount /pfs -- "$@"
+}
+
+ok()   { T_PASS=$((T_PASS + 1)); echo "ok   - $*"; }
+fail() { T_FAIL=$((T_FAIL + 1)); echo "FAIL - $*"; }
+
+# check NAME CMD...: run a shell condition and record the result.
+check() {
+  local name=$1; shift
+  if "$@"; then ok "$name"; else fail "$name"; fi
+}
+
+finish() {
+  echo "$T_PASS passed, $T_FAIL failed"
+  [ "$T_FAIL" -eq 0 ]
+}
+
+# fx_fails NAME CMD...: CMD under Ferry must fail (non-zero exit).
+fx_fails() {
+  local name=$1; shift
+  if fx "$@" >/dev/null 2>&1; then fail "$name"; else ok "$name"; fi
+}
