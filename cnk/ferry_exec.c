@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ferry-exec: run a program with libferry.so preloaded.
+ *
+ *   ferry-exec [--ionode URI] [--mount PREFIX]... [--log-level L] -- PROGRAM [ARGS...]
+ *
+ * Flags set FERRY_IONODE, FERRY_MOUNTS (comma-separated) and FERRY_LOG_LEVEL;
+ * values already in the environment are used where a flag is absent.  Exit
+ * status follows env(1): 2 for a usage error, 127 when the program cannot be
+ * run, otherwise the program's own.
+ */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef FERRY_VERSION
+#define FERRY_VERSION "0.1.0"
+#endif
+
+#define EXIT_USAGE 2
+#define EXIT_CANNOT_RUN 127
+
+static const char usage_text[] =
+	"usage: ferry-exec [--ionode URI] [--mount PREFIX]... [--log-level LEVEL] -- PROGRAM "
+	"[ARGS...]\n"
+	"Run PROGRAM with its system calls intercepted by the Ferry runtime; calls on\n"
+	"the mounted prefixes are forwarded to the I/O node.\n"
+	"  --ionode URI       I/O node address, e.g. tcp://10.0.0.1:7700 or shm://name\n"
+	"                     (default: $FERRY_IONODE)\n"
+	"  --mount PREFIX     forward paths under PREFIX (repeatable; default: $FERRY_MOUNTS)\n"
+	"  --log-level LEVEL  error, warn, info or debug (default: $FERRY_LOG_LEVEL or warn)\n"
+	"  --help, --version\n"
+	"The runtime library is ../lib/libferry.so next to this program, or $FERRY_LIBRARY.\n";
+
+static int usage_error(const char *what)
+{
+	fprintf(stderr, "ferry-exec: %s\n%s", what, usage_text);
+	return EXIT_USAGE;
+}
+
+/* Append PREFIX to a comma-separated list; 0 or -errno. */
+static int mounts_append(char **list, const char *prefix)
+{
+	size_t old_len = *list ? strlen(*list) : 0;
+	char *grown;
+
+	if (prefix[0] != '/' || strchr(prefix, ',') != NULL)
+		return -EINVAL;
+	grown = realloc(*list, old_len + strlen(prefix) + 2);
+	if (!grown)
+		return -ENOMEM;
+	if (old_len)
+		grown[old_len++] = ',';
+	strcpy(grown + old_len, prefix);
+	*list = grown;
+	return 0;
+}
+
+/* PROGRAM as execvp would find it: a path if it has a slash, else PATH. */
+static int find_program(const char *name, char *out, size_t out_len)
+{
+	const char *path = getenv("PATH");
+	const char *dir, *end;
+	int n;
+
+	if (strchr(name, '/')) {
+		n = snprintf(out, out_len, "%s", name);
+		if (n < 0 || (size_t)n >= out_len)
+			return -ENAMETOOLONG;
+		return access(out, X_OK) == 0 ? 0 : -errno;
+	}
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (dir = path;; dir = end + 1) {
+		end = strchrnul(dir, ':');
+		/* An empty PATH element means the current directory. */
+		if (end == dir)
+			n = snprintf(out, out_len, "./%s", name);
+		else
+			n = snprintf(out, out_len, "%.*s/%s", (int)(end - dir), dir, name);
+		if (n > 0 && (size_t)n < out_len && access(out, X_OK) == 0) {
+			struct stat st;
+
+			if (stat(out, &st) == 0 && S_ISREG(st.st_mode))
+				return 0;
+		}
+		if (*end == '\0')
+			break;
+	}
+	return -ENOENT;
+}
+
+/*
+ * 1: an ELF executable without PT_INTERP (statically linked: LD_PRELOAD can
+ * do nothing for it); 0: dynamic, or not ELF (a script's interpreter is what
+ * runs); -errno if it cannot be read.
+ */
+static int is_static_elf(const char *file)
+{
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+	int fd, ret = 0;
+	unsigned int i;
+
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
+	    memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0)
+		goto out;
+	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(ph))
+		goto out;
+	ret = 1;
+	for (i = 0; i < eh.e_phnum; i++) {
+		if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + (uint64_t)i * sizeof(ph))) !=
+		    (ssize_t)sizeof(ph)) {
+			ret = -EIO;
+			goto out;
+		}
+		if (ph.p_type == PT_INTERP) {
+			ret = 0;
+			goto out;
+		}
+	}
+out:
+	if (close(fd) != 0 && ret >= 0)
+		ret = -errno;
+	return ret;
+}
+
+/* $FERRY_LIBRARY, or ../lib/libferry.so relative to this executable. */
+static int runtime_library(char *out, size_t out_len)
+{
+	const char *env = getenv("FERRY_LIBRARY");
+	char self[PATH_MAX];
+	ssize_t len;
+	char *slash;
+	int n;
+
+	if (env && env[0]) {
+		n = snprintf(out, out_len, "%s", env);
+		return (n < 0 || (size_t)n >= out_len) ? -ENAMETOOLONG : 0;
+	}
+	len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (len < 0)
+		return -errno;
+	self[len] = '\0';
+	slash = strrchr(self, '/');
+	if (!slash)
+		return -ENOENT;
+	*slash = '\0';
+	n = snprintf(out, out_len, "%s/../lib/libferry.so", self);
+	return (n < 0 || (size_t)n >= out_len) ? -ENAMETOOLONG : 0;
+}
+
+static int preload_prepend(const char *library)
+{
+	const char *old = getenv("LD_PRELOAD");
+	char *value;
+	int rc;
+
+	if (old && old[0])
+		rc = asprintf(&value, "%s:%s", library, old);
+	else
+		rc = asprintf(&value, "%s", library);
+	if (rc < 0)
+		return -ENOMEM;
+	rc = setenv("LD_PRELOAD", value, 1) == 0 ? 0 : -errno;
+	free(value);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "ionode", required_argument, NULL, 'i' },
+		{ "mount", required_argument, NULL, 'm' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *ionode = NULL, *log_level = NULL;
+	char *mounts = NULL;
+	char program[PATH_MAX], library[PATH_MAX] = "";
+	int opt, rc, status = EXIT_CANNOT_RUN;
+
+	/* '+': stop at the first non-option, PROGRAM's own flags are its own. */
+	while ((opt = getopt_long(argc, argv, "+", options, NULL)) != -1) {
+		switch (opt) {
+		case 'i':
+			ionode = optarg;
+			break;
+		case 'm':
+			rc = mounts_append(&mounts, optarg);
+			if (rc < 0) {
+				free(mounts);
+				return usage_error(rc == -EINVAL ?
+					"--mount needs an absolute prefix without ','" : strerror(-rc));
+			}
+			break;
+		case 'l':
+			if (strcmp(optarg, "error") && strcmp(optarg, "warn") &&
+			    strcmp(optarg, "info") && strcmp(optarg, "debug")) {
+				free(mounts);
+				return usage_error("--log-level must be error, warn, info or debug");
+			}
+			log_level = optarg;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			free(mounts);
+			return 0;
+		case 'V':
+			printf("ferry-exec %s\n", FERRY_VERSION);
+			free(mounts);
+			return 0;
+		default:
+			free(mounts);
+			return usage_error("unknown option");
+		}
+	}
+	if (optind >= argc) {
+		status = usage_error("no program given");
+		goto out;
+	}
+	if (!ionode) {
+		ionode = getenv("FERRY_IONODE");
+		if (!ionode || !ionode[0]) {
+			status = usage_error("no I/O node: give --ionode URI or set FERRY_IONODE");
+			goto out;
+		}
+	}
+	if ((setenv("FERRY_IONODE", ionode, 1) != 0) ||
+	    (mounts && setenv("FERRY_MOUNTS", mounts, 1) != 0) ||
+	    (log_level && setenv("FERRY_LOG_LEVEL", log_level, 1) != 0)) {
+		fprintf(stderr, "ferry-exec: cannot set the environment: %s\n", strerror(errno));
+		goto out;
+	}
+	rc = find_program(argv[optind], program, sizeof(program));
+	if (rc < 0) {
+		fprintf(stderr, "ferry-exec: %s: %s\n", argv[optind],
+			rc == -ENOENT ? "program not found" : strerror(-rc));
+		goto out;
+	}
+	rc = is_static_elf(program);
+	if (rc < 0) {
+		fprintf(stderr, "ferry-exec: %s: %s\n", program, strerror(-rc));
+		goto out;
+	}
+	if (rc == 1) {
+		fprintf(stderr,
+			"ferry-exec: %s is statically linked; the runtime can only be loaded "
+			"into a dynamically linked program\n",
+			program);
+		goto out;
+	}
+	rc = runtime_library(library, sizeof(library));
+	if (rc == 0 && access(library, R_OK) != 0)
+		rc = -errno;
+	if (rc < 0) {
+		fprintf(stderr, "ferry-exec: runtime library %s: %s (set FERRY_LIBRARY)\n",
+			library, strerror(-rc));
+		goto out;
+	}
+	rc = preload_prepend(library);
+	if (rc < 0) {
+		fprintf(stderr, "ferry-exec: cannot set LD_PRELOAD: %s\n", strerror(-rc));
+		goto out;
+	}
+	execv(program, argv + optind);
+	fprintf(stderr, "ferry-exec: %s: %s\n", argv[optind], strerror(errno));
+out:
+	free(mounts);
+	return status;
+}

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The library constructor: refuse what cannot work, open the dispatcher,
+ * then arm interception for the main thread.  Any failure prints one line
+ * and exits 127: a program running silently unintercepted would write to the
+ * wrong place.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define CNK_HAVE_VALGRIND_H 1
+#endif
+#endif
+
+#include "intercept.h"
+#include "raw_syscall.h"
+#include "runtime.h"
+#include "thread_block.h"
+
+#ifndef PR_SET_SYSCALL_USER_DISPATCH
+#define PR_SET_SYSCALL_USER_DISPATCH 59
+#define PR_SYS_DISPATCH_OFF 0
+#endif
+
+void cnk_die(const char *msg)
+{
+	char line[512];
+	size_t len = 0, n;
+
+	n = strlen("ferry: ");
+	memcpy(line, "ferry: ", n);
+	len = n;
+	n = strnlen(msg, sizeof(line) - len - 1);
+	memcpy(line + len, msg, n);
+	len += n;
+	line[len++] = '\n';
+	/* Nothing to do if stderr is gone: the exit status still says it. */
+	(void)cnk_raw_syscall(SYS_write, 2, line, len);
+	cnk_raw_syscall(SYS_exit_group, 127, 0, 0);
+	__builtin_unreachable();
+}
+
+static int cnk_under_valgrind(void)
+{
+	const char *preload = getenv("LD_PRELOAD");
+
+#ifdef CNK_HAVE_VALGRIND_H
+	if (RUNNING_ON_VALGRIND)
+		return 1;
+#endif
+	/* valgrind's own preload objects give it away without the header. */
+	return preload != NULL && strstr(preload, "vgpreload") != NULL;
+}
+
+/* Name what the dispatcher was given: the usual cause is a wrong setting. */
+__attribute__((noreturn)) static void cnk_die_init(int rc)
+{
+	char msg[400];
+	const char *ionode = getenv("FERRY_IONODE");
+	const char *mounts = getenv("FERRY_MOUNTS");
+
+	snprintf(msg, sizeof(msg), "cannot start the runtime: %s (FERRY_IONODE=%s FERRY_MOUNTS=%s)",
+		 strerror(-rc), ionode ? ionode : "(unset)", mounts ? mounts : "(unset)");
+	cnk_die(msg);
+}
+
+/* PR_SYS_DISPATCH_OFF is harmless and answers EINVAL where SUD is missing. */
+static int cnk_sud_supported(void)
+{
+	long ret = cnk_raw_syscall6(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF,
+				    0, 0, 0, 0);
+
+	return ret == 0;
+}
+
+__attribute__((constructor(101))) static void cnk_init(void)
+{
+	int rc;
+
+	if (cnk_under_valgrind())
+		cnk_die("valgrind cannot run a program under Syscall User Dispatch; run it "
+			"without ferry (gdb works: handle SIGSYS nostop noprint)");
+	if (!cnk_sud_supported())
+		cnk_die("this kernel lacks Syscall User Dispatch (needs Linux >= 5.11 with "
+			"PR_SET_SYSCALL_USER_DISPATCH)");
+	rc = cnk_dispatch_init();
+	if (rc < 0)
+		cnk_die_init(rc);
+	cnk_trampoline_setup();
+	rc = cnk_sigsys_install();
+	if (rc < 0)
+		cnk_die("cannot install the SIGSYS handler");
+	/* Children (and a shell between) see that a runtime was loaded. */
+	if (setenv("FERRY_RUNTIME", "1", 1) != 0)
+		cnk_die("cannot set FERRY_RUNTIME in the environment");
+	cnk_intercept_set_active();
+	rc = cnk_intercept_arm_thread();
+	if (rc < 0)
+		cnk_die("cannot arm Syscall User Dispatch for the main thread");
+	/* From the next return into application code on, every syscall traps. */
+	cnk_selector_set(CNK_SELECTOR_BLOCK);
+}

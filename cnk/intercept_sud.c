@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Syscall User Dispatch: arming, the SIGSYS handler, and the decision of
+ * where a trapped syscall runs.
+ *
+ * The handler never performs the intercepted call itself (signals are
+ * blocked there: EINTR, pause() and cancellation would break).  It rewrites
+ * the interrupted context so that, once the kernel's rt_sigreturn has put
+ * back the application's signal mask, execution continues in
+ * cnk_trampoline with the call's number and arguments in a frame on the
+ * stack.  Only rt_sigreturn and the clone/vfork calls whose child resumes at
+ * the call site are executed there directly, from stubs in the allowed range.
+ */
+#include <errno.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+
+#include "intercept.h"
+#include "raw_syscall.h"
+#include "runtime.h"
+#include "thread_block.h"
+
+#ifndef PR_SET_SYSCALL_USER_DISPATCH
+#define PR_SET_SYSCALL_USER_DISPATCH 59
+#define PR_SYS_DISPATCH_OFF 0
+#define PR_SYS_DISPATCH_ON 1
+#endif
+#ifndef SYS_USER_DISPATCH
+#define SYS_USER_DISPATCH 2
+#endif
+#ifndef CLONE_CLEAR_SIGHAND
+#define CLONE_CLEAR_SIGHAND 0x100000000ULL
+#endif
+
+__thread struct cnk_thread_block cnk_tb __attribute__((tls_model("initial-exec")));
+
+uint64_t cnk_xsave_size = 512;
+uint64_t cnk_use_xsave;
+
+static int cnk_active;
+
+/* The kernel's struct sigaction (not glibc's). */
+struct cnk_kernel_sigaction {
+	void *handler;
+	unsigned long flags;
+	const void *restorer;
+	uint64_t mask;
+};
+
+/* Bytes left free between a handler function's stack pointer and a frame it
+ * builds: its own red zone and anything it still calls. */
+#define CNK_HANDLER_MARGIN 512
+
+void cnk_trampoline_setup(void)
+{
+	unsigned int eax, ebx, ecx, edx;
+
+	__asm__ volatile("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(1), "c"(0));
+	/* OSXSAVE: the kernel enabled XSAVE and manages XCR0. */
+	if (!(ecx & (1u << 27)))
+		return;
+	__asm__ volatile("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(0xd), "c"(0));
+	/* EBX: size of the area for the features enabled in XCR0 now. */
+	if (ebx < 576)
+		return;
+	cnk_xsave_size = ebx;
+	cnk_use_xsave = 1;
+}
+
+int cnk_intercept_active(void)
+{
+	return __atomic_load_n(&cnk_active, __ATOMIC_ACQUIRE);
+}
+
+void cnk_intercept_set_active(void)
+{
+	__atomic_store_n(&cnk_active, 1, __ATOMIC_RELEASE);
+}
+
+int cnk_intercept_arm_thread(void)
+{
+	long ret;
+	uintptr_t start = (uintptr_t)cnk_allowed_start;
+	uintptr_t len = (uintptr_t)cnk_allowed_end - start;
+
+	/* The runtime is running (selector ALLOW) until it returns to the
+	 * application, which flips the selector to BLOCK. */
+	cnk_selector_set(CNK_SELECTOR_ALLOW);
+	ret = cnk_raw_syscall6(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON,
+			       (long)start, (long)len, (long)&cnk_tb.selector, 0);
+	if (ret < 0)
+		return (int)ret;
+	cnk_tb.armed = 1;
+	return 0;
+}
+
+/* Return `result` to the application as the syscall's value, from here. */
+static void cnk_complete_here(ucontext_t *uc, long result)
+{
+	uc->uc_mcontext.gregs[REG_RAX] = result;
+}
+
+/*
+ * An application's signal handler returned through its own restorer (one
+ * installed before the runtime, or a hand-made frame): replay rt_sigreturn
+ * from the allowed range on the application's frame, whose ucontext sits at
+ * the trapped %rsp.  A blocked SIGSYS in that frame would kill the process.
+ */
+__attribute__((no_sanitize("address"))) static void cnk_replay_sigreturn(ucontext_t *uc)
+{
+	ucontext_t *app_uc = (ucontext_t *)uc->uc_mcontext.gregs[REG_RSP];
+
+	cnk_sigset_strip((uint64_t *)&app_uc->uc_sigmask);
+	uc->uc_mcontext.gregs[REG_RIP] = (greg_t)cnk_sigreturn_replay;
+}
+
+/*
+ * Memory the handler may use for a frame that must outlive it: below its own
+ * stack pointer (the kernel's signal frame, which rt_sigreturn still has to
+ * read, lies between it and the application's red zone), with room left for
+ * the handler's remaining calls.  Always inlined: %rsp is the caller's.
+ */
+#define CNK_FRAME_BELOW_HANDLER(type)                                                      \
+	({                                                                                 \
+		uintptr_t sp_;                                                             \
+		__asm__ volatile("movq %%rsp, %0" : "=r"(sp_));                            \
+		(type *)((sp_ - CNK_HANDLER_MARGIN - sizeof(type)) & ~(uintptr_t)15);      \
+	})
+
+/*
+ * clone with a new stack: the child must resume at the call site on its own
+ * stack, so the syscall runs from a stub in the allowed range.  The child's
+ * [saved reg][resume rip] go just below its stack pointer, which the kernel
+ * is told is 16 bytes lower; the parent's frame goes below this handler.
+ */
+__attribute__((no_sanitize("address"))) static void
+cnk_clone_at_call_site(ucontext_t *uc, struct cnk_clone_frame *frame, uintptr_t child_top,
+		       uintptr_t saved_reg, const char *stub)
+{
+	greg_t *gregs = uc->uc_mcontext.gregs;
+	volatile uintptr_t *child_pair = (volatile uintptr_t *)(child_top - 16);
+
+	child_pair[0] = saved_reg;
+	child_pair[1] = (uintptr_t)gregs[REG_RIP];
+	frame->saved_reg = saved_reg;
+	frame->resume_rip = (uintptr_t)gregs[REG_RIP];
+	frame->resume_rsp = (uintptr_t)gregs[REG_RSP];
+	gregs[REG_RSP] = (greg_t)frame;
+	gregs[REG_RIP] = (greg_t)stub;
+}
+
+/* Raw clone(flags, stack, ptid, ctid, tls) with a stack. */
+__attribute__((no_sanitize("address"))) static void cnk_clone_with_stack(ucontext_t *uc)
+{
+	struct cnk_clone_frame *frame = CNK_FRAME_BELOW_HANDLER(struct cnk_clone_frame);
+	greg_t *gregs = uc->uc_mcontext.gregs;
+	uintptr_t stack = (uintptr_t)gregs[REG_RSI];
+
+	cnk_clone_at_call_site(uc, frame, stack, stack, cnk_clone_stub);
+	gregs[REG_RSI] = (greg_t)(stack - 16);
+}
+
+/*
+ * clone3(args, size) with a stack: the kernel reads a copy of the arguments
+ * with stack_size 16 bytes smaller, kept in the parent's frame so that
+ * nested calls share nothing.
+ */
+__attribute__((no_sanitize("address"))) static int cnk_clone3_with_stack(ucontext_t *uc)
+{
+	struct cnk_clone_frame *frame = CNK_FRAME_BELOW_HANDLER(struct cnk_clone_frame);
+	greg_t *gregs = uc->uc_mcontext.gregs;
+	const volatile uint64_t *args = (const volatile uint64_t *)gregs[REG_RDI];
+	const struct clone_args *cl = (const struct clone_args *)gregs[REG_RDI];
+	size_t size = (size_t)gregs[REG_RSI];
+	volatile uint64_t *copy = frame->args_copy;
+	uintptr_t child_top;
+	size_t i;
+
+	if (size > sizeof(frame->args_copy) || size % 8 != 0)
+		return -E2BIG;
+	if (cl->flags & CLONE_CLEAR_SIGHAND)
+		return -EINVAL;
+	if (cl->stack_size <= 16)
+		return -EINVAL;
+	child_top = (uintptr_t)(cl->stack + cl->stack_size);
+	/* Word by word through volatile: no memcpy (ASan intercepts it). */
+	for (i = 0; i < size / 8; i++)
+		copy[i] = args[i];
+	((struct clone_args *)frame->args_copy)->stack_size -= 16;
+	cnk_clone_at_call_site(uc, frame, child_top, (uintptr_t)cl, cnk_clone3_stub);
+	gregs[REG_RDI] = (greg_t)frame->args_copy;
+	return 0;
+}
+
+/* vfork and clone(CLONE_VM) without a stack: the child borrows the parent's
+ * stack; both resume through the thread block (pitfall 5). */
+static void cnk_vfork_at_call_site(ucontext_t *uc)
+{
+	greg_t *gregs = uc->uc_mcontext.gregs;
+
+	cnk_tb.vfork_resume = (uintptr_t)gregs[REG_RIP];
+	gregs[REG_RIP] = (greg_t)cnk_vfork_stub;
+}
+
+/* Everything else: leave a frame for cnk_trampoline and go there. */
+__attribute__((no_sanitize("address"))) static void cnk_redirect_to_trampoline(ucontext_t *uc,
+									       long nr)
+{
+	struct cnk_trap_frame *frame = CNK_FRAME_BELOW_HANDLER(struct cnk_trap_frame);
+	greg_t *gregs = uc->uc_mcontext.gregs;
+
+	frame->nr = nr;
+	frame->args[0] = gregs[REG_RDI];
+	frame->args[1] = gregs[REG_RSI];
+	frame->args[2] = gregs[REG_RDX];
+	frame->args[3] = gregs[REG_R10];
+	frame->args[4] = gregs[REG_R8];
+	frame->args[5] = gregs[REG_R9];
+	frame->resume_rip = (uintptr_t)gregs[REG_RIP];
+	frame->resume_rsp = (uintptr_t)gregs[REG_RSP];
+	gregs[REG_RSP] = (greg_t)frame;
+	gregs[REG_RIP] = (greg_t)cnk_trampoline;
+	/* The dispatcher runs as the runtime: its own syscalls are real. */
+	cnk_selector_set(CNK_SELECTOR_ALLOW);
+}
+
+static void cnk_sigsys_handler(int sig, siginfo_t *info, void *ucv)
+{
+	ucontext_t *uc = ucv;
+	greg_t *gregs = uc->uc_mcontext.gregs;
+	long nr;
+	int ret;
+
+	if (info->si_code != SYS_USER_DISPATCH) {
+		cnk_signals_foreign_sigsys(sig, info, ucv);
+		return;
+	}
+	nr = info->si_syscall;
+	switch (nr) {
+	case SYS_rt_sigreturn:
+		cnk_replay_sigreturn(uc);
+		return;
+	case SYS_vfork:
+		cnk_vfork_at_call_site(uc);
+		return;
+	case SYS_clone:
+		if ((unsigned long)gregs[REG_RDI] & CLONE_CLEAR_SIGHAND) {
+			cnk_complete_here(uc, -EINVAL);
+			return;
+		}
+		if (gregs[REG_RSI] != 0) {
+			cnk_clone_with_stack(uc);
+			return;
+		}
+		if ((unsigned long)gregs[REG_RDI] & CLONE_VM) {
+			cnk_vfork_at_call_site(uc);
+			return;
+		}
+		break;
+	case SYS_clone3: {
+		const struct clone_args *args = (const struct clone_args *)gregs[REG_RDI];
+		size_t size = (size_t)gregs[REG_RSI];
+
+		/* Unreadable or short arguments: let the kernel say so. */
+		if (args == NULL || size < offsetof(struct clone_args, stack_size) + 8)
+			break;
+		if (args->stack != 0) {
+			ret = cnk_clone3_with_stack(uc);
+			if (ret < 0)
+				cnk_complete_here(uc, ret);
+			return;
+		}
+		if (args->flags & CLONE_CLEAR_SIGHAND) {
+			cnk_complete_here(uc, -EINVAL);
+			return;
+		}
+		if (args->flags & CLONE_VM) {
+			cnk_vfork_at_call_site(uc);
+			return;
+		}
+		break;
+	}
+	default:
+		break;
+	}
+	cnk_redirect_to_trampoline(uc, nr);
+}
+
+int cnk_sigsys_install(void)
+{
+	struct cnk_kernel_sigaction act = {
+		.handler = (void *)cnk_sigsys_handler,
+		/* NODEFER: a trap in a nested handler must not meet a blocked
+		 * SIGSYS.  Everything else is blocked for the handler's few
+		 * instructions. */
+		.flags = SA_SIGINFO | SA_NODEFER | SA_RESTORER,
+		.restorer = cnk_sigreturn_stub,
+		.mask = ~(1ULL << (SIGSYS - 1)),
+	};
+	long ret;
+
+	ret = cnk_raw_syscall6(SYS_rt_sigaction, SIGSYS, (long)&act, 0, sizeof(act.mask), 0, 0);
+	return ret < 0 ? (int)ret : 0;
+}

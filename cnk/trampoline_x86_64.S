@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The mechanism's machine code.
+ *
+ * .text.cnk_allowed holds the only instructions SUD always lets through
+ * (the "allowed range"): signal return and the syscalls that must execute at
+ * the application's call site (clone with a new stack, vfork), because their
+ * child resumes there.  Nothing else may live in that section.
+ *
+ * cnk_trampoline runs an intercepted call in normal context: the SIGSYS
+ * handler has returned (so the application's signal mask is back) with %rsp
+ * at a struct cnk_trap_frame and every other register as the application
+ * left it.  It saves what the syscall ABI preserves, calls cnk_dispatch(),
+ * restores, and returns to the instruction after the syscall.
+ */
+#define SYS_rt_sigreturn 15
+#define TB_SELECTOR 0
+#define TB_VFORK_RESUME 8
+#define SELECTOR_BLOCK 1
+/* struct cnk_trap_frame */
+#define F_NR 0
+#define F_A0 8
+#define F_A1 16
+#define F_A2 24
+#define F_A3 32
+#define F_A4 40
+#define F_A5 48
+#define F_RIP 56
+#define F_RSP 64
+
+	.section .text.cnk_allowed, "ax", @progbits
+	.balign 64
+	.globl cnk_allowed_start
+	.hidden cnk_allowed_start
+cnk_allowed_start:
+
+	.globl cnk_sigreturn_stub
+	.hidden cnk_sigreturn_stub
+	.type cnk_sigreturn_stub, @function
+cnk_sigreturn_stub:
+	movl $SYS_rt_sigreturn, %eax
+	.globl cnk_sigreturn_replay
+	.hidden cnk_sigreturn_replay
+cnk_sigreturn_replay:
+	syscall
+	ud2
+	.size cnk_sigreturn_stub, . - cnk_sigreturn_stub
+
+/* clone/clone3 with a new stack.  The child finds [saved reg][resume rip]
+ * just below its new stack pointer; the parent finds [saved reg][resume rip]
+ * [its own %rsp] in a frame the SIGSYS handler left below its signal frame.
+ * %rcx is the syscall's to clobber, so it carries the resume address and no
+ * application memory above the red zone is written. */
+	.globl cnk_clone_stub
+	.hidden cnk_clone_stub
+	.type cnk_clone_stub, @function
+cnk_clone_stub:
+	syscall
+	testq %rax, %rax
+	jnz 1f
+	popq %rsi
+	popq %rcx
+	jmpq *%rcx
+1:	popq %rsi
+	popq %rcx
+	movq (%rsp), %rsp
+	jmpq *%rcx
+	.size cnk_clone_stub, . - cnk_clone_stub
+
+	.globl cnk_clone3_stub
+	.hidden cnk_clone3_stub
+	.type cnk_clone3_stub, @function
+cnk_clone3_stub:
+	syscall
+	testq %rax, %rax
+	jnz 1f
+	popq %rdi
+	popq %rcx
+	jmpq *%rcx
+1:	popq %rdi
+	popq %rcx
+	movq (%rsp), %rsp
+	jmpq *%rcx
+	.size cnk_clone3_stub, . - cnk_clone3_stub
+
+/* The child shares (and scribbles on) the parent's stack, so the resume
+ * address lives in the thread block; %rcx is the syscall's to clobber. */
+	.globl cnk_vfork_stub
+	.hidden cnk_vfork_stub
+	.type cnk_vfork_stub, @function
+cnk_vfork_stub:
+	syscall
+	movq cnk_tb@gottpoff(%rip), %rcx
+	jmpq *%fs:TB_VFORK_RESUME(%rcx)
+	.size cnk_vfork_stub, . - cnk_vfork_stub
+
+	.globl cnk_allowed_end
+	.hidden cnk_allowed_end
+cnk_allowed_end:
+
+	.text
+	.globl cnk_trampoline
+	.hidden cnk_trampoline
+	.type cnk_trampoline, @function
+cnk_trampoline:
+	.cfi_startproc
+	.cfi_undefined rip
+	pushfq
+	pushq %rbp
+	movq %rsp, %rbp
+	pushq %rbx
+	pushq %rdx
+	pushq %rsi
+	pushq %rdi
+	pushq %r8
+	pushq %r9
+	pushq %r10
+	pushq %r12
+	pushq %r13
+	pushq %r14
+	pushq %r15
+	cld
+	/* Vector state: XSAVE area sized from CPUID 0xD, 64-byte aligned. */
+	subq cnk_xsave_size(%rip), %rsp
+	andq $-64, %rsp
+	cmpq $0, cnk_use_xsave(%rip)
+	je 1f
+	/* XSAVE leaves header bits outside XCR0 as they were; XRSTOR faults
+	 * on any of them, so the whole header starts at zero. */
+	xorl %eax, %eax
+	movq %rax, 512(%rsp)
+	movq %rax, 520(%rsp)
+	movq %rax, 528(%rsp)
+	movq %rax, 536(%rsp)
+	movq %rax, 544(%rsp)
+	movq %rax, 552(%rsp)
+	movq %rax, 560(%rsp)
+	movq %rax, 568(%rsp)
+	movl $-1, %eax
+	movl $-1, %edx
+	xsave (%rsp)
+	jmp 2f
+1:	fxsave (%rsp)
+2:
+	/* cnk_dispatch(nr, a0, a1, a2, a3, a4, a5): the frame is at %rbp + 16. */
+	movq 16+F_NR(%rbp), %rdi
+	movq 16+F_A0(%rbp), %rsi
+	movq 16+F_A1(%rbp), %rdx
+	movq 16+F_A2(%rbp), %rcx
+	movq 16+F_A3(%rbp), %r8
+	movq 16+F_A4(%rbp), %r9
+	subq $8, %rsp
+	pushq 16+F_A5(%rbp)
+	call cnk_dispatch@PLT
+	addq $16, %rsp
+	movq %rax, 16+F_NR(%rbp)
+	cmpq $0, cnk_use_xsave(%rip)
+	je 3f
+	movl $-1, %eax
+	movl $-1, %edx
+	xrstor (%rsp)
+	jmp 4f
+3:	fxrstor (%rsp)
+4:
+	leaq -88(%rbp), %rsp
+	popq %r15
+	popq %r14
+	popq %r13
+	popq %r12
+	popq %r10
+	popq %r9
+	popq %r8
+	popq %rdi
+	popq %rsi
+	popq %rdx
+	popq %rbx
+	popq %rbp
+	popfq
+	/* Back to the application: selector BLOCK, result in %rax, %rcx and
+	 * %r11 as the syscall instruction leaves them, and no application
+	 * memory written. */
+	movq cnk_tb@gottpoff(%rip), %rcx
+	movb $SELECTOR_BLOCK, %fs:TB_SELECTOR(%rcx)
+	pushfq
+	popq %r11
+	movq F_NR(%rsp), %rax
+	movq F_RIP(%rsp), %rcx
+	movq F_RSP(%rsp), %rsp
+	jmpq *%rcx
+	.cfi_endproc
+	.size cnk_trampoline, . - cnk_trampoline
+
+	.section .note.GNU-stack, "", @progbits
