@@ -1,0 +1,290 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The session with the I/O node.  A fork child does not reconnect at once:
+ * most children exec right away, and a tcp connection costs tens of
+ * milliseconds; the child reopens its endpoint and session at its first
+ * forwarded call.
+ */
+#include "session.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ferry/log.h>
+
+/* Stack space for small messages; bigger ones are allocated. */
+#define SESSION_STACK_MSG 4096
+#define SESSION_REPLY_OVERHEAD (FERRY_HEADER_SIZE + FERRY_BODY_FIXED + 8 * FERRY_MAX_ARGS)
+#define SESSION_CLOSE_TIMEOUT_MS 2000
+
+static struct ferry_rpc_client *session_client;
+static char session_uri[512];
+static uint64_t session_ident;
+static uint64_t session_jobid;
+static atomic_uint_fast64_t session_seq;
+static atomic_bool session_failure_logged;
+static atomic_bool session_needs_reopen;
+static atomic_bool session_closed;
+static pthread_mutex_t session_reopen_lock = PTHREAD_MUTEX_INITIALIZER;
+static size_t session_inline;
+
+uint64_t cnk_session_id(void)
+{
+	return session_ident;
+}
+
+uint64_t cnk_session_job(void)
+{
+	return session_jobid;
+}
+
+size_t cnk_session_inline_max(void)
+{
+	return session_inline;
+}
+
+void cnk_session_msg(struct ferry_msg *m, uint16_t opcode)
+{
+	ferry_msg_init(m, opcode, session_ident, atomic_fetch_add(&session_seq, 1) + 1);
+}
+
+static void log_failure_once(const char *what, int err)
+{
+	if (atomic_exchange(&session_failure_logged, true))
+		return;
+	FLOG_ERR(session_ident, session_jobid,
+		 "I/O node %s: %s failed (%s); forwarded calls fail with EIO", session_uri, what,
+		 strerror(-err));
+}
+
+/* Encode, call, decode; the reply's data is copied out. */
+static long session_roundtrip(struct ferry_msg *req, const struct ferry_rpc_bulk *bulk, void *data,
+			      size_t data_cap, size_t *data_len, int timeout)
+{
+	char req_stack[SESSION_STACK_MSG], reply_stack[SESSION_STACK_MSG];
+	char *req_buf = req_stack, *reply_buf = reply_stack;
+	size_t req_len = ferry_msg_encoded_size(req);
+	size_t reply_cap = SESSION_REPLY_OVERHEAD + data_cap;
+	size_t reply_len = 0;
+	struct ferry_msg reply;
+	long ret;
+
+	if (data_len)
+		*data_len = 0;
+	if (req_len == 0)
+		return -EINVAL;
+	if (req_len > sizeof(req_stack)) {
+		req_buf = malloc(req_len);
+		if (!req_buf) {
+			ret = -ENOMEM;
+			goto out;
+		}
+	}
+	if (reply_cap > sizeof(reply_stack)) {
+		reply_buf = malloc(reply_cap);
+		if (!reply_buf) {
+			ret = -ENOMEM;
+			goto out;
+		}
+	} else {
+		reply_cap = sizeof(reply_stack);
+	}
+	ret = ferry_msg_encode(req, req_buf, req_len);
+	if (ret < 0)
+		goto out;
+	ret = ferry_rpc_call(session_client, req_buf, (size_t)ret, bulk, reply_buf, reply_cap,
+			     &reply_len, timeout);
+	if (ret < 0) {
+		log_failure_once(ferry_op_name(req->opcode), (int)ret);
+		ret = -EIO;
+		goto out;
+	}
+	ret = ferry_msg_decode(reply_buf, reply_len, &reply);
+	if (ret < 0 || !(reply.flags & FERRY_MSG_REPLY) || reply.seq != req->seq) {
+		log_failure_once("decoding a reply", ret < 0 ? (int)ret : -EBADMSG);
+		ret = -EIO;
+		goto out;
+	}
+	if (reply.err) {
+		ret = (reply.err > 0 && reply.err < 4096) ? -(long)reply.err : -EIO;
+		goto out;
+	}
+	if (reply.data_len > data_cap) {
+		log_failure_once("a reply larger than asked", -EMSGSIZE);
+		ret = -EIO;
+		goto out;
+	}
+	if (reply.data_len) {
+		memcpy(data, reply.data, reply.data_len);
+		if (data_len)
+			*data_len = reply.data_len;
+	}
+	ret = reply.ret;
+out:
+	if (req_buf != req_stack)
+		free(req_buf);
+	if (reply_buf != reply_stack)
+		free(reply_buf);
+	return ret;
+}
+
+static int session_open_remote(void)
+{
+	struct ferry_msg m;
+	long ret;
+
+	ferry_msg_init(&m, FERRY_OP_SESSION_OPEN, 0, 0);
+	ferry_msg_add_arg(&m, getpid());
+	ferry_msg_add_arg(&m, getuid());
+	ferry_msg_add_arg(&m, getgid());
+	ferry_msg_add_arg(&m, (int64_t)session_jobid);
+	ret = session_roundtrip(&m, NULL, NULL, 0, NULL, CNK_CALL_DEFAULT);
+	if (ret < 0)
+		return (int)ret;
+	session_ident = (uint64_t)ret;
+	atomic_store(&session_seq, 0);
+	return 0;
+}
+
+static uint64_t env_u64(const char *name, uint64_t dflt)
+{
+	const char *v = getenv(name);
+	char *end;
+	unsigned long long n;
+
+	if (!v || !*v)
+		return dflt;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno || *end)
+		return dflt;
+	return n;
+}
+
+int cnk_session_init(void)
+{
+	struct ferry_rpc_opts opts = { .spin_us = 50, .inline_max = 0, .timeout_ms = 0 };
+	const char *uri = getenv("FERRY_IONODE");
+	uint64_t timeout;
+	size_t msg_max;
+	int ret;
+
+	if (!uri || !*uri) {
+		FLOG_ERR(0, 0, "FERRY_MOUNTS is set but FERRY_IONODE is not: no I/O node to forward to");
+		return -EINVAL;
+	}
+	if (strlen(uri) >= sizeof(session_uri)) {
+		FLOG_ERR(0, 0, "FERRY_IONODE is too long");
+		return -ENAMETOOLONG;
+	}
+	strcpy(session_uri, uri);
+	session_jobid = env_u64("FERRY_JOB_ID", env_u64("SLURM_JOB_ID", 0));
+	timeout = env_u64("FERRY_TIMEOUT_MS", 0);
+	if (timeout > INT_MAX)
+		timeout = INT_MAX;
+	opts.timeout_ms = (int)timeout;
+	ret = ferry_rpc_client_open(uri, &opts, &session_client);
+	if (ret < 0) {
+		FLOG_ERR(0, session_jobid, "cannot connect to I/O node %s: %s", uri, strerror(-ret));
+		session_client = NULL;
+		return ret;
+	}
+	session_inline = ferry_rpc_client_inline_max(session_client);
+	msg_max = ferry_rpc_client_msg_max(session_client);
+	/* Inline payloads must fit in a message next to the header and args. */
+	if (msg_max < SESSION_REPLY_OVERHEAD + 2 * (4 + FERRY_PATH_MAX) + 64) {
+		FLOG_ERR(0, session_jobid, "I/O node %s: transport messages too small (%zu)", uri,
+			 msg_max);
+		ret = -EMSGSIZE;
+		goto fail;
+	}
+	if (session_inline > msg_max - SESSION_REPLY_OVERHEAD - 2 * (4 + FERRY_PATH_MAX))
+		session_inline = msg_max - SESSION_REPLY_OVERHEAD - 2 * (4 + FERRY_PATH_MAX);
+	if (session_inline > FERRY_DATA_MAX)
+		session_inline = FERRY_DATA_MAX;
+	ret = session_open_remote();
+	if (ret < 0) {
+		FLOG_ERR(0, session_jobid, "I/O node %s refused the session: %s", uri,
+			 strerror(-ret));
+		goto fail;
+	}
+	FLOG_INFO(session_ident, session_jobid, "session open with %s (%s)", uri,
+		  ferry_rpc_client_provider(session_client));
+	return 0;
+fail:
+	ferry_rpc_client_close(session_client);
+	session_client = NULL;
+	return ret;
+}
+
+static int session_reopen_if_forked(void)
+{
+	int ret = 0;
+
+	if (!atomic_load(&session_needs_reopen))
+		return 0;
+	pthread_mutex_lock(&session_reopen_lock);
+	if (!atomic_load(&session_needs_reopen))
+		goto out;
+	ret = ferry_rpc_client_reopen(session_client);
+	if (ret == 0)
+		ret = session_open_remote();
+	if (ret < 0) {
+		log_failure_once("reopening the session after fork", ret);
+		ret = -EIO;
+		goto out;
+	}
+	atomic_store(&session_needs_reopen, false);
+out:
+	pthread_mutex_unlock(&session_reopen_lock);
+	return ret;
+}
+
+long cnk_session_call(struct ferry_msg *req, const struct ferry_rpc_bulk *bulk, void *data,
+		      size_t data_cap, size_t *data_len, int timeout)
+{
+	int ret;
+
+	if (data_len)
+		*data_len = 0;
+	if (!session_client || atomic_load(&session_closed))
+		return -EIO;
+	ret = session_reopen_if_forked();
+	if (ret < 0)
+		return ret;
+	/* The sequence number was taken before a possible reopen: renumber. */
+	req->session = session_ident;
+	return session_roundtrip(req, bulk, data, data_cap, data_len,
+				 timeout == CNK_CALL_BLOCKING ? INT_MAX : timeout);
+}
+
+void cnk_session_after_fork_child(void)
+{
+	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+
+	session_reopen_lock = fresh;
+	if (session_client)
+		atomic_store(&session_needs_reopen, true);
+	atomic_store(&session_failure_logged, false);
+}
+
+void cnk_session_close(void)
+{
+	struct ferry_msg m;
+
+	if (!session_client || atomic_exchange(&session_closed, true))
+		return;
+	/* A child that never reconnected has no session of its own, and its
+	 * endpoint is still the parent's: leave both alone. */
+	if (atomic_load(&session_needs_reopen))
+		return;
+	cnk_session_msg(&m, FERRY_OP_SESSION_CLOSE);
+	session_roundtrip(&m, NULL, NULL, 0, NULL, SESSION_CLOSE_TIMEOUT_MS);
+	ferry_rpc_client_close(session_client);
+	session_client = NULL;
+}
