@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The one dispatcher.  syscalls.def is the table; this file only routes:
+ * local calls go straight to the kernel (lock-free, async-signal-safe, no
+ * errno touched), forwarded ones to their handler with async signals
+ * blocked, signal and process calls to the mechanism.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <ferry/log.h>
+
+#include "fdtable.h"
+#include "forward.h"
+#include "policy.h"
+#include "raw_syscall.h"
+#include "runtime.h"
+#include "session.h"
+
+enum cnk_class { CNK_CLASS_LOCAL = 0, CNK_CLASS_FD, CNK_CLASS_PATH, CNK_CLASS_MECHANISM,
+		 CNK_CLASS_SPECIAL };
+
+enum cnk_arg_kind { CNK_ARG__ = 0, CNK_ARG_FD, CNK_ARG_DIRFD, CNK_ARG_PATH, CNK_ARG_STR,
+		    CNK_ARG_IBUF, CNK_ARG_OBUF, CNK_ARG_LEN, CNK_ARG_OFF, CNK_ARG_INT,
+		    CNK_ARG_PTR };
+
+struct cnk_syscall_desc {
+	const char *name;
+	cnk_fwd_fn *handler;
+	uint8_t cls;
+	uint8_t kinds[6];
+};
+
+#define CNK_SYSCALL(nm, cl, fn, k0, k1, k2, k3, k4, k5)                                \
+	[SYS_##nm] = { #nm, fn, CNK_CLASS_##cl,                                        \
+		       { CNK_ARG_##k0, CNK_ARG_##k1, CNK_ARG_##k2, CNK_ARG_##k3,       \
+			 CNK_ARG_##k4, CNK_ARG_##k5 } },
+static const struct cnk_syscall_desc cnk_syscalls[] = {
+#include "syscalls.def"
+};
+#undef CNK_SYSCALL
+
+#define CNK_NSYSCALLS ((long)(sizeof(cnk_syscalls) / sizeof(cnk_syscalls[0])))
+
+/* Signals a forwarded call holds back: all but the synchronous ones and
+ * SIGSYS (which the mechanism needs).  Kernel sigset bit n-1 is signal n. */
+#define SIGBIT(s) (1ull << ((s)-1))
+static const uint64_t forward_blocked_signals =
+	~(SIGBIT(SIGSYS) | SIGBIT(SIGSEGV) | SIGBIT(SIGBUS) | SIGBIT(SIGILL) | SIGBIT(SIGFPE) |
+	  SIGBIT(SIGTRAP) | SIGBIT(SIGKILL) | SIGBIT(SIGSTOP));
+
+static atomic_bool dispatch_exited;
+
+const char *cnk_syscall_name(long nr)
+{
+	if (nr < 0 || nr >= CNK_NSYSCALLS || !cnk_syscalls[nr].name)
+		return "?";
+	return cnk_syscalls[nr].name;
+}
+
+long cnk_native(long nr, const long *a)
+{
+	return cnk_raw_syscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+long cnk_fwd_refuse(long nr, int err, const char *why)
+{
+	FLOG_DEBUG(cnk_session_id(), cnk_session_job(), "%s on a forwarded file: %s (%s)",
+		   cnk_syscall_name(nr), why, strerror(err));
+	return -err;
+}
+
+/* Does any FD or PATH argument of this call name something forwarded?
+ * Lock-free; a relative PATH is judged with the DIRFD argument before it. */
+static bool desc_wants_forward(const struct cnk_syscall_desc *d, const long *a)
+{
+	int i;
+
+	for (i = 0; i < 6; i++) {
+		int dirfd;
+
+		switch (d->kinds[i]) {
+		case CNK_ARG_FD:
+			if (cnk_fd_is_forwarded((int)a[i]))
+				return true;
+			break;
+		case CNK_ARG_PATH:
+			dirfd = (i > 0 && d->kinds[i - 1] == CNK_ARG_DIRFD) ? (int)a[i - 1]
+									   : AT_FDCWD;
+			if (cnk_policy_wants(dirfd, (const char *)a[i]))
+				return true;
+			break;
+		default:
+			break;
+		}
+	}
+	return false;
+}
+
+/* Run a handler with async signals blocked, so that a signal handler doing
+ * forwarded I/O cannot re-enter the rpc client or the descriptor table while
+ * this thread holds their locks, and with the application's errno kept. */
+static long forward(const struct cnk_syscall_desc *d, long nr, const long *a)
+{
+	uint64_t blocked = forward_blocked_signals, saved_mask = 0;
+	int saved_errno = errno;
+	long ret, mret;
+
+	mret = cnk_raw_syscall6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&blocked, (long)&saved_mask,
+				sizeof(blocked), 0, 0);
+	ret = d->handler(nr, a);
+	if (mret == 0)
+		cnk_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&saved_mask, 0,
+				 sizeof(saved_mask), 0, 0);
+	errno = saved_errno;
+	return ret;
+}
+
+long cnk_dispatch(long nr, long a0, long a1, long a2, long a3, long a4, long a5)
+{
+	const long a[6] = { a0, a1, a2, a3, a4, a5 };
+	const struct cnk_syscall_desc *d;
+
+	if (nr < 0 || nr >= CNK_NSYSCALLS)
+		return cnk_raw_syscall6(nr, a0, a1, a2, a3, a4, a5);
+	d = &cnk_syscalls[nr];
+	switch (d->cls) {
+	case CNK_CLASS_MECHANISM:
+		return cnk_mechanism_syscall(nr, a0, a1, a2, a3, a4, a5);
+	case CNK_CLASS_FD:
+	case CNK_CLASS_PATH:
+		if (cnk_policy_enabled() && desc_wants_forward(d, a))
+			return forward(d, nr, a);
+		break;
+	case CNK_CLASS_SPECIAL:
+		if (cnk_policy_enabled())
+			return forward(d, nr, a);
+		break;
+	default:
+		break;
+	}
+	return cnk_raw_syscall6(nr, a0, a1, a2, a3, a4, a5);
+}
+
+/* Last reference to a forwarded file: close the remote handle. */
+static int release_remote_file(struct cnk_file *f)
+{
+	return cnk_remote_close(f->handle);
+}
+
+static void warn_stale_file(int fd, const struct cnk_file *f)
+{
+	static atomic_bool warned;
+
+	if (atomic_exchange(&warned, true))
+		return;
+	FLOG_WARN(cnk_session_id(), cnk_session_job(),
+		  "fd %d (%s) was opened on the I/O node by the parent process; a fork child "
+		  "cannot use it yet (EBADF)",
+		  fd, f->path ? f->path : "?");
+}
+
+/* A process started with its working directory under a mount (possible in
+ * the forward-everything mode) starts with a forwarded cwd. */
+static void adopt_initial_cwd(void)
+{
+	char cwd[FERRY_PATH_MAX];
+	long len = cnk_raw_syscall(SYS_getcwd, cwd, sizeof(cwd), 0);
+
+	if (len > 0 && cnk_mounts_match(cnk_policy_mounts(), cwd))
+		cnk_cwd_set(cwd);
+}
+
+int cnk_dispatch_init(void)
+{
+	const char *mounts = getenv("FERRY_MOUNTS");
+	int ret;
+
+	ferry_log_init("ferry", FERRY_LOG_WARN, -1);
+	ret = cnk_policy_init(mounts);
+	if (ret < 0) {
+		FLOG_ERR(0, 0, "FERRY_MOUNTS=\"%s\": %s (expected absolute paths separated by ',')",
+			 mounts, strerror(-ret));
+		return ret;
+	}
+	if (!cnk_policy_enabled())
+		return 0;
+	cnk_fdtable_set_release(release_remote_file);
+	cnk_fdtable_set_stale_hook(warn_stale_file);
+	ret = cnk_session_init();
+	if (ret < 0)
+		return ret;
+	cnk_umask_init();
+	adopt_initial_cwd();
+	return 0;
+}
+
+void cnk_dispatch_atfork_prepare(void)
+{
+	cnk_fdtable_lock();
+}
+
+void cnk_dispatch_atfork_parent(void)
+{
+	cnk_fdtable_unlock();
+}
+
+void cnk_dispatch_atfork_child(void)
+{
+	cnk_fdtable_unlock();
+	cnk_fdtable_mark_all_stale();
+	cnk_session_after_fork_child();
+}
+
+void cnk_dispatch_exit(void)
+{
+	if (atomic_exchange(&dispatch_exited, true))
+		return;
+	cnk_session_close();
+}

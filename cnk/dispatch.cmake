@@ -1,0 +1,14 @@
+# The dispatcher side of libferry.so: the syscall table, policy, forwarded
+# descriptors and the session with the I/O node.  cnk/CMakeLists.txt adds
+# these to the library next to the interception mechanism.
+set(CNK_DISPATCH_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/dispatch.c
+  ${CMAKE_CURRENT_LIST_DIR}/policy.c
+  ${CMAKE_CURRENT_LIST_DIR}/fdtable.c
+  ${CMAKE_CURRENT_LIST_DIR}/session.c
+  ${CMAKE_CURRENT_LIST_DIR}/statx_convert.c
+  ${CMAKE_CURRENT_LIST_DIR}/forward_fd.c
+  ${CMAKE_CURRENT_LIST_DIR}/forward_io.c
+  ${CMAKE_CURRENT_LIST_DIR}/forward_path.c
+  ${CMAKE_CURRENT_LIST_DIR}/forward_cwd.c
+  ${CMAKE_CURRENT_LIST_DIR}/forward_mmap.c)

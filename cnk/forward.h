@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Handlers of forwarded syscalls (named in syscalls.def).  Each receives the
+ * syscall number and its six arguments, runs with async signals blocked and
+ * returns what the kernel would: a result or -errno.  A handler may find the
+ * call is local after all (a race, an anonymous mmap) and run it natively.
+ */
+#ifndef FERRY_CNK_FORWARD_H
+#define FERRY_CNK_FORWARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cnk_file;
+
+typedef long cnk_fwd_fn(long nr, const long *a);
+
+/* forward_io.c */
+cnk_fwd_fn cnk_fwd_read, cnk_fwd_write, cnk_fwd_readv, cnk_fwd_writev, cnk_fwd_lseek,
+	cnk_fwd_copy_file_range, cnk_fwd_sendfile, cnk_fwd_getdents64, cnk_fwd_ftruncate,
+	cnk_fwd_fsync, cnk_fwd_fallocate, cnk_fwd_fadvise;
+/* forward_fd.c */
+cnk_fwd_fn cnk_fwd_open, cnk_fwd_close, cnk_fwd_close_range, cnk_fwd_dup, cnk_fwd_fcntl,
+	cnk_fwd_flock, cnk_fwd_ioctl, cnk_fwd_unsupported;
+/* forward_path.c */
+cnk_fwd_fn cnk_fwd_stat, cnk_fwd_statx, cnk_fwd_statfs, cnk_fwd_access, cnk_fwd_mkdir,
+	cnk_fwd_mknod, cnk_fwd_unlink, cnk_fwd_rename, cnk_fwd_link, cnk_fwd_symlink,
+	cnk_fwd_readlink, cnk_fwd_truncate, cnk_fwd_chmod, cnk_fwd_chown, cnk_fwd_utimes,
+	cnk_fwd_xattr;
+/* forward_cwd.c */
+cnk_fwd_fn cnk_fwd_chdir, cnk_fwd_fchdir, cnk_fwd_getcwd, cnk_fwd_exit_group, cnk_fwd_umask;
+/* forward_mmap.c */
+cnk_fwd_fn cnk_fwd_mmap;
+
+/* The syscall run natively with its original arguments. */
+long cnk_native(long nr, const long *a);
+/* Name of a syscall for logs ("openat"), or "?" */
+const char *cnk_syscall_name(long nr);
+/* A call that cannot be forwarded faithfully: a debug line, then -err. */
+long cnk_fwd_refuse(long nr, int err, const char *why);
+
+/* Read or write up to count bytes of a forwarded file at off (-1: the file
+ * position), inline or by bulk, split into bounded calls; POSIX short-count
+ * semantics.  Used by the handlers and by mmap / copy loops. */
+long cnk_fwd_file_read(struct cnk_file *f, void *buf, size_t count, int64_t off, int rwf);
+long cnk_fwd_file_write(struct cnk_file *f, const void *buf, size_t count, int64_t off,
+			int rwf);
+/* CLOSE a remote handle (0 or -errno). */
+int cnk_remote_close(int64_t handle);
+/* The process umask, tracked (the I/O node must not apply its own). */
+unsigned cnk_apply_umask(unsigned mode);
+void cnk_umask_init(void);
+
+/* Remote statx of a forwarded file itself. */
+struct statx;
+long cnk_fwd_file_statx(struct cnk_file *f, unsigned mask, struct statx *out);
+
+#endif
