@@ -1,0 +1,518 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Runs under libferry_sudtest.so (preloaded) and checks, from the inside,
+ * one behaviour of the interception mechanism per subcommand.  Exit 0 on
+ * success; on failure a line on stderr saying what differed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sud_test_dispatch.h"
+
+extern char **environ;
+
+#define CHECK(cond)                                                                        \
+	do {                                                                               \
+		if (!(cond)) {                                                             \
+			fprintf(stderr, "sud_probe: %s:%d: check failed: %s (errno %d)\n", \
+				__FILE__, __LINE__, #cond, errno);                         \
+			exit(1);                                                           \
+		}                                                                          \
+	} while (0)
+
+/* A syscall instruction in this program's own code. */
+static long inline_syscall(long nr, long a0, long a1, long a2)
+{
+	long ret;
+
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(nr), "D"(a0), "S"(a1), "d"(a2)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
+static long dispatched(long nr)
+{
+	return inline_syscall(SUD_QUERY_NR, SUD_QUERY_COUNT, nr, 0);
+}
+
+static int probe_raw(void)
+{
+	long before, after, ret;
+	FILE *f;
+
+	before = dispatched(SYS_getppid);
+	CHECK(before >= 0); /* -ENOSYS: nothing intercepted */
+	CHECK(inline_syscall(SYS_getppid, 0, 0, 0) == getppid());
+	after = dispatched(SYS_getppid);
+	CHECK(after == before + 2);
+
+	/* fopen's openat never goes through the exported open(). */
+	before = dispatched(SYS_openat);
+	f = fopen("/proc/self/status", "r");
+	CHECK(f != NULL);
+	CHECK(fclose(f) == 0);
+	CHECK(dispatched(SYS_openat) == before + 1);
+
+	/* Errors come back as the kernel gave them. */
+	errno = 0;
+	CHECK(open("/nonexistent/ferry", O_RDONLY) == -1 && errno == ENOENT);
+	ret = inline_syscall(SYS_openat, AT_FDCWD, (long)"/nonexistent/ferry", O_RDONLY);
+	CHECK(ret == -ENOENT);
+	errno = 0;
+	CHECK(write(-1, "x", 1) == -1 && errno == EBADF);
+	CHECK(inline_syscall(SYS_write, 1, (long)"", 0) == 0);
+	printf("raw ok\n");
+	return 0;
+}
+
+static volatile sig_atomic_t handler_calls;
+static volatile long handler_seen_before, handler_seen_after;
+
+static void usr1_handler(int sig, siginfo_t *info, void *uc)
+{
+	handler_seen_before = dispatched(SYS_getppid);
+	(void)getppid();
+	handler_seen_after = dispatched(SYS_getppid);
+	handler_calls++;
+}
+
+static int probe_signal(void)
+{
+	struct sigaction sa = { 0 }, old = { 0 };
+	int i;
+
+	sa.sa_sigaction = usr1_handler;
+	sa.sa_flags = SA_SIGINFO;
+	CHECK(sigemptyset(&sa.sa_mask) == 0);
+	CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+	/* oldact reports the application's own handler, not the wrapper. */
+	CHECK(sigaction(SIGUSR1, NULL, &old) == 0);
+	CHECK(old.sa_sigaction == usr1_handler);
+	CHECK(old.sa_flags & SA_SIGINFO);
+	for (i = 0; i < 100; i++)
+		CHECK(raise(SIGUSR1) == 0);
+	CHECK(handler_calls == 100);
+	/* The handler's own syscall went through the dispatcher. */
+	CHECK(handler_seen_after == handler_seen_before + 1);
+	CHECK(kill(getpid(), SIGUSR1) == 0);
+	CHECK(handler_calls == 101);
+	printf("signal ok\n");
+	return 0;
+}
+
+/*
+ * A handler installed before the runtime (preinit_array runs before every
+ * library constructor) returns through libc's own restorer: its
+ * rt_sigreturn traps and must be replayed on the application's frame.
+ */
+static volatile sig_atomic_t alarm_calls;
+static volatile long alarm_seen;
+
+static void early_alarm_handler(int sig)
+{
+	alarm_seen = dispatched(SYS_getppid);
+	(void)getppid();
+	alarm_calls++;
+}
+
+static void install_early_handler(int argc, char **argv, char **envp)
+{
+	struct sigaction sa = { 0 };
+
+	sa.sa_handler = early_alarm_handler;
+	if (sigaction(SIGALRM, &sa, NULL) != 0)
+		abort();
+}
+
+__attribute__((section(".preinit_array"), used)) static void (*const sud_preinit)(int, char **,
+									       char **) =
+	install_early_handler;
+
+static int probe_sigreturn(void)
+{
+	struct itimerval it = { .it_value = { .tv_usec = 2000 } };
+	volatile unsigned long spin = 0;
+	long before = dispatched(SYS_getppid);
+	int round;
+
+	CHECK(before >= 0);
+	for (round = 0; round < 20; round++) {
+		sig_atomic_t calls = alarm_calls;
+
+		CHECK(setitimer(ITIMER_REAL, &it, NULL) == 0);
+		/* Application code, no syscall: the signal lands here. */
+		while (alarm_calls == calls && spin < 4000000000UL)
+			spin++;
+		CHECK(alarm_calls == calls + 1);
+	}
+	CHECK(alarm_seen >= before);
+	CHECK(dispatched(SYS_getppid) >= before + 20);
+	printf("sigreturn ok\n");
+	return 0;
+}
+
+static int restart_pipe[2];
+
+static void alarm_writer(int sig)
+{
+	if (write(restart_pipe[1], "x", 1) != 1)
+		abort();
+}
+
+static void alarm_nothing(int sig)
+{
+}
+
+static int probe_restart(void)
+{
+	struct sigaction sa = { 0 };
+	struct itimerval it = { .it_value = { .tv_usec = 50000 } };
+	char c = 0;
+	ssize_t n;
+
+	CHECK(pipe(restart_pipe) == 0);
+	/* SA_RESTART: the interrupted read restarts and gets the handler's byte. */
+	sa.sa_handler = alarm_writer;
+	sa.sa_flags = SA_RESTART;
+	CHECK(sigaction(SIGALRM, &sa, NULL) == 0);
+	CHECK(setitimer(ITIMER_REAL, &it, NULL) == 0);
+	n = read(restart_pipe[0], &c, 1);
+	CHECK(n == 1 && c == 'x');
+	/* Without it: EINTR. */
+	sa.sa_handler = alarm_nothing;
+	sa.sa_flags = 0;
+	CHECK(sigaction(SIGALRM, &sa, NULL) == 0);
+	CHECK(setitimer(ITIMER_REAL, &it, NULL) == 0);
+	errno = 0;
+	n = read(restart_pipe[0], &c, 1);
+	CHECK(n == -1 && errno == EINTR);
+	printf("restart ok\n");
+	return 0;
+}
+
+static int probe_sigmask(void)
+{
+	sigset_t all, cur, old;
+	struct timespec ts = { 0, 1000000 };
+	int efd, sfd;
+	struct epoll_event ev;
+
+	CHECK(sigfillset(&all) == 0);
+	CHECK(sigprocmask(SIG_BLOCK, &all, &old) == 0);
+	CHECK(getppid() > 0);
+	CHECK(sigprocmask(SIG_SETMASK, NULL, &cur) == 0);
+	CHECK(sigismember(&cur, SIGUSR1) == 1);
+	CHECK(sigismember(&cur, SIGSYS) == 0);
+	CHECK(pthread_sigmask(SIG_SETMASK, &all, NULL) == 0);
+	CHECK(getppid() > 0);
+	CHECK(ppoll(NULL, 0, &ts, &all) == 0);
+	CHECK(pselect(0, NULL, NULL, NULL, &ts, &all) == 0);
+	efd = epoll_create1(EPOLL_CLOEXEC);
+	CHECK(efd >= 0);
+	CHECK(epoll_pwait(efd, &ev, 1, 1, &all) == 0);
+	sfd = signalfd(-1, &all, SFD_CLOEXEC);
+	CHECK(sfd >= 0);
+	errno = 0;
+	CHECK(sigtimedwait(&all, NULL, &ts) == -1 && errno == EAGAIN);
+	CHECK(close(sfd) == 0 && close(efd) == 0);
+	CHECK(dispatched(SYS_ppoll) >= 1 && dispatched(SYS_pselect6) >= 1);
+	CHECK(dispatched(SYS_epoll_pwait) + dispatched(SYS_epoll_pwait2) >= 1);
+	CHECK(dispatched(SYS_signalfd4) >= 1 && dispatched(SYS_rt_sigtimedwait) >= 1);
+	CHECK(sigprocmask(SIG_SETMASK, &old, NULL) == 0);
+	printf("sigmask ok\n");
+	return 0;
+}
+
+static volatile sig_atomic_t sigsys_calls;
+
+static void app_sigsys_handler(int sig)
+{
+	sigsys_calls++;
+}
+
+static int probe_sigsys(void)
+{
+	struct sigaction sa = { 0 }, old = { 0 };
+
+	sa.sa_handler = app_sigsys_handler;
+	/* Accepted and recorded, never installed: SIGSYS is the runtime's. */
+	CHECK(sigaction(SIGSYS, &sa, NULL) == 0);
+	CHECK(sigaction(SIGSYS, NULL, &old) == 0);
+	CHECK(old.sa_handler == app_sigsys_handler);
+	CHECK(dispatched(SYS_getppid) >= 0);
+	/* A SIGSYS sent by someone else reaches the application's handler. */
+	CHECK(kill(getpid(), SIGSYS) == 0);
+	CHECK(sigsys_calls == 1);
+	CHECK(getppid() > 0);
+	printf("sigsys ok\n");
+	return 0;
+}
+
+/* Everything the syscall ABI preserves survives an intercepted call. */
+static uint64_t regs_out[12];
+
+static int probe_registers(void)
+{
+	static const uint64_t expect[12] = {
+		0x1111111111111111, 0x2222222222222222, 0x3333333333333333, 0x4444444444444444,
+		0x5555555555555555, 0x6666666666666666, 0x7777777777777777, 0x8888888888888888,
+		0x9999999999999999, 0xaaaaaaaaaaaaaaaa, 0xbbbbbbbbbbbbbbbb, 0x400,
+	};
+	int i;
+
+	__asm__ volatile("movabsq $0x1111111111111111, %%rbx\n\t"
+			 "movabsq $0x2222222222222222, %%rdx\n\t"
+			 "movabsq $0x3333333333333333, %%rsi\n\t"
+			 "movabsq $0x4444444444444444, %%rdi\n\t"
+			 "movabsq $0x5555555555555555, %%r8\n\t"
+			 "movabsq $0x6666666666666666, %%r9\n\t"
+			 "movabsq $0x7777777777777777, %%r10\n\t"
+			 "movabsq $0x8888888888888888, %%r12\n\t"
+			 "movabsq $0x9999999999999999, %%r13\n\t"
+			 "movabsq $0xaaaaaaaaaaaaaaaa, %%r14\n\t"
+			 "movabsq $0xbbbbbbbbbbbbbbbb, %%r15\n\t"
+			 "std\n\t"
+			 "movl $110, %%eax\n\t" /* getppid */
+			 "syscall\n\t"
+			 "pushfq\n\t"
+			 "popq %%rax\n\t"
+			 "cld\n\t"
+			 "andq $0x400, %%rax\n\t" /* DF */
+			 "movq %%rax, 88+%[out]\n\t"
+			 "movq %%rbx, 0+%[out]\n\t"
+			 "movq %%rdx, 8+%[out]\n\t"
+			 "movq %%rsi, 16+%[out]\n\t"
+			 "movq %%rdi, 24+%[out]\n\t"
+			 "movq %%r8, 32+%[out]\n\t"
+			 "movq %%r9, 40+%[out]\n\t"
+			 "movq %%r10, 48+%[out]\n\t"
+			 "movq %%r12, 56+%[out]\n\t"
+			 "movq %%r13, 64+%[out]\n\t"
+			 "movq %%r14, 72+%[out]\n\t"
+			 "movq %%r15, 80+%[out]\n\t"
+			 : [out] "=m"(regs_out)
+			 :
+			 : "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11",
+			   "r12", "r13", "r14", "r15", "memory", "cc");
+	for (i = 0; i < 12; i++) {
+		if (regs_out[i] != expect[i]) {
+			fprintf(stderr, "sud_probe: register %d: %#lx, expected %#lx\n", i,
+				(unsigned long)regs_out[i], (unsigned long)expect[i]);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+#define YMM_LOAD(i) "vmovdqu " #i "*32(%%rdi), %%ymm" #i "\n\t"
+#define YMM_STORE(i) "vmovdqu %%ymm" #i ", " #i "*32(%%rsi)\n\t"
+#define YMM_ALL(m)                                                                         \
+	m(0) m(1) m(2) m(3) m(4) m(5) m(6) m(7) m(8) m(9) m(10) m(11) m(12) m(13) m(14) m(15)
+
+__attribute__((target("avx"))) static int probe_ymm(void)
+{
+	static uint8_t in[16 * 32], out[16 * 32];
+	size_t i;
+
+	for (i = 0; i < sizeof(in); i++)
+		in[i] = (uint8_t)(i * 7 + 3);
+	__asm__ volatile(YMM_ALL(YMM_LOAD) "movl $110, %%eax\n\t"
+					   "syscall\n\t" YMM_ALL(YMM_STORE)
+			 :
+			 : "D"(in), "S"(out)
+			 : "rax", "rcx", "r11", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4",
+			   "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
+			   "xmm13", "xmm14", "xmm15");
+	return memcmp(in, out, sizeof(in)) == 0 ? 0 : 1;
+}
+
+static int probe_vector(void)
+{
+	CHECK(dispatched(SYS_getppid) >= 0);
+	CHECK(probe_registers() == 0);
+	if (__builtin_cpu_supports("avx"))
+		CHECK(probe_ymm() == 0);
+	else
+		printf("no AVX: ymm not checked\n");
+	printf("vector ok\n");
+	return 0;
+}
+
+static void *thread_body(void *arg)
+{
+	int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	int i;
+
+	if (fd < 0)
+		return (void *)1;
+	for (i = 0; i < 1000; i++) {
+		if (write(fd, "x", 1) != 1 || getppid() <= 0)
+			return (void *)1;
+	}
+	if (close(fd) != 0)
+		return (void *)1;
+	return arg;
+}
+
+static int probe_threads(void)
+{
+	pthread_t threads[4];
+	char *spawn_argv[] = { "true", NULL };
+	void *ret;
+	pid_t pid;
+	int status, i;
+	long before;
+
+	for (i = 0; i < 4; i++)
+		CHECK(pthread_create(&threads[i], NULL, thread_body, (void *)(long)(i + 10)) == 0);
+	for (i = 0; i < 4; i++) {
+		CHECK(pthread_join(threads[i], &ret) == 0);
+		CHECK(ret == (void *)(long)(i + 10));
+	}
+	CHECK(posix_spawnp(&pid, "true", NULL, NULL, spawn_argv, environ) == 0);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	status = system("exit 3");
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 3);
+	/* The main thread is still intercepted. */
+	before = dispatched(SYS_getppid);
+	CHECK(before >= 0 && getppid() > 0 && dispatched(SYS_getppid) == before + 1);
+	printf("threads ok\n");
+	return 0;
+}
+
+static int probe_fork(void)
+{
+	long hooks = inline_syscall(SUD_QUERY_NR, SUD_QUERY_HOOKS, 0, 0);
+	pid_t pid;
+	int status;
+
+	CHECK(hooks >= 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		/* The child is intercepted too (SUD re-armed after fork). */
+		long before = dispatched(SYS_getppid);
+
+		if (before < 0 || getppid() <= 0 || dispatched(SYS_getppid) != before + 1)
+			_exit(1);
+		_exit(0);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* prepare, child and parent hooks, once each. */
+	CHECK(inline_syscall(SUD_QUERY_NR, SUD_QUERY_HOOKS, 0, 0) == hooks + 10101);
+
+	/* vfork: the child borrows this stack, the parent must still return. */
+	pid = vfork();
+	if (pid == 0)
+		_exit(7);
+	CHECK(pid > 0);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 7);
+	pid = vfork();
+	if (pid == 0) {
+		execl("/bin/sh", "sh", "-c", "exit 5", (char *)NULL);
+		_exit(99);
+	}
+	CHECK(pid > 0);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 5);
+	CHECK(dispatched(SYS_getppid) >= 0);
+	printf("fork ok\n");
+	return 0;
+}
+
+static int probe_exec(const char *self)
+{
+	CHECK(dispatched(SYS_getppid) >= 0);
+	/* The new image is intercepted again: the probe checks itself. */
+	execl(self, "sud_probe", "raw", (char *)NULL);
+	CHECK(!"execl returned");
+	return 1;
+}
+
+static int probe_bench(void)
+{
+	const long iterations = 1000000;
+	struct timespec t0, t1;
+	long i;
+	double ns;
+
+	CHECK(clock_gettime(CLOCK_MONOTONIC, &t0) == 0);
+	for (i = 0; i < iterations; i++)
+		(void)inline_syscall(SYS_getppid, 0, 0, 0);
+	CHECK(clock_gettime(CLOCK_MONOTONIC, &t1) == 0);
+	ns = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) /
+	     (double)iterations;
+	printf("getppid: %ld calls, %.0f ns/call, dispatched %ld\n", iterations, ns,
+	       dispatched(SYS_getppid));
+	return 0;
+}
+
+static int probe_env(void)
+{
+	const char *names[] = { "FERRY_IONODE", "FERRY_MOUNTS", "FERRY_LOG_LEVEL", "FERRY_RUNTIME",
+				"LD_PRELOAD" };
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		const char *v = getenv(names[i]);
+
+		printf("%s=%s\n", names[i], v ? v : "(unset)");
+	}
+	printf("intercepted=%d\n", dispatched(SYS_getppid) >= 0);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : "";
+
+	setvbuf(stdout, NULL, _IONBF, 0);
+	if (!strcmp(cmd, "raw"))
+		return probe_raw();
+	if (!strcmp(cmd, "signal"))
+		return probe_signal();
+	if (!strcmp(cmd, "sigreturn"))
+		return probe_sigreturn();
+	if (!strcmp(cmd, "restart"))
+		return probe_restart();
+	if (!strcmp(cmd, "sigmask"))
+		return probe_sigmask();
+	if (!strcmp(cmd, "sigsys"))
+		return probe_sigsys();
+	if (!strcmp(cmd, "vector"))
+		return probe_vector();
+	if (!strcmp(cmd, "threads"))
+		return probe_threads();
+	if (!strcmp(cmd, "fork"))
+		return probe_fork();
+	if (!strcmp(cmd, "exec"))
+		return probe_exec(argv[0]);
+	if (!strcmp(cmd, "bench"))
+		return probe_bench();
+	if (!strcmp(cmd, "env"))
+		return probe_env();
+	fprintf(stderr, "usage: sud_probe raw|signal|sigreturn|restart|sigmask|sigsys|vector|"
+			"threads|fork|exec|bench|env\n");
+	return 2;
+}
