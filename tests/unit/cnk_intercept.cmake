@@ -12,6 +12,7 @@ add_executable(sud_probe ${_sud_dir}/sud_probe.c)
 target_include_directories(sud_probe PRIVATE ${_sud_dir})
 target_link_libraries(sud_probe PRIVATE Threads::Threads)
 set_target_properties(sud_probe PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+ferry_cnk_shared_asan(sud_probe)
 
 # A statically linked program, for ferry-exec's refusal (needs libc.a).
 include(CheckCSourceCompiles)
@@ -33,6 +34,7 @@ target_compile_definitions(sud_intercept_test PRIVATE
   SUD_LIBRARY="$<TARGET_FILE:ferry_sudtest>"
   SUD_FERRY_EXEC="$<TARGET_FILE:ferry-exec>"
   SUD_STATIC_PROBE="${_sud_static}")
+ferry_cnk_shared_asan(sud_intercept_test)
 if(FERRY_SANITIZE)
   target_compile_definitions(sud_intercept_test PRIVATE SUD_SANITIZED=1)
 endif()

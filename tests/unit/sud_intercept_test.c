@@ -111,18 +111,19 @@ static void probe(const char *what, struct run_result *res)
 			    res->status, res->output);
 }
 
+/* Tests run one at a time; a failed assertion leaves by longjmp. */
+static struct run_result probe_result;
+
 static void expect_probe_ok(const char *what)
 {
-	struct run_result *res = malloc(sizeof(*res));
+	struct run_result *res = &probe_result;
 	char expect[64];
 
-	assert_non_null(res);
 	probe(what, res);
 	assert_true(res->exited);
 	assert_int_equal(res->status, 0);
 	snprintf(expect, sizeof(expect), "%s ok", strcmp(what, "exec") ? what : "raw");
 	assert_non_null(strstr(res->output, expect));
-	free(res);
 }
 
 /* Raw syscall instructions and libc-internal calls (fopen's openat) reach
@@ -236,6 +237,11 @@ static void test_valgrind_refused(void **state)
 	res = malloc(sizeof(*res));
 	assert_non_null(res);
 	run(argv, SUD_LIBRARY, NULL, res);
+	/* Some valgrind versions cannot read clang's DWARF 5 and stop first. */
+	if (strstr(res->output, "I can't recover")) {
+		free(res);
+		skip();
+	}
 	assert_true(res->exited);
 	assert_int_equal(res->status, 127);
 	assert_non_null(strstr(res->output, "ferry: valgrind"));
