@@ -1,0 +1,363 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ferry-iond: the I/O-node daemon.  Reads its settings, opens the exports
+ * and the rpc endpoint, prints one "ready" line, then serves until SIGTERM
+ * or SIGINT.  Threads: main (rpc progress), a signal thread (sigwaitinfo),
+ * and the worker pool.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ferry/fsproxy.h>
+#include <ferry/log.h>
+#include <ferry/rpc.h>
+
+#include "auth.h"
+#include "config.h"
+#include "handlers.h"
+#include "ready.h"
+#include "session.h"
+#include "stats.h"
+#include "workers.h"
+
+#ifndef FERRY_VERSION
+#define FERRY_VERSION "0.0.0"
+#endif
+
+#define EXIT_USAGE 2
+#define PROGRESS_WAIT_MS 500
+#define STOP_WORKERS_MS 2000
+
+struct daemon {
+	struct iond_config cfg;
+	struct iond_ctx ctx;
+	struct iond_stats stats;
+	sigset_t signals;
+	pthread_t signal_thread;
+	int have_signal_thread;
+	atomic_int stop_signal; /* the signal that asked us to stop, or 0 */
+	char ready_line[2048];
+};
+
+static void *signal_main(void *arg)
+{
+	struct daemon *d = arg;
+
+	for (;;) {
+		siginfo_t si;
+		int sig = sigwaitinfo(&d->signals, &si);
+
+		if (sig < 0) {
+			if (errno == EINTR)
+				continue;
+			FLOG_ERR(0, 0, "sigwaitinfo: %s", strerror(errno));
+			return NULL;
+		}
+		if (sig == SIGUSR1) {
+			iond_stats_log(&d->stats, "SIGUSR1");
+			continue;
+		}
+		if (sig == SIGHUP) {
+			FLOG_INFO(0, 0, "SIGHUP ignored: configuration reload is not implemented");
+			continue;
+		}
+		atomic_store(&d->stop_signal, sig);
+		if (d->ctx.server)
+			ferry_rpc_server_wake(d->ctx.server);
+		return NULL;
+	}
+}
+
+/* Block the daemon's signals in every thread (workers inherit the mask)
+ * and leave them to the signal thread. */
+static int start_signal_thread(struct daemon *d)
+{
+	int rc;
+
+	sigemptyset(&d->signals);
+	sigaddset(&d->signals, SIGTERM);
+	sigaddset(&d->signals, SIGINT);
+	sigaddset(&d->signals, SIGUSR1);
+	sigaddset(&d->signals, SIGHUP);
+	rc = pthread_sigmask(SIG_BLOCK, &d->signals, NULL);
+	if (rc)
+		return -rc;
+	/* A client vanishing under a socket write must be an error, not death. */
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+		return -errno;
+	rc = pthread_create(&d->signal_thread, NULL, signal_main, d);
+	if (rc)
+		return -rc;
+	d->have_signal_thread = 1;
+	return 0;
+}
+
+static void stop_signal_thread(struct daemon *d)
+{
+	if (!d->have_signal_thread)
+		return;
+	if (!atomic_load(&d->stop_signal))
+		pthread_kill(d->signal_thread, SIGTERM);
+	pthread_join(d->signal_thread, NULL);
+	d->have_signal_thread = 0;
+}
+
+/* Each session holds descriptors: allow as many as the hard limit does. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			FLOG_WARN(0, 0, "cannot raise the descriptor limit: %s", strerror(errno));
+	}
+}
+
+static int setup_logging(const struct iond_config *cfg)
+{
+	static const char *const levels[] = {"error", "warn", "info", "debug"};
+	int known = 0;
+
+	if (cfg->log_level) {
+		for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+			known |= !strcmp(cfg->log_level, levels[i]);
+		if (!known) {
+			fprintf(stderr, "ferry-iond: --log-level %s: expected error, warn, info or debug\n",
+				cfg->log_level);
+			return -EINVAL;
+		}
+		/* log.h reads the level from the environment; the flag wins. */
+		if (setenv("FERRY_LOG_LEVEL", cfg->log_level, 1) != 0)
+			return -errno;
+	}
+	ferry_log_init("ferry-iond", FERRY_LOG_INFO, -1);
+	return 0;
+}
+
+static int open_exports(struct daemon *d)
+{
+	int rc;
+
+	rc = fsp_exports_new(&d->ctx.exports);
+	if (rc) {
+		fprintf(stderr, "ferry-iond: exports: %s\n", strerror(-rc));
+		return 1;
+	}
+	fsp_exports_on_escape(d->ctx.exports, iond_on_escape, &d->ctx);
+	for (size_t i = 0; i < d->cfg.nexports; i++) {
+		rc = fsp_exports_add(d->ctx.exports, d->cfg.exports[i]);
+		if (rc == 0)
+			continue;
+		if (rc == -EINVAL) {
+			fprintf(stderr,
+				"ferry-iond: export %s: expected PREFIX=DIR with an absolute, "
+				"unique PREFIX\n",
+				d->cfg.exports[i]);
+			return EXIT_USAGE;
+		}
+		fprintf(stderr, "ferry-iond: export %s: %s\n", d->cfg.exports[i], strerror(-rc));
+		return 1;
+	}
+	return 0;
+}
+
+static void format_ready_line(struct daemon *d)
+{
+	size_t n = sizeof(d->ready_line), used;
+
+	used = (size_t)snprintf(d->ready_line, n, "ferry-iond ready: listening on %s (%s), exports ",
+				d->cfg.listen, ferry_rpc_server_provider(d->ctx.server));
+	for (size_t i = 0; i < fsp_exports_count(d->ctx.exports) && used < n; i++)
+		used += (size_t)snprintf(d->ready_line + used, n - used, "%s%s", i ? ", " : "",
+					 fsp_exports_describe(d->ctx.exports, i));
+	if (used < n)
+		snprintf(d->ready_line + used, n - used, ", %u workers, auth %s",
+			 iond_workers_min(d->ctx.workers), iond_auth_name(d->ctx.auth));
+}
+
+static int serve(struct daemon *d)
+{
+	for (;;) {
+		int rc;
+
+		if (atomic_load(&d->stop_signal))
+			return 0;
+		rc = ferry_rpc_server_progress(d->ctx.server, PROGRESS_WAIT_MS);
+		if (rc >= 0 || rc == -EINTR || rc == -EAGAIN || rc == -ETIMEDOUT)
+			continue;
+		FLOG_ERR(0, 0, "rpc progress failed: %s", strerror(-rc));
+		return 1;
+	}
+}
+
+static double elapsed_s(const struct timespec *since)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - since->tv_sec) + (double)(now.tv_nsec - since->tv_nsec) / 1e9;
+}
+
+/* Stop accepting, let calls in flight finish (they may need progress for
+ * their bulk transfers and replies), then close everything.  Returns 0 when
+ * every worker stopped, else -ETIMEDOUT (the server is then left open). */
+static int shut_down(struct daemon *d)
+{
+	struct timespec start;
+	int rc;
+
+	atomic_store(&d->ctx.draining, true);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (iond_workers_drain(d->ctx.workers, 0) != 0) {
+		if (elapsed_s(&start) > d->cfg.drain_secs) {
+			FLOG_WARN(0, 0, "calls still running after %u s: abandoning them",
+				  d->cfg.drain_secs);
+			break;
+		}
+		ferry_rpc_server_progress(d->ctx.server, 50);
+	}
+	rc = iond_workers_stop(d->ctx.workers, STOP_WORKERS_MS);
+	if (rc)
+		FLOG_WARN(0, 0, "a worker is stuck in a call; exiting without waiting for it");
+	iond_sessions_close_all(d->ctx.sessions, "shutdown");
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon *d;
+	char err[1024];
+	int status = 1;
+	int rc;
+
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		fprintf(stderr, "ferry-iond: out of memory\n");
+		return 1;
+	}
+	rc = iond_config_load(&d->cfg, argc, argv, err, sizeof(err));
+	if (rc == IOND_CONFIG_HELP) {
+		iond_config_usage(stdout);
+		status = 0;
+		goto out_config;
+	}
+	if (rc == IOND_CONFIG_VERSION) {
+		printf("ferry-iond %s (protocol %d)\n", FERRY_VERSION, FERRY_PROTO_VERSION);
+		status = 0;
+		goto out_config;
+	}
+	if (rc < 0) {
+		fprintf(stderr, "ferry-iond: %s\n", err[0] ? err : strerror(-rc));
+		if (rc == -EINVAL)
+			fprintf(stderr, "Try 'ferry-iond --help'.\n");
+		status = rc == -EINVAL ? EXIT_USAGE : 1;
+		goto out_config;
+	}
+	status = EXIT_USAGE;
+	if (setup_logging(&d->cfg))
+		goto out_config;
+	if (iond_auth_parse(d->cfg.auth, &d->ctx.auth)) {
+		fprintf(stderr, "ferry-iond: --auth %s: not supported (this build knows: none)\n",
+			d->cfg.auth);
+		goto out_config;
+	}
+	{
+		char prov[64], node[256], service[64];
+
+		if (ferry_rpc_parse_uri(d->cfg.listen, prov, sizeof(prov), node, sizeof(node),
+					service, sizeof(service))) {
+			fprintf(stderr,
+				"ferry-iond: listen address %s: expected tcp://HOST:PORT, "
+				"verbs://HOST:PORT or shm://NAME\n",
+				d->cfg.listen);
+			goto out_config;
+		}
+	}
+
+	status = 1;
+	iond_stats_init(&d->stats);
+	d->ctx.stats = &d->stats;
+	if (start_signal_thread(d)) {
+		fprintf(stderr, "ferry-iond: cannot set up signal handling\n");
+		goto out_config;
+	}
+	raise_fd_limit();
+	rc = open_exports(d);
+	if (rc) {
+		status = rc;
+		goto out_signals;
+	}
+	rc = iond_sessions_new(d->cfg.max_sessions, d->cfg.max_fds, &d->stats, &d->ctx.sessions);
+	if (rc) {
+		fprintf(stderr, "ferry-iond: sessions: %s\n", strerror(-rc));
+		goto out_exports;
+	}
+	rc = ferry_rpc_server_open(d->cfg.listen, NULL, iond_on_request, &d->ctx, &d->ctx.server);
+	if (rc) {
+		fprintf(stderr, "ferry-iond: listen on %s: %s\n", d->cfg.listen, strerror(-rc));
+		goto out_sessions;
+	}
+	ferry_rpc_server_on_peer_down(d->ctx.server, iond_on_peer_down, &d->ctx);
+	iond_ctx_set_limits(&d->ctx);
+	rc = iond_workers_start(d->cfg.workers, d->cfg.max_workers, &iond_handler_ops, &d->ctx,
+				&d->ctx.workers);
+	if (rc) {
+		fprintf(stderr, "ferry-iond: workers: %s\n", strerror(-rc));
+		goto out_server;
+	}
+
+	iond_auth_announce(d->ctx.auth);
+	format_ready_line(d);
+	if (d->cfg.ready_file) {
+		rc = iond_ready_file_write(d->cfg.ready_file, d->ready_line);
+		if (rc) {
+			fprintf(stderr, "ferry-iond: ready file %s: %s\n", d->cfg.ready_file,
+				strerror(-rc));
+			shut_down(d);
+			goto out_server;
+		}
+	}
+	printf("%s\n", d->ready_line);
+	fflush(stdout);
+	FLOG_INFO(0, 0, "%s", d->ready_line);
+
+	status = serve(d);
+	FLOG_INFO(0, 0, "shutting down (%s)",
+		  atomic_load(&d->stop_signal) ? strsignal(atomic_load(&d->stop_signal))
+						: "rpc failure");
+	rc = shut_down(d);
+	iond_stats_log(&d->stats, "shutdown");
+	if (d->cfg.ready_file && unlink(d->cfg.ready_file) != 0 && errno != ENOENT)
+		FLOG_WARN(0, 0, "ready file %s: %s", d->cfg.ready_file, strerror(errno));
+	FLOG_INFO(0, 0, "exiting with status %d", status);
+	if (rc) {
+		/* A worker still holds a request: closing the server under it
+		 * would free memory it uses.  Leave it to the exit. */
+		fflush(NULL);
+		_exit(status);
+	}
+out_server:
+	ferry_rpc_server_close(d->ctx.server);
+out_sessions:
+	iond_sessions_free(d->ctx.sessions);
+out_exports:
+	fsp_exports_free(d->ctx.exports);
+out_signals:
+	stop_signal_thread(d);
+out_config:
+	iond_config_free(&d->cfg);
+	free(d);
+	return status;
+}

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Sessions: one per compute process, bound to the rpc peer that opened it.
+ * Each session owns a table of descriptors (its remote handles are the
+ * daemon's descriptor numbers); a handle is usable only by the session that
+ * opened it, so one session can never touch another's files.
+ *
+ * Descriptors are reference counted while a call uses them: closing a handle
+ * (CLOSE, SESSION_CLOSE, a dead peer) while another worker is still reading
+ * from it defers the close(2) until that call is done, so a descriptor
+ * number is never reused under a call in flight.
+ */
+#ifndef IOND_SESSION_H
+#define IOND_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct iond_stats;
+struct iond_sessions;
+struct iond_session;
+
+/* Who the session says (auth "none") or proves (MUNGE) it is. */
+struct iond_cred {
+	int64_t pid;
+	uint32_t uid;
+	uint32_t gid;
+	uint64_t jobid;
+};
+
+struct iond_session_info {
+	uint64_t id;
+	uint64_t peer;
+	struct iond_cred cred;
+};
+
+int iond_sessions_new(size_t max_sessions, size_t max_fds, struct iond_stats *stats,
+		      struct iond_sessions **out);
+/* Closes every remaining session (logged with reason "shutdown"). */
+void iond_sessions_free(struct iond_sessions *t);
+size_t iond_sessions_count(struct iond_sessions *t);
+
+/* New session for peer; returns it with a reference held (put it).
+ * -EUSERS beyond max_sessions. */
+int iond_session_open(struct iond_sessions *t, uint64_t peer, const struct iond_cred *cred,
+		      struct iond_session **out);
+/* Look up id for a request from peer.  -ENOTCONN when it does not exist, is
+ * closed, or belongs to another peer. */
+int iond_session_get(struct iond_sessions *t, uint64_t id, uint64_t peer,
+		     struct iond_session **out);
+void iond_session_put(struct iond_session *s);
+const struct iond_session_info *iond_session_info(const struct iond_session *s);
+
+/* Close the session and every descriptor it owns; logs one line with reason.
+ * Returns the number of descriptors closed, or -ENOTCONN if already closed. */
+long iond_session_close(struct iond_session *s, const char *reason);
+/* Close every session of peer (its connection died).  Returns how many. */
+size_t iond_sessions_close_peer(struct iond_sessions *t, uint64_t peer, const char *reason);
+size_t iond_sessions_close_all(struct iond_sessions *t, const char *reason);
+
+/* Record a request's sequence number; a duplicate or one too old to judge is
+ * logged (not fatal).  Returns 0, or -EALREADY for a duplicate/stale one. */
+int iond_session_note_seq(struct iond_session *s, uint64_t seq, uint16_t opcode);
+
+/* Give fd to the session; returns the handle (== fd).  On failure (-EMFILE
+ * past max_fds, -ENOTCONN when the session is closing) fd is closed. */
+int iond_session_add_fd(struct iond_session *s, int fd);
+/* Borrow the descriptor behind handle for one call: -EBADF if the session
+ * does not own it.  Pair with iond_session_fd_put. */
+int iond_session_fd_get(struct iond_session *s, int64_t handle, int *fd);
+void iond_session_fd_put(struct iond_session *s, int fd);
+/* Remove handle from the session and close it (deferred while borrowed).
+ * -EBADF if the session does not own it. */
+int iond_session_fd_close(struct iond_session *s, int64_t handle);
+
+#endif

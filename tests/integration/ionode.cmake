@@ -1,0 +1,16 @@
+# ferry-iond's integration tests: a real daemon per test, spoken to with the
+# real rpc client and codec (iond_harness.c), on tcp and on shm.
+add_library(iond_harness STATIC ${CMAKE_CURRENT_LIST_DIR}/iond_harness.c)
+target_link_libraries(iond_harness PUBLIC ferry_rpc Threads::Threads)
+
+foreach(t session roundtrip errno isolation malformed kill_client signals slow_call escape)
+  add_executable(iond_${t} ${CMAKE_CURRENT_LIST_DIR}/iond_${t}.c)
+  target_link_libraries(iond_${t} PRIVATE iond_harness)
+  set_target_properties(iond_${t} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+  add_dependencies(iond_${t} ferry-iond)
+  foreach(prov tcp shm)
+    ferry_integration_test(iond_${t}_${prov} COMMAND iond_${t} ${prov} TIMEOUT 180 LABELS iond)
+  endforeach()
+endforeach()
+
+ferry_integration_test(iond_cli COMMAND ${CMAKE_CURRENT_LIST_DIR}/iond_cli.sh TIMEOUT 120 LABELS iond)
