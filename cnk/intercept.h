@@ -44,8 +44,9 @@ struct cnk_trap_frame {
 	uintptr_t pad;
 };
 
-/* The parent's side of a clone at the call site.  The child gets only
- * saved_reg and resume_rip, just below its new stack pointer. */
+/* The parent's side of a clone at the call site.  The child gets
+ * [arm flag][saved_reg][resume_rip] just below its new stack pointer. */
+#define CNK_CLONE_CHILD_FRAME 24
 struct cnk_clone_frame {
 	uintptr_t saved_reg;
 	uintptr_t resume_rip;

@@ -133,21 +133,32 @@ __attribute__((no_sanitize("address"))) static void cnk_replay_sigreturn(ucontex
 		(type *)((sp_ - CNK_HANDLER_MARGIN - sizeof(type)) & ~(uintptr_t)15);      \
 	})
 
+/* A new thread of this process (own TLS, so its own thread block) gets SUD
+ * armed by the stub before it runs application code (pitfall 4). */
+static uintptr_t cnk_clone_arms_child(unsigned long long flags)
+{
+	const unsigned long long thread = CLONE_VM | CLONE_THREAD | CLONE_SETTLS;
+
+	return (flags & thread) == thread;
+}
+
 /*
  * clone with a new stack: the child must resume at the call site on its own
  * stack, so the syscall runs from a stub in the allowed range.  The child's
- * [saved reg][resume rip] go just below its stack pointer, which the kernel
- * is told is 16 bytes lower; the parent's frame goes below this handler.
+ * [arm flag][saved reg][resume rip] go just below its stack pointer, which
+ * the kernel is told is CNK_CLONE_CHILD_FRAME bytes lower; the parent's
+ * frame goes below this handler.
  */
 __attribute__((no_sanitize("address"))) static void
 cnk_clone_at_call_site(ucontext_t *uc, struct cnk_clone_frame *frame, uintptr_t child_top,
-		       uintptr_t saved_reg, const char *stub)
+		       uintptr_t saved_reg, uintptr_t arm_child, const char *stub)
 {
 	greg_t *gregs = uc->uc_mcontext.gregs;
-	volatile uintptr_t *child_pair = (volatile uintptr_t *)(child_top - 16);
+	volatile uintptr_t *child_frame = (volatile uintptr_t *)(child_top - CNK_CLONE_CHILD_FRAME);
 
-	child_pair[0] = saved_reg;
-	child_pair[1] = (uintptr_t)gregs[REG_RIP];
+	child_frame[0] = arm_child;
+	child_frame[1] = saved_reg;
+	child_frame[2] = (uintptr_t)gregs[REG_RIP];
 	frame->saved_reg = saved_reg;
 	frame->resume_rip = (uintptr_t)gregs[REG_RIP];
 	frame->resume_rsp = (uintptr_t)gregs[REG_RSP];
@@ -162,14 +173,15 @@ __attribute__((no_sanitize("address"))) static void cnk_clone_with_stack(ucontex
 	greg_t *gregs = uc->uc_mcontext.gregs;
 	uintptr_t stack = (uintptr_t)gregs[REG_RSI];
 
-	cnk_clone_at_call_site(uc, frame, stack, stack, cnk_clone_stub);
-	gregs[REG_RSI] = (greg_t)(stack - 16);
+	cnk_clone_at_call_site(uc, frame, stack, stack,
+			       cnk_clone_arms_child((unsigned long)gregs[REG_RDI]), cnk_clone_stub);
+	gregs[REG_RSI] = (greg_t)(stack - CNK_CLONE_CHILD_FRAME);
 }
 
 /*
  * clone3(args, size) with a stack: the kernel reads a copy of the arguments
- * with stack_size 16 bytes smaller, kept in the parent's frame so that
- * nested calls share nothing.
+ * with a smaller stack_size, kept in the parent's frame so that nested calls
+ * share nothing.
  */
 __attribute__((no_sanitize("address"))) static int cnk_clone3_with_stack(ucontext_t *uc)
 {
@@ -186,14 +198,15 @@ __attribute__((no_sanitize("address"))) static int cnk_clone3_with_stack(ucontex
 		return -E2BIG;
 	if (cl->flags & CLONE_CLEAR_SIGHAND)
 		return -EINVAL;
-	if (cl->stack_size <= 16)
+	if (cl->stack_size <= CNK_CLONE_CHILD_FRAME)
 		return -EINVAL;
 	child_top = (uintptr_t)(cl->stack + cl->stack_size);
 	/* Word by word through volatile: no memcpy (ASan intercepts it). */
 	for (i = 0; i < size / 8; i++)
 		copy[i] = args[i];
-	((struct clone_args *)frame->args_copy)->stack_size -= 16;
-	cnk_clone_at_call_site(uc, frame, child_top, (uintptr_t)cl, cnk_clone3_stub);
+	((struct clone_args *)frame->args_copy)->stack_size -= CNK_CLONE_CHILD_FRAME;
+	cnk_clone_at_call_site(uc, frame, child_top, (uintptr_t)cl, cnk_clone_arms_child(cl->flags),
+			       cnk_clone3_stub);
 	gregs[REG_RDI] = (greg_t)frame->args_copy;
 	return 0;
 }
@@ -303,8 +316,14 @@ int cnk_sigsys_install(void)
 		.restorer = cnk_sigreturn_stub,
 		.mask = ~(1ULL << (SIGSYS - 1)),
 	};
+	uint64_t sigsys = 1ULL << (SIGSYS - 1);
 	long ret;
 
 	ret = cnk_raw_syscall6(SYS_rt_sigaction, SIGSYS, (long)&act, 0, sizeof(act.mask), 0, 0);
+	if (ret < 0)
+		return (int)ret;
+	/* A mask inherited across exec may block it: the first trap would kill. */
+	ret = cnk_raw_syscall6(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&sigsys, 0, sizeof(sigsys),
+			       0, 0);
 	return ret < 0 ? (int)ret : 0;
 }

@@ -25,7 +25,16 @@ struct cnk_thread_block {
 };
 
 #define CNK_TB_SELECTOR_OFFSET 0
+#define CNK_TB_ARMED_OFFSET 1
 #define CNK_TB_VFORK_RESUME_OFFSET 8
+
+_Static_assert(__builtin_offsetof(struct cnk_thread_block, selector) == CNK_TB_SELECTOR_OFFSET,
+	       "trampoline_x86_64.S uses this offset");
+_Static_assert(__builtin_offsetof(struct cnk_thread_block, armed) == CNK_TB_ARMED_OFFSET,
+	       "trampoline_x86_64.S uses this offset");
+_Static_assert(__builtin_offsetof(struct cnk_thread_block, vfork_resume) ==
+		       CNK_TB_VFORK_RESUME_OFFSET,
+	       "trampoline_x86_64.S uses this offset");
 
 extern __thread struct cnk_thread_block cnk_tb __attribute__((tls_model("initial-exec")));
 

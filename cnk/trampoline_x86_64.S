@@ -14,6 +14,10 @@
  * restores, and returns to the instruction after the syscall.
  */
 #define SYS_rt_sigreturn 15
+#define SYS_prctl 157
+#define PR_SET_SYSCALL_USER_DISPATCH 59
+#define PR_SYS_DISPATCH_ON 1
+#define TB_ARMED 1
 #define TB_SELECTOR 0
 #define TB_VFORK_RESUME 8
 #define SELECTOR_BLOCK 1
@@ -46,42 +50,63 @@ cnk_sigreturn_replay:
 	ud2
 	.size cnk_sigreturn_stub, . - cnk_sigreturn_stub
 
-/* clone/clone3 with a new stack.  The child finds [saved reg][resume rip]
- * just below its new stack pointer; the parent finds [saved reg][resume rip]
- * [its own %rsp] in a frame the SIGSYS handler left below its signal frame.
- * %rcx is the syscall's to clobber, so it carries the resume address and no
- * application memory above the red zone is written. */
-	.globl cnk_clone_stub
-	.hidden cnk_clone_stub
-	.type cnk_clone_stub, @function
-cnk_clone_stub:
+/* clone/clone3 with a new stack.  The child finds [arm flag][saved reg]
+ * [resume rip] just below its new stack pointer; the parent finds [saved
+ * reg][resume rip][its own %rsp] in a frame the SIGSYS handler left below its
+ * signal frame.  %rcx is the syscall's to clobber, so it carries the resume
+ * address and no application memory above the red zone is written.  A new
+ * thread arms SUD for itself (its own thread block, through its new TLS)
+ * before it runs application code. */
+.macro CLONE_STUB name, reg
+	.globl \name
+	.hidden \name
+	.type \name, @function
+\name:
 	syscall
 	testq %rax, %rax
-	jnz 1f
+	jnz 2f
+	popq %rcx
+	testq %rcx, %rcx
+	jz 1f
+	pushq %rdi
+	pushq %rsi
+	pushq %rdx
+	pushq %r10
+	pushq %r8
+	movl $SYS_prctl, %eax
+	movl $PR_SET_SYSCALL_USER_DISPATCH, %edi
+	movl $PR_SYS_DISPATCH_ON, %esi
+	leaq cnk_allowed_start(%rip), %rdx
+	leaq cnk_allowed_end(%rip), %r10
+	subq %rdx, %r10
+	movq cnk_tb@gottpoff(%rip), %r8
+	addq %fs:0, %r8
+	syscall
+	/* Armed or not (a failure here has no one to report to), the thread
+	 * starts as application code. */
+	movq cnk_tb@gottpoff(%rip), %rcx
+	movb $SELECTOR_BLOCK, %fs:TB_SELECTOR(%rcx)
+	testq %rax, %rax
+	jnz 3f
+	movb $1, %fs:TB_ARMED(%rcx)
+3:	popq %r8
+	popq %r10
+	popq %rdx
 	popq %rsi
-	popq %rcx
-	jmpq *%rcx
-1:	popq %rsi
-	popq %rcx
-	movq (%rsp), %rsp
-	jmpq *%rcx
-	.size cnk_clone_stub, . - cnk_clone_stub
-
-	.globl cnk_clone3_stub
-	.hidden cnk_clone3_stub
-	.type cnk_clone3_stub, @function
-cnk_clone3_stub:
-	syscall
-	testq %rax, %rax
-	jnz 1f
 	popq %rdi
+	xorl %eax, %eax
+1:	popq \reg
 	popq %rcx
 	jmpq *%rcx
-1:	popq %rdi
+2:	popq \reg
 	popq %rcx
 	movq (%rsp), %rsp
 	jmpq *%rcx
-	.size cnk_clone3_stub, . - cnk_clone3_stub
+	.size \name, . - \name
+.endm
+
+	CLONE_STUB cnk_clone_stub, %rsi
+	CLONE_STUB cnk_clone3_stub, %rdi
 
 /* The child shares (and scribbles on) the parent's stack, so the resume
  * address lives in the thread block; %rcx is the syscall's to clobber. */

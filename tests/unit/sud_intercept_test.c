@@ -29,6 +29,10 @@ struct run_result {
 	char output[OUTPUT_MAX]; /* stdout and stderr together */
 };
 
+/* Set by a test: the child starts with SIGSYS blocked, as after an exec
+ * from a process that blocked it. */
+static int child_blocks_sigsys;
+
 static long now_ms(void)
 {
 	struct timespec ts;
@@ -65,6 +69,13 @@ static void run(const char *const *argv, const char *preload, const char *const 
 		for (i = 0; env && env[i]; i++)
 			if (putenv((char *)env[i]) != 0)
 				_exit(123);
+		if (child_blocks_sigsys) {
+			sigset_t sys;
+
+			if (sigemptyset(&sys) != 0 || sigaddset(&sys, SIGSYS) != 0 ||
+			    sigprocmask(SIG_BLOCK, &sys, NULL) != 0)
+				_exit(125);
+		}
 		execv(argv[0], (char *const *)argv);
 		_exit(124);
 	}
@@ -131,6 +142,14 @@ static void expect_probe_ok(const char *what)
 static void test_raw_and_libc_calls(void **state)
 {
 	expect_probe_ok("raw");
+}
+
+/* A SIGSYS blocked in the mask inherited across exec is unblocked. */
+static void test_inherited_blocked_sigsys(void **state)
+{
+	child_blocks_sigsys = 1;
+	expect_probe_ok("raw");
+	child_blocks_sigsys = 0;
 }
 
 /* A handler's syscalls are intercepted and it returns through the
@@ -376,6 +395,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_raw_and_libc_calls),
+		cmocka_unit_test(test_inherited_blocked_sigsys),
 		cmocka_unit_test(test_signal_handler),
 		cmocka_unit_test(test_sigreturn_replay),
 		cmocka_unit_test(test_restart_and_eintr),

@@ -356,18 +356,20 @@ static int probe_vector(void)
 	return 0;
 }
 
+/* New threads are intercepted from their first instruction on. */
 static void *thread_body(void *arg)
 {
+	long before = dispatched(SYS_getppid);
 	int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	int i;
 
-	if (fd < 0)
+	if (before < 0 || fd < 0)
 		return (void *)1;
 	for (i = 0; i < 1000; i++) {
 		if (write(fd, "x", 1) != 1 || getppid() <= 0)
 			return (void *)1;
 	}
-	if (close(fd) != 0)
+	if (close(fd) != 0 || dispatched(SYS_getppid) < before + 1000)
 		return (void *)1;
 	return arg;
 }
