@@ -137,15 +137,15 @@ static long cnk_rt_sigaction(long sig, const struct cnk_kernel_sigaction *act,
 		return -EINVAL;
 	cnk_action_load((int)sig, &rec);
 	if (sig == SIGSYS) {
-		if (oldact) {
-			struct cnk_kernel_sigaction dfl = { 0 };
+		struct cnk_kernel_sigaction previous = { 0 };
 
-			if (rec.recorded)
-				cnk_action_report(&rec, &dfl);
-			*oldact = dfl;
-		}
+		/* act and oldact may be the same memory: read before writing. */
+		if (rec.recorded)
+			cnk_action_report(&rec, &previous);
 		if (act)
 			cnk_action_store((int)sig, act);
+		if (oldact)
+			*oldact = previous;
 		return 0;
 	}
 	if (!act) {
