@@ -1,0 +1,450 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The dispatcher end to end, without interception: cnk_dispatch() called as
+ * plain C against a real ferry-iond (tcp, a free 127.0.0.1 port) exporting a
+ * fresh temporary directory as /pfs.  Each test states one behaviour; errno
+ * values must be the I/O node's filesystem's.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "raw_syscall.h"
+#include "runtime.h"
+
+#define TEST_TIMEOUT_S 90
+
+static char test_dir[] = "/tmp/ferry-cnk-forward.XXXXXX";
+static char export_dir[512];
+static pid_t iond_pid = -1;
+
+/* The mechanism is not part of this test: its calls run natively. */
+long cnk_mechanism_syscall(long nr, long a0, long a1, long a2, long a3, long a4, long a5)
+{
+	return cnk_raw_syscall6(nr, a0, a1, a2, a3, a4, a5);
+}
+
+#define D(nr, ...) call_dispatch((nr), __VA_ARGS__, 0, 0, 0, 0, 0, 0)
+#define call_dispatch(nr, a, b, c, d, e, f, ...)                                         \
+	cnk_dispatch((nr), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static void stop_daemon(void)
+{
+	if (iond_pid > 0) {
+		kill(iond_pid, SIGTERM);
+		waitpid(iond_pid, NULL, 0);
+		iond_pid = -1;
+	}
+}
+
+static void on_timeout(int sig)
+{
+	static const char msg[] = "test_cnk_forward: timeout\n";
+
+	(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	if (iond_pid > 0)
+		kill(iond_pid, SIGKILL);
+	_exit(1);
+}
+
+/* A port nobody listens on now (the daemon binds it right after). */
+static int free_tcp_port(void)
+{
+	struct sockaddr_in addr = { .sin_family = AF_INET };
+	socklen_t len = sizeof(addr);
+	int s = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	if (s < 0)
+		return -1;
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(s, (struct sockaddr *)&addr, sizeof(addr)) == 0 &&
+	    getsockname(s, (struct sockaddr *)&addr, &len) == 0)
+		port = ntohs(addr.sin_port);
+	close(s);
+	return port;
+}
+
+/* Start ferry-iond on a free port; ready when its ready file appears. */
+static int start_daemon(char *uri, size_t uri_len)
+{
+	char ready[600], spec[600], log_path[600], listen[64];
+	int waited_ms = 0, port = free_tcp_port();
+
+	if (port < 0)
+		return -1;
+	snprintf(listen, sizeof(listen), "tcp://127.0.0.1:%d", port);
+	snprintf(uri, uri_len, "%s", listen);
+
+	snprintf(ready, sizeof(ready), "%s/ready", test_dir);
+	snprintf(spec, sizeof(spec), "/pfs=%s", export_dir);
+	snprintf(log_path, sizeof(log_path), "%s/iond.log", test_dir);
+	iond_pid = fork();
+	if (iond_pid < 0)
+		return -1;
+	if (iond_pid == 0) {
+		int log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		if (log_fd >= 0) {
+			dup2(log_fd, STDOUT_FILENO);
+			dup2(log_fd, STDERR_FILENO);
+		}
+		execl(FERRY_IOND, "ferry-iond", "--listen", listen, "--export", spec,
+		      "--ready-file", ready, "--workers", "2", (char *)NULL);
+		_exit(127);
+	}
+	for (;;) {
+		if (access(ready, F_OK) == 0)
+			return 0;
+		if (waitpid(iond_pid, NULL, WNOHANG) != 0 || waited_ms > 15000)
+			return -1;
+		usleep(20000);
+		waited_ms += 20;
+	}
+}
+
+static int group_setup(void **state)
+{
+	char uri[256];
+
+	signal(SIGALRM, on_timeout);
+	alarm(TEST_TIMEOUT_S);
+	if (!mkdtemp(test_dir))
+		return -1;
+	snprintf(export_dir, sizeof(export_dir), "%s/export", test_dir);
+	if (mkdir(export_dir, 0755) != 0)
+		return -1;
+	if (start_daemon(uri, sizeof(uri)) != 0) {
+		fprintf(stderr, "ferry-iond did not start (see %s/iond.log)\n", test_dir);
+		return -1;
+	}
+	setenv("FERRY_IONODE", uri, 1);
+	setenv("FERRY_MOUNTS", "/pfs", 1);
+	return cnk_dispatch_init() == 0 ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+	cnk_dispatch_exit();
+	stop_daemon();
+	nftw(test_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return 0;
+}
+
+/* The file behind /pfs/rel on the I/O node's side. */
+static const char *exported(const char *rel)
+{
+	static char buf[1024];
+
+	snprintf(buf, sizeof(buf), "%s/%s", export_dir, rel);
+	return buf;
+}
+
+static void open_write_read_seek_stat(void **state)
+{
+	char buf[16] = { 0 };
+	struct stat st, native;
+	long fd;
+
+	fd = D(SYS_openat, AT_FDCWD, "/pfs/a.txt", O_CREAT | O_EXCL | O_RDWR, 0640);
+	assert_true(fd >= 0);
+	assert_int_equal(D(SYS_write, fd, "hello", 5), 5);
+	assert_int_equal(D(SYS_lseek, fd, 0, SEEK_CUR), 5);
+	assert_int_equal(D(SYS_lseek, fd, 1, SEEK_SET), 1);
+	assert_int_equal(D(SYS_read, fd, buf, sizeof(buf)), 4);
+	assert_string_equal(buf, "ello");
+	assert_int_equal(D(SYS_pread64, fd, buf, 2, 0), 2);
+	assert_memory_equal(buf, "he", 2);
+	assert_int_equal(D(SYS_fstat, fd, &st), 0);
+	assert_int_equal(stat(exported("a.txt"), &native), 0);
+	assert_int_equal(st.st_size, 5);
+	assert_int_equal(st.st_ino, native.st_ino);
+	assert_int_equal(st.st_dev, native.st_dev);
+	assert_int_equal(st.st_mode, native.st_mode);
+	assert_int_equal(D(SYS_close, fd), 0);
+	assert_int_equal(D(SYS_close, fd), -EBADF);
+	assert_int_equal(D(SYS_openat, AT_FDCWD, "/pfs/a.txt", O_CREAT | O_EXCL | O_RDWR, 0640),
+			 -EEXIST);
+	assert_int_equal(D(SYS_stat, "/pfs//./a.txt", &st), 0);
+	assert_int_equal(st.st_ino, native.st_ino);
+}
+
+static void large_transfers_round_trip(void **state)
+{
+	size_t len = (3u << 20) + 123;
+	char *out = malloc(len), *in = malloc(len);
+	struct iovec iov[2];
+	long fd;
+	size_t i;
+
+	assert_non_null(out);
+	assert_non_null(in);
+	for (i = 0; i < len; i++)
+		out[i] = (char)(i * 7 + 3);
+	fd = D(SYS_open, "/pfs/big.bin", O_CREAT | O_TRUNC | O_RDWR, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(D(SYS_write, fd, out, len), (long)len);
+	memset(in, 0, len);
+	assert_int_equal(D(SYS_pread64, fd, in, len, 0), (long)len);
+	assert_memory_equal(in, out, len);
+	/* Scattered over two iovecs, from an offset. */
+	memset(in, 0, len);
+	iov[0].iov_base = in;
+	iov[0].iov_len = 1000;
+	iov[1].iov_base = in + 1000;
+	iov[1].iov_len = 5000;
+	assert_int_equal(D(SYS_preadv, fd, iov, 2, 10, 0), 6000);
+	assert_memory_equal(in, out + 10, 6000);
+	/* Reading past the end is a short count, then 0. */
+	assert_int_equal(D(SYS_pread64, fd, in, 100, len - 40), 40);
+	assert_int_equal(D(SYS_pread64, fd, in, 100, len), 0);
+	assert_int_equal(D(SYS_close, fd), 0);
+	free(out);
+	free(in);
+}
+
+static void errno_is_the_io_nodes(void **state)
+{
+	char local[600];
+	long fd;
+
+	assert_int_equal(D(SYS_open, "/pfs/missing", O_RDONLY, 0), -ENOENT);
+	assert_int_equal(D(SYS_mkdir, "/pfs/dir", 0755), 0);
+	assert_int_equal(D(SYS_mkdir, "/pfs/dir", 0755), -EEXIST);
+	fd = D(SYS_open, "/pfs/dir/f", O_CREAT | O_WRONLY, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(D(SYS_close, fd), 0);
+	assert_int_equal(D(SYS_rmdir, "/pfs/dir"), -ENOTEMPTY);
+	assert_int_equal(D(SYS_unlink, "/pfs/dir/nothing"), -ENOENT);
+	assert_int_equal(D(SYS_open, "/pfs/dir/f/x", O_RDONLY, 0), -ENOTDIR);
+	/* Between the I/O node and the compute node: as across filesystems. */
+	snprintf(local, sizeof(local), "%s/local", test_dir);
+	assert_int_equal(D(SYS_rename, "/pfs/dir/f", local), -EXDEV);
+	assert_int_equal(D(SYS_link, "/pfs/dir/f", local), -EXDEV);
+	assert_int_equal(access(local, F_OK), -1);
+	/* Leaving the export by ".." fails, whatever the I/O node's answer. */
+	assert_true(D(SYS_open, "/pfs/../../etc/passwd", O_RDONLY, 0) < 0);
+	assert_true(D(SYS_open, "/pfs/../export/dir/f", O_RDONLY, 0) < 0);
+	/* A path that only looks like the mount is local. */
+	assert_int_equal(D(SYS_open, "/pfsx/none", O_RDONLY, 0), -ENOENT);
+}
+
+static void rename_unlink_and_directories(void **state)
+{
+	char buf[4096];
+	long fd, n, pos;
+	int seen = 0;
+
+	assert_int_equal(D(SYS_mkdir, "/pfs/d", 0755), 0);
+	for (int i = 0; i < 3; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "/pfs/d/f%d", i);
+		fd = D(SYS_open, name, O_CREAT | O_WRONLY, 0644);
+		assert_true(fd >= 0);
+		D(SYS_close, fd);
+	}
+	assert_int_equal(D(SYS_rename, "/pfs/d/f0", "/pfs/d/g0"), 0);
+	assert_int_equal(access(exported("d/g0"), F_OK), 0);
+	assert_int_equal(D(SYS_unlink, "/pfs/d/f1"), 0);
+	assert_int_equal(access(exported("d/f1"), F_OK), -1);
+
+	fd = D(SYS_open, "/pfs/d", O_RDONLY | O_DIRECTORY, 0);
+	assert_true(fd >= 0);
+	while ((n = D(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {
+		for (pos = 0; pos < n;) {
+			struct dirent64 *de = (struct dirent64 *)(buf + pos);
+
+			if (!strcmp(de->d_name, "g0") || !strcmp(de->d_name, "f2"))
+				seen++;
+			assert_true(strcmp(de->d_name, "f0") && strcmp(de->d_name, "f1"));
+			pos += de->d_reclen;
+		}
+	}
+	assert_int_equal(n, 0);
+	assert_int_equal(seen, 2);
+	/* Relative calls through a forwarded directory fd. */
+	assert_int_equal(D(SYS_unlinkat, fd, "g0", 0), 0);
+	assert_int_equal(D(SYS_mkdirat, fd, "sub", 0700), 0);
+	assert_int_equal(D(SYS_unlinkat, fd, "sub", AT_REMOVEDIR), 0);
+	assert_int_equal(D(SYS_close, fd), 0);
+}
+
+static void cwd_is_tracked_for_forwarded_directories(void **state)
+{
+	char cwd[256], native_cwd[256];
+	long fd;
+
+	assert_non_null(getcwd(native_cwd, sizeof(native_cwd)));
+	assert_int_equal(D(SYS_mkdir, "/pfs/w", 0755), 0);
+	assert_int_equal(D(SYS_chdir, "/pfs/w"), 0);
+	assert_int_equal(D(SYS_getcwd, cwd, sizeof(cwd)), (long)strlen("/pfs/w") + 1);
+	assert_string_equal(cwd, "/pfs/w");
+	fd = D(SYS_open, "rel.txt", O_CREAT | O_WRONLY, 0644);
+	assert_true(fd >= 0);
+	D(SYS_close, fd);
+	assert_int_equal(access(exported("w/rel.txt"), F_OK), 0);
+	assert_int_equal(D(SYS_chdir, "rel.txt"), -ENOTDIR);
+	assert_int_equal(D(SYS_chdir, "missing"), -ENOENT);
+	/* The real cwd never moved; going back to a local path is native. */
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_string_equal(cwd, native_cwd);
+	assert_int_equal(D(SYS_chdir, native_cwd), 0);
+	assert_true(D(SYS_getcwd, cwd, sizeof(cwd)) > 0);
+	assert_string_equal(cwd, native_cwd);
+	/* fchdir on a forwarded directory. */
+	fd = D(SYS_open, "/pfs/w", O_RDONLY | O_DIRECTORY, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(D(SYS_fchdir, fd), 0);
+	assert_true(D(SYS_getcwd, cwd, sizeof(cwd)) > 0);
+	assert_string_equal(cwd, "/pfs/w");
+	D(SYS_close, fd);
+	assert_int_equal(D(SYS_chdir, "/"), 0);
+	assert_int_equal(chdir(native_cwd), 0);
+}
+
+static void symlinks_keep_their_target_verbatim(void **state)
+{
+	char buf[64] = { 0 };
+	struct stat st;
+
+	assert_int_equal(D(SYS_symlink, "some/where/../x", "/pfs/l"), 0);
+	assert_int_equal(D(SYS_readlink, "/pfs/l", buf, sizeof(buf)), 15);
+	assert_string_equal(buf, "some/where/../x");
+	assert_int_equal(D(SYS_lstat, "/pfs/l", &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_int_equal(D(SYS_stat, "/pfs/l", &st), -ENOENT);
+	/* A symlink out of the export cannot be followed. */
+	assert_int_equal(D(SYS_symlink, "/etc/passwd", "/pfs/out"), 0);
+	assert_true(D(SYS_open, "/pfs/out", O_RDONLY, 0) < 0);
+}
+
+static void locks_are_forwarded(void **state)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+	long a = D(SYS_open, "/pfs/lock", O_CREAT | O_RDWR, 0644);
+	long b = D(SYS_open, "/pfs/lock", O_RDWR, 0);
+
+	assert_true(a >= 0 && b >= 0);
+	assert_int_equal(D(SYS_fcntl, a, F_OFD_SETLK, &fl), 0);
+	assert_int_equal(D(SYS_fcntl, b, F_OFD_SETLK, &fl), -EAGAIN);
+	fl.l_type = F_WRLCK;
+	assert_int_equal(D(SYS_fcntl, b, F_OFD_GETLK, &fl), 0);
+	assert_int_equal(fl.l_type, F_WRLCK);
+	fl.l_type = F_UNLCK;
+	assert_int_equal(D(SYS_fcntl, a, F_OFD_SETLK, &fl), 0);
+	assert_int_equal(D(SYS_flock, a, LOCK_EX | LOCK_NB), 0);
+	assert_int_equal(D(SYS_flock, b, LOCK_EX | LOCK_NB), -EWOULDBLOCK);
+	assert_int_equal(D(SYS_flock, a, LOCK_UN), 0);
+	assert_int_equal(D(SYS_fcntl, a, F_GETFL, 0) & O_ACCMODE, O_RDWR);
+	assert_int_equal(D(SYS_fsync, a), 0);
+	D(SYS_close, a);
+	D(SYS_close, b);
+}
+
+static void mmap_copies_or_refuses(void **state)
+{
+	const char text[] = "mapped contents";
+	long fd = D(SYS_open, "/pfs/m", O_CREAT | O_RDWR | O_TRUNC, 0644);
+	long map;
+
+	assert_true(fd >= 0);
+	assert_int_equal(D(SYS_write, fd, text, sizeof(text)), (long)sizeof(text));
+	map = D(SYS_mmap, 0, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+	assert_true(map > 0 || map < -4095);
+	assert_memory_equal((void *)map, text, sizeof(text));
+	munmap((void *)map, 4096);
+	map = D(SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	((char *)map)[0] = 'M'; /* private: the file does not change */
+	munmap((void *)map, 4096);
+	map = D(SYS_mmap, 0, 4096, PROT_READ, MAP_SHARED, fd, 0);
+	assert_memory_equal((void *)map, text, sizeof(text));
+	munmap((void *)map, 4096);
+	assert_int_equal(D(SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), -ENODEV);
+	assert_int_equal(D(SYS_ioctl, fd, 0x5401 /* TCGETS */, 0), -ENOTTY);
+	D(SYS_close, fd);
+}
+
+static void dup_shares_the_offset(void **state)
+{
+	long fd = D(SYS_open, "/pfs/dup", O_CREAT | O_RDWR | O_TRUNC, 0644), d2, d3;
+
+	assert_true(fd >= 0);
+	d2 = D(SYS_dup, fd);
+	assert_true(d2 >= 0);
+	assert_int_equal(D(SYS_write, fd, "abc", 3), 3);
+	assert_int_equal(D(SYS_lseek, d2, 0, SEEK_CUR), 3);
+	d3 = D(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 50);
+	assert_true(d3 >= 50);
+	assert_true(fcntl((int)d3, F_GETFD) & FD_CLOEXEC);
+	assert_int_equal(D(SYS_close, fd), 0);
+	assert_int_equal(D(SYS_write, d2, "d", 1), 1);
+	assert_int_equal(D(SYS_lseek, d3, 0, SEEK_CUR), 4);
+	D(SYS_close, d2);
+	D(SYS_close, d3);
+}
+
+static void copies_between_local_and_forwarded(void **state)
+{
+	char local[600], buf[32] = { 0 };
+	long in, out, lfd;
+	int64_t off = 0;
+
+	snprintf(local, sizeof(local), "%s/src", test_dir);
+	lfd = open(local, O_CREAT | O_RDWR | O_TRUNC, 0644);
+	assert_true(lfd >= 0);
+	assert_int_equal(write((int)lfd, "0123456789", 10), 10);
+	in = D(SYS_open, local, O_RDONLY, 0);
+	assert_false(in < 0);
+	out = D(SYS_open, "/pfs/copy", O_CREAT | O_RDWR | O_TRUNC, 0644);
+	assert_true(out >= 0);
+	assert_int_equal(D(SYS_copy_file_range, in, &off, out, 0, 10, 0), 10);
+	assert_int_equal(off, 10);
+	assert_int_equal(D(SYS_pread64, out, buf, sizeof(buf), 0), 10);
+	assert_string_equal(buf, "0123456789");
+	close((int)in);
+	close((int)lfd);
+	D(SYS_close, out);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(open_write_read_seek_stat),
+		cmocka_unit_test(large_transfers_round_trip),
+		cmocka_unit_test(errno_is_the_io_nodes),
+		cmocka_unit_test(rename_unlink_and_directories),
+		cmocka_unit_test(cwd_is_tracked_for_forwarded_directories),
+		cmocka_unit_test(symlinks_keep_their_target_verbatim),
+		cmocka_unit_test(locks_are_forwarded),
+		cmocka_unit_test(mmap_copies_or_refuses),
+		cmocka_unit_test(dup_shares_the_offset),
+		cmocka_unit_test(copies_between_local_and_forwarded),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
