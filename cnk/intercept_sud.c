@@ -42,6 +42,7 @@ __thread struct cnk_thread_block cnk_tb __attribute__((tls_model("initial-exec")
 
 uint64_t cnk_xsave_size = 512;
 uint64_t cnk_use_xsave;
+uint64_t cnk_xsave_mask;
 
 static int cnk_active;
 
@@ -57,19 +58,39 @@ struct cnk_kernel_sigaction {
  * builds: its own red zone and anything it still calls. */
 #define CNK_HANDLER_MARGIN 512
 
+/* AMX tile config and data: left out of the save mask.  Their permission is
+ * per process (XFD): XRSTOR of them traps without it, and the runtime's own
+ * code never touches tiles, so they survive untouched anyway. */
+#define CNK_XFEATURES_UNSAVED ((1ULL << 17) | (1ULL << 18))
+#define CNK_XSAVE_LEGACY_AND_HEADER 576
+
+static void cnk_cpuid(unsigned int leaf, unsigned int sub, unsigned int r[4])
+{
+	__asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(sub));
+}
+
 void cnk_trampoline_setup(void)
 {
-	unsigned int eax, ebx, ecx, edx;
+	unsigned int r[4], lo, hi, i;
+	uint64_t xcr0, mask, size = CNK_XSAVE_LEGACY_AND_HEADER;
 
-	__asm__ volatile("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(1), "c"(0));
+	cnk_cpuid(1, 0, r);
 	/* OSXSAVE: the kernel enabled XSAVE and manages XCR0. */
-	if (!(ecx & (1u << 27)))
+	if (!(r[2] & (1u << 27)))
 		return;
-	__asm__ volatile("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(0xd), "c"(0));
-	/* EBX: size of the area for the features enabled in XCR0 now. */
-	if (ebx < 576)
-		return;
-	cnk_xsave_size = ebx;
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	xcr0 = ((uint64_t)hi << 32) | lo;
+	mask = xcr0 & ~CNK_XFEATURES_UNSAVED;
+	/* Standard (non-compacted) layout: each component at its CPUID offset. */
+	for (i = 2; i < 63; i++) {
+		if (!(mask & (1ULL << i)))
+			continue;
+		cnk_cpuid(0xd, i, r);
+		if ((uint64_t)r[1] + r[0] > size)
+			size = (uint64_t)r[1] + r[0];
+	}
+	cnk_xsave_size = size;
+	cnk_xsave_mask = mask;
 	cnk_use_xsave = 1;
 }
 

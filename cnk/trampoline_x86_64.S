@@ -161,8 +161,8 @@ cnk_trampoline:
 	movq %rax, 552(%rsp)
 	movq %rax, 560(%rsp)
 	movq %rax, 568(%rsp)
-	movl $-1, %eax
-	movl $-1, %edx
+	movl cnk_xsave_mask(%rip), %eax
+	movl 4+cnk_xsave_mask(%rip), %edx
 	xsave (%rsp)
 	jmp 2f
 1:	fxsave (%rsp)
@@ -181,8 +181,8 @@ cnk_trampoline:
 	movq %rax, 16+F_NR(%rbp)
 	cmpq $0, cnk_use_xsave(%rip)
 	je 3f
-	movl $-1, %eax
-	movl $-1, %edx
+	movl cnk_xsave_mask(%rip), %eax
+	movl 4+cnk_xsave_mask(%rip), %edx
 	xrstor (%rsp)
 	jmp 4f
 3:	fxrstor (%rsp)
