@@ -10,6 +10,7 @@
 #include <ferry/log.h>
 
 #include "call.h"
+#include "identity.h"
 #include "session.h"
 #include "stats.h"
 
@@ -174,6 +175,7 @@ static long op_session_open(struct iond_call *c)
 			  (unsigned long long)c->peer, (long long)c->msg.args[0], strerror(-rc));
 		return rc;
 	}
+	iond_identity_lookup_groups(&cred);
 	rc = iond_session_open(c->ctx->sessions, c->peer, &cred, &c->sess);
 	if (rc) {
 		FLOG_WARN(0, cred.jobid, "session refused for peer %#llx (pid %lld): %s",
@@ -363,8 +365,16 @@ static void run_request(void *item, void *state, void *arg)
 	}
 	current_call = &c;
 	result = admit(&c, &spec);
-	if (result == 0)
+	if (result == 0 && c.sess) {
+		result = iond_identity_enter(&iond_session_info(c.sess)->cred);
+		if (result)
+			FLOG_ERR(c.msg.session, c.jobid, "cannot act as uid %u: %s",
+				 iond_session_info(c.sess)->cred.uid, strerror((int)-result));
+	}
+	if (result == 0) {
 		result = spec->fn(&c);
+		iond_identity_leave();
+	}
 	for (int i = 0; i < c.nborrowed; i++)
 		iond_session_fd_put(c.sess, c.borrowed[i]);
 	iond_stats_call(c.ctx->stats, c.msg.opcode, result < 0);

@@ -24,6 +24,7 @@
 #include "auth.h"
 #include "config.h"
 #include "handlers.h"
+#include "identity.h"
 #include "ready.h"
 #include "session.h"
 #include "stats.h"
@@ -294,10 +295,12 @@ int main(int argc, char **argv)
 		goto out_config;
 	}
 	raise_fd_limit();
+	if (iond_identity_init())
+		FLOG_INFO(0, 0, "running as root: each call runs with its session's uid, gid and groups");
 	rc = open_exports(d);
 	if (rc) {
 		status = rc;
-		goto out_signals;
+		goto out_exports;
 	}
 	rc = iond_sessions_new(d->cfg.max_sessions, d->cfg.max_fds, &d->stats, &d->ctx.sessions);
 	if (rc) {
@@ -354,7 +357,6 @@ out_sessions:
 	iond_sessions_free(d->ctx.sessions);
 out_exports:
 	fsp_exports_free(d->ctx.exports);
-out_signals:
 	stop_signal_thread(d);
 out_config:
 	iond_config_free(&d->cfg);

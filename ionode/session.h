@@ -21,12 +21,16 @@ struct iond_stats;
 struct iond_sessions;
 struct iond_session;
 
+#define IOND_MAX_GROUPS 64
+
 /* Who the session says (auth "none") or proves (MUNGE) it is. */
 struct iond_cred {
 	int64_t pid;
 	uint32_t uid;
 	uint32_t gid;
 	uint64_t jobid;
+	uint32_t ngroups; /* supplementary groups, looked up at open */
+	gid_t groups[IOND_MAX_GROUPS];
 };
 
 struct iond_session_info {
