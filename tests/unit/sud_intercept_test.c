@@ -203,6 +203,12 @@ static void test_fork_and_vfork(void **state)
 	expect_probe_ok("fork");
 }
 
+/* clone() with a stack, clone3 without one, CLONE_CLEAR_SIGHAND refused. */
+static void test_clone_variants(void **state)
+{
+	expect_probe_ok("clone");
+}
+
 /* After execve the new image is intercepted again. */
 static void test_exec_reloads(void **state)
 {
@@ -404,6 +410,7 @@ int main(void)
 		cmocka_unit_test(test_registers_preserved),
 		cmocka_unit_test(test_threads_and_spawn),
 		cmocka_unit_test(test_fork_and_vfork),
+		cmocka_unit_test(test_clone_variants),
 		cmocka_unit_test(test_exec_reloads),
 		cmocka_unit_test(test_getppid_loop),
 		cmocka_unit_test(test_init_failure_exits),

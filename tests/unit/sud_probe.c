@@ -6,7 +6,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sched.h>
 #include <poll.h>
+#include <sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -344,6 +346,30 @@ __attribute__((target("avx"))) static int probe_ymm(void)
 	return memcmp(in, out, sizeof(in)) == 0 ? 0 : 1;
 }
 
+#define ZMM_LOAD(i) "vmovdqu64 (" #i "-16)*64(%%rdi), %%zmm" #i "\n\t"
+#define ZMM_STORE(i) "vmovdqu64 %%zmm" #i ", (" #i "-16)*64(%%rsi)\n\t"
+#define ZMM_HIGH(m)                                                                        \
+	m(16) m(17) m(18) m(19) m(20) m(21) m(22) m(23) m(24) m(25) m(26) m(27) m(28) m(29)  \
+		m(30) m(31)
+
+/* AVX-512's upper registers, which only XSAVE (not FXSAVE) covers. */
+__attribute__((target("avx512f"))) static int probe_zmm(void)
+{
+	static uint8_t in[16 * 64], out[16 * 64];
+	size_t i;
+
+	for (i = 0; i < sizeof(in); i++)
+		in[i] = (uint8_t)(i * 13 + 5);
+	__asm__ volatile(ZMM_HIGH(ZMM_LOAD) "movl $110, %%eax\n\t"
+					    "syscall\n\t" ZMM_HIGH(ZMM_STORE)
+			 :
+			 : "D"(in), "S"(out)
+			 : "rax", "rcx", "r11", "memory", "xmm16", "xmm17", "xmm18", "xmm19",
+			   "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27",
+			   "xmm28", "xmm29", "xmm30", "xmm31");
+	return memcmp(in, out, sizeof(in)) == 0 ? 0 : 1;
+}
+
 static int probe_vector(void)
 {
 	CHECK(dispatched(SYS_getppid) >= 0);
@@ -352,6 +378,8 @@ static int probe_vector(void)
 		CHECK(probe_ymm() == 0);
 	else
 		printf("no AVX: ymm not checked\n");
+	if (__builtin_cpu_supports("avx512f"))
+		CHECK(probe_zmm() == 0);
 	printf("vector ok\n");
 	return 0;
 }
@@ -443,6 +471,61 @@ static int probe_fork(void)
 	return 0;
 }
 
+static volatile long clone_child_ran;
+
+static int clone_child(void *arg)
+{
+	clone_child_ran = (long)arg;
+	/* Unintercepted: a process sharing memory must not run the dispatcher. */
+	return 0;
+}
+
+static long raw_clone3(struct clone_args *args)
+{
+	return inline_syscall(SYS_clone3, (long)args, sizeof(*args), 0);
+}
+
+/* glibc's clone() (SYS_clone with a stack) and raw clone3 edge cases. */
+static int probe_clone(void)
+{
+	static char stack[64 * 1024] __attribute__((aligned(16)));
+	struct clone_args args;
+	pid_t pid;
+	int status;
+	long ret;
+
+	pid = clone(clone_child, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | SIGCHLD,
+		    (void *)42L);
+	CHECK(pid > 0);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK(clone_child_ran == 42);
+
+	/* CLONE_CLEAR_SIGHAND would drop the runtime's SIGSYS handler. */
+	memset(&args, 0, sizeof(args));
+	args.flags = CLONE_CLEAR_SIGHAND;
+	args.exit_signal = SIGCHLD;
+	CHECK(raw_clone3(&args) == -EINVAL);
+
+	/* clone3 without a stack is a fork: the child is intercepted. */
+	memset(&args, 0, sizeof(args));
+	args.exit_signal = SIGCHLD;
+	ret = raw_clone3(&args);
+	CHECK(ret >= 0);
+	if (ret == 0) {
+		long before = dispatched(SYS_getppid);
+
+		if (before < 0 || inline_syscall(SYS_getppid, 0, 0, 0) <= 0 ||
+		    dispatched(SYS_getppid) != before + 1)
+			inline_syscall(SYS_exit_group, 1, 0, 0);
+		inline_syscall(SYS_exit_group, 0, 0, 0);
+	}
+	CHECK(waitpid((pid_t)ret, &status, 0) == (pid_t)ret);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	printf("clone ok\n");
+	return 0;
+}
+
 static int probe_exec(const char *self)
 {
 	CHECK(dispatched(SYS_getppid) >= 0);
@@ -508,6 +591,8 @@ int main(int argc, char **argv)
 		return probe_threads();
 	if (!strcmp(cmd, "fork"))
 		return probe_fork();
+	if (!strcmp(cmd, "clone"))
+		return probe_clone();
 	if (!strcmp(cmd, "exec"))
 		return probe_exec(argv[0]);
 	if (!strcmp(cmd, "bench"))
@@ -515,6 +600,6 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "env"))
 		return probe_env();
 	fprintf(stderr, "usage: sud_probe raw|signal|sigreturn|restart|sigmask|sigsys|vector|"
-			"threads|fork|exec|bench|env\n");
+			"threads|fork|clone|exec|bench|env\n");
 	return 2;
 }
