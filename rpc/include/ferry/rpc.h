@@ -98,6 +98,11 @@ void ferry_rpc_server_wake(struct ferry_rpc_server *s);
 const char *ferry_rpc_server_provider(const struct ferry_rpc_server *s);
 size_t ferry_rpc_server_inline_max(const struct ferry_rpc_server *s);
 void ferry_rpc_server_close(struct ferry_rpc_server *s);
+/* The address clients should use, with the port the system chose when the
+ * URI asked for port 0 (tcp://127.0.0.1:0). */
+int ferry_rpc_server_uri(const struct ferry_rpc_server *s, char *buf, size_t len);
+/* Received messages dropped as malformed or from unknown peers (stats). */
+uint64_t ferry_rpc_server_dropped(const struct ferry_rpc_server *s);
 
 /* Request accessors.  The message stays valid until reply/drop. */
 const void *ferry_rpc_request_msg(const struct ferry_rpc_request *r, size_t *len);
