@@ -332,7 +332,8 @@ int cnk_sigsys_install(void)
 		.handler = (void *)cnk_sigsys_handler,
 		/* NODEFER: a trap in a nested handler must not meet a blocked
 		 * SIGSYS.  Everything else is blocked for the handler's few
-		 * instructions. */
+		 * instructions.  No SA_ONSTACK: the frames it leaves for the
+		 * trampoline and the clone stubs belong on the trapped stack. */
 		.flags = SA_SIGINFO | SA_NODEFER | SA_RESTORER,
 		.restorer = cnk_sigreturn_stub,
 		.mask = ~(1ULL << (SIGSYS - 1)),
