@@ -73,11 +73,18 @@ void fsp_parent_release(struct fsp_parent *p);
 /* The export a resolved parent lives in (looked up from its fd if needed). */
 const struct fsp_export *fsp_parent_export(const struct fsp_exports *e, struct fsp_parent *p);
 
-/* An O_PATH descriptor for the object (dirfd, path) names, following the
- * last symlink (confined) unless nofollow.  An empty path with empty_path
- * set names dirfd itself: *out is then a dup. */
+/* The object (dirfd, path) names, as an O_PATH descriptor opened beneath
+ * the export, following the last symlink (confined) unless nofollow.  An
+ * empty path with empty_path set names dirfd itself, which is then borrowed,
+ * not duplicated: fstat-like calls on a handle cost no extra syscalls. */
+struct fsp_target {
+	int fd;
+	bool owned;
+};
+
 int fsp_target_open(const struct fsp_exports *e, int dirfd, const char *path, bool nofollow,
-		    bool empty_path, int *out);
+		    bool empty_path, struct fsp_target *out);
+void fsp_target_close(struct fsp_target *t);
 
 /* "/proc/self/fd/N" for reaching an O_PATH descriptor with path-only calls. */
 #define FSP_FD_PATH_MAX 32

@@ -54,41 +54,41 @@ int fsp_openat(struct fsp_exports *e, int dirfd, const char *path, int flags, mo
 int fsp_statx(struct fsp_exports *e, int dirfd, const char *path, int at_flags,
 	      unsigned int mask, struct statx *out)
 {
-	int fd = -1, ret;
+	struct fsp_target tgt = { .fd = -1 };
+	int ret;
 
 	if (at_flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE))
 		return -EINVAL;
 	ret = fsp_target_open(e, dirfd, path, at_flags & AT_SYMLINK_NOFOLLOW,
-			      at_flags & AT_EMPTY_PATH, &fd);
+			      at_flags & AT_EMPTY_PATH, &tgt);
 	if (ret < 0)
 		goto out;
-	if (statx(fd, "", AT_EMPTY_PATH | (at_flags & (AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE)),
+	if (statx(tgt.fd, "", AT_EMPTY_PATH | (at_flags & (AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE)),
 		  mask, out) != 0)
 		ret = -errno;
 out:
-	if (fd >= 0)
-		close(fd);
+	fsp_target_close(&tgt);
 	return ret;
 }
 
 int fsp_faccessat(struct fsp_exports *e, int dirfd, const char *path, int mode, int at_flags)
 {
 	char fd_path[FSP_FD_PATH_MAX];
-	int fd = -1, ret;
+	struct fsp_target tgt = { .fd = -1 };
+	int ret;
 
 	if (at_flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_EACCESS))
 		return -EINVAL;
 	ret = fsp_target_open(e, dirfd, path, at_flags & AT_SYMLINK_NOFOLLOW,
-			      at_flags & AT_EMPTY_PATH, &fd);
+			      at_flags & AT_EMPTY_PATH, &tgt);
 	if (ret < 0)
 		goto out;
 	/* The magic link leads to exactly the inode openat2 found. */
-	fsp_fd_path(fd, fd_path);
+	fsp_fd_path(tgt.fd, fd_path);
 	if (faccessat(AT_FDCWD, fd_path, mode, at_flags & AT_EACCESS) != 0)
 		ret = -errno;
 out:
-	if (fd >= 0)
-		close(fd);
+	fsp_target_close(&tgt);
 	return ret;
 }
 
@@ -190,20 +190,21 @@ int fsp_linkat(struct fsp_exports *e, int olddirfd, const char *oldpath, int new
 	struct fsp_parent to = { .parent_fd = -1 };
 	char fd_path[FSP_FD_PATH_MAX];
 	const struct fsp_export *from_ex;
-	int from_fd = -1, ret;
+	struct fsp_target from = { .fd = -1 };
+	int ret;
 
 	if (at_flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH))
 		return -EINVAL;
 	/* The source as an O_PATH descriptor: followed (confined) only with
 	 * AT_SYMLINK_FOLLOW, as linkat(2). */
 	ret = fsp_target_open(e, olddirfd, oldpath, !(at_flags & AT_SYMLINK_FOLLOW),
-			      at_flags & AT_EMPTY_PATH, &from_fd);
+			      at_flags & AT_EMPTY_PATH, &from);
 	if (ret < 0)
 		goto out;
 	ret = fsp_parent_open(e, newdirfd, newpath, &to);
 	if (ret < 0)
 		goto out;
-	from_ex = fsp_export_by_fd(e, from_fd, NULL, 0);
+	from_ex = fsp_export_by_fd(e, from.fd, NULL, 0);
 	if (from_ex != fsp_parent_export(e, &to)) {
 		ret = -EXDEV;
 		goto out;
@@ -215,12 +216,11 @@ int fsp_linkat(struct fsp_exports *e, int olddirfd, const char *oldpath, int new
 	/* Linking an O_PATH descriptor: through its magic link with
 	 * AT_SYMLINK_FOLLOW, which needs no CAP_DAC_READ_SEARCH (unlike
 	 * AT_EMPTY_PATH) and links a symlink itself when from_fd is one. */
-	fsp_fd_path(from_fd, fd_path);
+	fsp_fd_path(from.fd, fd_path);
 	if (linkat(AT_FDCWD, fd_path, to.parent_fd, to.name, AT_SYMLINK_FOLLOW) != 0)
 		ret = -errno;
 out:
-	if (from_fd >= 0)
-		close(from_fd);
+	fsp_target_close(&from);
 	fsp_parent_release(&to);
 	return ret;
 }
@@ -295,20 +295,21 @@ int fsp_truncate(struct fsp_exports *e, int dirfd, const char *path, off_t lengt
 int fsp_fchmodat(struct fsp_exports *e, int dirfd, const char *path, mode_t mode, int at_flags)
 {
 	char fd_path[FSP_FD_PATH_MAX];
-	int fd = -1, ret;
+	struct fsp_target tgt = { .fd = -1 };
+	int ret;
 
 	if (at_flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH))
 		return -EINVAL;
 	ret = fsp_target_open(e, dirfd, path, at_flags & AT_SYMLINK_NOFOLLOW,
-			      at_flags & AT_EMPTY_PATH, &fd);
+			      at_flags & AT_EMPTY_PATH, &tgt);
 	if (ret < 0)
 		goto out;
-	fsp_fd_path(fd, fd_path);
+	fsp_fd_path(tgt.fd, fd_path);
 	/* Symlinks have no mode of their own on Linux. */
 	if ((at_flags & AT_SYMLINK_NOFOLLOW)) {
 		struct stat st;
 
-		if (fstat(fd, &st) != 0) {
+		if (fstat(tgt.fd, &st) != 0) {
 			ret = -errno;
 			goto out;
 		}
@@ -320,28 +321,27 @@ int fsp_fchmodat(struct fsp_exports *e, int dirfd, const char *path, mode_t mode
 	if (chmod(fd_path, mode) != 0)
 		ret = -errno;
 out:
-	if (fd >= 0)
-		close(fd);
+	fsp_target_close(&tgt);
 	return ret;
 }
 
 int fsp_fchownat(struct fsp_exports *e, int dirfd, const char *path, uid_t uid, gid_t gid,
 		 int at_flags)
 {
-	int fd = -1, ret;
+	struct fsp_target tgt = { .fd = -1 };
+	int ret;
 
 	if (at_flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH))
 		return -EINVAL;
 	ret = fsp_target_open(e, dirfd, path, at_flags & AT_SYMLINK_NOFOLLOW,
-			      at_flags & AT_EMPTY_PATH, &fd);
+			      at_flags & AT_EMPTY_PATH, &tgt);
 	if (ret < 0)
 		goto out;
 	/* On an O_PATH|O_NOFOLLOW descriptor this changes the link itself. */
-	if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH) != 0)
+	if (fchownat(tgt.fd, "", uid, gid, AT_EMPTY_PATH) != 0)
 		ret = -errno;
 out:
-	if (fd >= 0)
-		close(fd);
+	fsp_target_close(&tgt);
 	return ret;
 }
 
@@ -350,7 +350,8 @@ int fsp_utimensat(struct fsp_exports *e, int dirfd, const char *path,
 {
 	struct fsp_parent pp = { .parent_fd = -1 };
 	char fd_path[FSP_FD_PATH_MAX];
-	int fd = -1, ret;
+	struct fsp_target tgt = { .fd = -1 };
+	int ret;
 
 	if (at_flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH))
 		return -EINVAL;
@@ -366,31 +367,30 @@ int fsp_utimensat(struct fsp_exports *e, int dirfd, const char *path,
 			ret = -errno;
 		goto out;
 	}
-	ret = fsp_target_open(e, dirfd, path, false, at_flags & AT_EMPTY_PATH, &fd);
+	ret = fsp_target_open(e, dirfd, path, false, at_flags & AT_EMPTY_PATH, &tgt);
 	if (ret < 0)
 		goto out;
-	fsp_fd_path(fd, fd_path);
+	fsp_fd_path(tgt.fd, fd_path);
 	if (utimensat(AT_FDCWD, fd_path, times, 0) != 0)
 		ret = -errno;
 out:
-	if (fd >= 0)
-		close(fd);
+	fsp_target_close(&tgt);
 	fsp_parent_release(&pp);
 	return ret;
 }
 
 int fsp_statfs(struct fsp_exports *e, int dirfd, const char *path, struct statfs *out)
 {
-	int fd = -1, ret;
+	struct fsp_target tgt = { .fd = -1 };
+	int ret;
 
-	ret = fsp_target_open(e, dirfd, path, false, true, &fd);
+	ret = fsp_target_open(e, dirfd, path, false, true, &tgt);
 	if (ret < 0)
 		goto out;
-	if (fstatfs(fd, out) != 0)
+	if (fstatfs(tgt.fd, out) != 0)
 		ret = -errno;
 out:
-	if (fd >= 0)
-		close(fd);
+	fsp_target_close(&tgt);
 	return ret;
 }
 
@@ -401,7 +401,7 @@ out:
  */
 struct xattr_target {
 	struct fsp_parent pp;
-	int fd;
+	struct fsp_target tgt;
 	char path[FSP_FD_PATH_MAX + NAME_MAX + 2];
 };
 
@@ -413,7 +413,7 @@ static int xattr_target_open(const struct fsp_exports *e, int dirfd, const char 
 
 	memset(t, 0, sizeof(*t));
 	t->pp.parent_fd = -1;
-	t->fd = -1;
+	t->tgt.fd = -1;
 	if (nofollow && path && path[0] != '\0') {
 		ret = fsp_parent_open(e, dirfd, path, &t->pp);
 		if (ret < 0)
@@ -425,17 +425,16 @@ static int xattr_target_open(const struct fsp_exports *e, int dirfd, const char 
 		snprintf(t->path, sizeof(t->path), "%s/%s", fd_path, t->pp.name);
 		return 0;
 	}
-	ret = fsp_target_open(e, dirfd, path, false, true, &t->fd);
+	ret = fsp_target_open(e, dirfd, path, false, true, &t->tgt);
 	if (ret < 0)
 		return ret;
-	fsp_fd_path(t->fd, t->path);
+	fsp_fd_path(t->tgt.fd, t->path);
 	return 0;
 }
 
 static void xattr_target_close(struct xattr_target *t)
 {
-	if (t->fd >= 0)
-		close(t->fd);
+	fsp_target_close(&t->tgt);
 	fsp_parent_release(&t->pp);
 }
 

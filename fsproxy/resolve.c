@@ -190,19 +190,17 @@ const struct fsp_export *fsp_parent_export(const struct fsp_exports *e, struct f
 }
 
 int fsp_target_open(const struct fsp_exports *e, int dirfd, const char *path, bool nofollow,
-		    bool empty_path, int *out)
+		    bool empty_path, struct fsp_target *out)
 {
 	struct fsp_path p;
 	int fd, ret;
 
-	*out = -1;
+	out->fd = -1;
+	out->owned = false;
 	if (path && path[0] == '\0' && empty_path) {
 		if (dirfd < 0)
 			return dirfd == FSP_AT_ROOT ? -ENOENT : -EBADF;
-		fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-		if (fd < 0)
-			return -errno;
-		*out = fd;
+		out->fd = dirfd;
 		return 0;
 	}
 	ret = fsp_path_init(e, dirfd, path, &p);
@@ -211,6 +209,15 @@ int fsp_target_open(const struct fsp_exports *e, int dirfd, const char *path, bo
 	fd = fsp_open_beneath(e, &p, O_PATH | (nofollow ? O_NOFOLLOW : 0), 0);
 	if (fd < 0)
 		return fd;
-	*out = fd;
+	out->fd = fd;
+	out->owned = true;
 	return 0;
+}
+
+void fsp_target_close(struct fsp_target *t)
+{
+	if (t->owned && t->fd >= 0)
+		close(t->fd);
+	t->fd = -1;
+	t->owned = false;
 }

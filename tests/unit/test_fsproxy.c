@@ -550,6 +550,8 @@ static void test_descriptor_operations(void **state)
 {
 	struct fixture *f = *state;
 	char buf[8192];
+	struct statx st;
+	struct statfs sfs;
 	off_t off_in = 0, off_out = 0;
 	int fd, dfd, out2;
 	long n;
@@ -579,6 +581,19 @@ static void test_descriptor_operations(void **state)
 	assert_int_equal(fsp_flock(fd, LOCK_EX), 0);
 	assert_int_equal(fsp_flock(fd, LOCK_UN), 0);
 	assert_int_equal(fsp_ftruncate(fd, 5), 0);
+
+	/* fstat/fchmod/fchown/futimens on a handle: AT_EMPTY_PATH, and the
+	 * handle stays open afterwards. */
+	assert_int_equal(fsp_statx(f->e, fd, "", AT_EMPTY_PATH, STATX_SIZE, &st), 0);
+	assert_int_equal(st.stx_size, 5);
+	assert_int_equal(fsp_fchmodat(f->e, fd, "", 0640, AT_EMPTY_PATH), 0);
+	assert_int_equal(fsp_fchownat(f->e, fd, "", getuid(), getgid(), AT_EMPTY_PATH), 0);
+	assert_int_equal(fsp_utimensat(f->e, fd, "", NULL, AT_EMPTY_PATH), 0);
+	assert_int_equal(fsp_statfs(f->e, fd, "", &sfs), 0);
+	assert_int_equal(fsp_statx(f->e, fd, "", AT_EMPTY_PATH, STATX_MODE, &st), 0);
+	assert_int_equal(st.stx_mode & 07777, 0640);
+	assert_int_equal(fsp_statx(f->e, FSP_AT_ROOT, "", AT_EMPTY_PATH, STATX_MODE, &st), -ENOENT);
+	assert_true(fcntl(fd, F_GETFD) >= 0);
 
 	/* copy_range: both with explicit offsets and with file positions. */
 	out2 = fsp_openat(f->e, FSP_AT_ROOT, "/pfs2/copy", O_CREAT | O_RDWR, 0644);
