@@ -201,30 +201,30 @@ int main(int argc, char **argv)
 		case 'm':
 			rc = mounts_append(&mounts, optarg);
 			if (rc < 0) {
-				free(mounts);
-				return usage_error(rc == -EINVAL ?
+				status = usage_error(rc == -EINVAL ?
 					"--mount needs an absolute prefix without ','" : strerror(-rc));
+				goto out;
 			}
 			break;
 		case 'l':
 			if (strcmp(optarg, "error") && strcmp(optarg, "warn") &&
 			    strcmp(optarg, "info") && strcmp(optarg, "debug")) {
-				free(mounts);
-				return usage_error("--log-level must be error, warn, info or debug");
+				status = usage_error("--log-level must be error, warn, info or debug");
+				goto out;
 			}
 			log_level = optarg;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
-			free(mounts);
-			return 0;
+			status = 0;
+			goto out;
 		case 'V':
 			printf("ferry-exec %s\n", FERRY_VERSION);
-			free(mounts);
-			return 0;
+			status = 0;
+			goto out;
 		default:
-			free(mounts);
-			return usage_error("unknown option");
+			status = usage_error("unknown option");
+			goto out;
 		}
 	}
 	if (optind >= argc) {
