@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int fsp_exports_new(struct fsp_exports **out)
@@ -18,6 +19,10 @@ int fsp_exports_new(struct fsp_exports **out)
 
 	if (!e)
 		return -ENOMEM;
+	/* Modes arrive with the application's umask already applied (the
+	 * compute node tracks it); the daemon's own must not mask them again.
+	 * fsproxy is the only part of the daemon that creates files. */
+	umask(0);
 	*out = e;
 	return 0;
 }

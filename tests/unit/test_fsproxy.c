@@ -86,6 +86,7 @@ static int setup(void **state)
 	write_file(f->outside, "secret", "secret");
 	write_file(f->exp, "file", "hello");
 
+	umask(022); /* a typical daemon umask, which fsproxy must neutralise */
 	assert_int_equal(fsp_exports_new(&f->e), 0);
 	snprintf(spec, sizeof(spec), "/pfs=%s", f->exp);
 	assert_int_equal(fsp_exports_add(f->e, spec), 0);
@@ -219,6 +220,7 @@ static void test_mkdir_unlink_rmdir(void **state)
 {
 	struct fixture *f = *state;
 	struct statx st;
+	int fd;
 
 	assert_int_equal(fsp_mkdirat(f->e, FSP_AT_ROOT, "/pfs/d", 0755), 0);
 	assert_int_equal(fsp_mkdirat(f->e, FSP_AT_ROOT, "/pfs/d", 0755), -EEXIST);
@@ -229,6 +231,16 @@ static void test_mkdir_unlink_rmdir(void **state)
 	assert_int_equal(fsp_mkdirat(f->e, FSP_AT_ROOT, "/pfs/d/.", 0755), -EEXIST);
 	assert_int_equal(fsp_statx(f->e, FSP_AT_ROOT, "/pfs/d2", 0, STATX_MODE, &st), 0);
 	assert_true(S_ISDIR(st.stx_mode));
+	/* Modes are applied as sent (the compute node applied its umask). */
+	assert_int_equal(fsp_mkdirat(f->e, FSP_AT_ROOT, "/pfs/open-dir", 0777), 0);
+	assert_int_equal(fsp_statx(f->e, FSP_AT_ROOT, "/pfs/open-dir", 0, STATX_MODE, &st), 0);
+	assert_int_equal(st.stx_mode & 07777, 0777);
+	assert_int_equal(fsp_unlinkat(f->e, FSP_AT_ROOT, "/pfs/open-dir", AT_REMOVEDIR), 0);
+	fd = fsp_openat(f->e, FSP_AT_ROOT, "/pfs/open-file", O_CREAT | O_WRONLY, 0666);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(fsp_statx(f->e, FSP_AT_ROOT, "/pfs/open-file", 0, STATX_MODE, &st), 0);
+	assert_int_equal(st.stx_mode & 07777, 0666);
 
 	write_file(f->exp, "d/inner", "x");
 	assert_int_equal(fsp_unlinkat(f->e, FSP_AT_ROOT, "/pfs/d", 0), -EISDIR);
