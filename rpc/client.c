@@ -200,7 +200,8 @@ static void handle_frame(struct ferry_rpc_client *c, const uint8_t *data, size_t
 			pending_finish(c, p, -EMSGSIZE);
 			break;
 		}
-		memcpy(p->reply, payload, h.payload_len);
+		if (h.payload_len)
+			memcpy(p->reply, payload, h.payload_len);
 		p->reply_len = h.payload_len;
 		pending_finish(c, p, 0);
 		break;
