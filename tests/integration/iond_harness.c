@@ -115,6 +115,16 @@ void iond_test_fail(const char *file, int line, const char *cond, const char *fm
 
 void iond_test_pass(const char *name)
 {
+	struct iond_daemon *d = the_daemon;
+
+	/* A clean shutdown is part of every test: it also lets the sanitizers
+	 * of an instrumented daemon report leaks and errors in its exit status. */
+	if (d && d->pid > 0) {
+		int status = iond_daemon_stop(d, SIGTERM, 30);
+
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "ferry-iond exit status %#x after SIGTERM", status);
+	}
 	printf("PASS %s\n", name);
 	exit(0);
 }

@@ -57,7 +57,7 @@ const char *iond_test_begin(int argc, char **argv, unsigned int timeout_s);
 void iond_test_fail(const char *file, int line, const char *cond, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5), noreturn));
 const char *iond_errname(long rc);
-/* Print "PASS name" and exit 0 (the daemon is stopped by the exit hook). */
+/* Stop the daemon with SIGTERM (it must exit 0), print "PASS name", exit 0. */
 void iond_test_pass(const char *name) __attribute__((noreturn));
 
 /* Start ferry-iond exporting /pfs; extra_args (NULL-terminated, may be NULL)
