@@ -24,12 +24,14 @@
 
 static struct ferry_rpc_client *session_client;
 static char session_uri[512];
-static uint64_t session_ident;
+static _Atomic uint64_t session_ident;
 static uint64_t session_jobid;
 static atomic_uint_fast64_t session_seq;
 static atomic_bool session_failure_logged;
 static atomic_bool session_needs_reopen;
 static atomic_bool session_closed;
+/* The transport reported the I/O node gone: fail fast from now on. */
+static atomic_bool session_dead;
 static pthread_mutex_t session_reopen_lock = PTHREAD_MUTEX_INITIALIZER;
 static size_t session_inline;
 
@@ -101,6 +103,8 @@ static long session_roundtrip(struct ferry_msg *req, const struct ferry_rpc_bulk
 			     &reply_len, timeout);
 	if (ret < 0) {
 		log_failure_once(ferry_op_name(req->opcode), (int)ret);
+		if (ret == -ECONNRESET || ret == -EIO)
+			atomic_store(&session_dead, true);
 		ret = -EIO;
 		goto out;
 	}
@@ -240,6 +244,7 @@ static int session_reopen_if_forked(void)
 		goto out;
 	}
 	atomic_store(&session_needs_reopen, false);
+	atomic_store(&session_dead, false);
 out:
 	pthread_mutex_unlock(&session_reopen_lock);
 	return ret;
@@ -255,6 +260,8 @@ long cnk_session_call(struct ferry_msg *req, const struct ferry_rpc_bulk *bulk, 
 	if (!session_client || atomic_load(&session_closed))
 		return -EIO;
 	ret = session_reopen_if_forked();
+	if (ret == 0 && atomic_load(&session_dead))
+		ret = -EIO;
 	if (ret < 0)
 		return ret;
 	/* The sequence number was taken before a possible reopen: renumber. */
@@ -268,6 +275,7 @@ void cnk_session_after_fork_child(void)
 	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
 
 	session_reopen_lock = fresh;
+	session_ident = 0; /* the parent's; ours comes with the first call */
 	if (session_client)
 		atomic_store(&session_needs_reopen, true);
 	atomic_store(&session_failure_logged, false);

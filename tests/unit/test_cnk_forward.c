@@ -144,6 +144,7 @@ static int group_setup(void **state)
 	}
 	setenv("FERRY_IONODE", uri, 1);
 	setenv("FERRY_MOUNTS", "/pfs", 1);
+	setenv("FERRY_TIMEOUT_MS", "2000", 1);
 	return cnk_dispatch_init() == 0 ? 0 : -1;
 }
 
@@ -431,6 +432,62 @@ static void copies_between_local_and_forwarded(void **state)
 	D(SYS_close, out);
 }
 
+/* What the mechanism does around fork: the child gets its own session,
+ * and the parent's forwarded descriptors fail with EBADF there. */
+static void fork_child_gets_its_own_session(void **state)
+{
+	long fd = D(SYS_open, "/pfs/forked", O_CREAT | O_RDWR | O_TRUNC, 0644);
+	int status = -1;
+	pid_t pid;
+
+	assert_true(fd >= 0);
+	cnk_dispatch_atfork_prepare();
+	pid = fork();
+	if (pid == 0) {
+		char c;
+		long cfd;
+
+		cnk_dispatch_atfork_child();
+		if (D(SYS_read, fd, &c, 1) != -EBADF)
+			_exit(2);
+		cfd = D(SYS_open, "/pfs/from-child", O_CREAT | O_WRONLY, 0644);
+		if (cfd < 0 || D(SYS_write, cfd, "x", 1) != 1 || D(SYS_close, cfd) != 0)
+			_exit(3);
+		if (D(SYS_close, fd) != 0)
+			_exit(4);
+		cnk_dispatch_exit();
+		_exit(0);
+	}
+	cnk_dispatch_atfork_parent();
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(access(exported("from-child"), F_OK), 0);
+	/* The child's close did not close the parent's handle. */
+	assert_int_equal(D(SYS_write, fd, "parent", 6), 6);
+	assert_int_equal(D(SYS_close, fd), 0);
+}
+
+/* Last: with the daemon gone, forwarded calls fail with EIO, never run
+ * locally. */
+static void a_dead_io_node_gives_eio(void **state)
+{
+	long fd = D(SYS_open, "/pfs/before-death", O_CREAT | O_RDWR, 0644);
+	char c;
+
+	assert_true(fd >= 0);
+	kill(iond_pid, SIGKILL);
+	waitpid(iond_pid, NULL, 0);
+	iond_pid = -1;
+	assert_int_equal(D(SYS_read, fd, &c, 1), -EIO);
+	assert_int_equal(D(SYS_open, "/pfs/after-death", O_CREAT | O_RDWR, 0644), -EIO);
+	assert_int_equal(D(SYS_mkdir, "/pfs/nodir", 0755), -EIO);
+	/* The placeholder still goes away. */
+	D(SYS_close, fd);
+	assert_int_equal(fcntl((int)fd, F_GETFD), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -444,6 +501,8 @@ int main(void)
 		cmocka_unit_test(mmap_copies_or_refuses),
 		cmocka_unit_test(dup_shares_the_offset),
 		cmocka_unit_test(copies_between_local_and_forwarded),
+		cmocka_unit_test(fork_child_gets_its_own_session),
+		cmocka_unit_test(a_dead_io_node_gives_eio),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
