@@ -95,6 +95,9 @@ __attribute__((constructor(101))) static void cnk_init(void)
 	if (rc < 0)
 		cnk_die_init(rc);
 	cnk_trampoline_setup();
+	rc = cnk_signals_adopt_existing();
+	if (rc < 0)
+		cnk_die("cannot take over the signal handlers installed before the runtime");
 	rc = cnk_sigsys_install();
 	if (rc < 0)
 		cnk_die("cannot install the SIGSYS handler");

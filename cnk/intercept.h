@@ -63,6 +63,9 @@ int cnk_sigsys_install(void);
 void cnk_intercept_set_active(void);
 
 /* ---- signals.c ---- */
+/* Handlers installed before the runtime (an earlier preload, a sanitizer,
+ * preinit_array) go behind the wrapper too.  0 or -errno. */
+int cnk_signals_adopt_existing(void);
 /* Called by the SIGSYS handler for a SIGSYS not raised by SUD (kill, seccomp). */
 void cnk_signals_foreign_sigsys(int sig, siginfo_t *info, void *uc);
 /* Remove SIGSYS from a kernel sigset (first word). */

@@ -189,6 +189,46 @@ static long cnk_rt_sigaction(long sig, const struct cnk_kernel_sigaction *act,
 	return 0;
 }
 
+/* Put a handler the kernel already has behind the wrapper, as if the
+ * application had installed it now. */
+static int cnk_adopt_action(int sig, const struct cnk_kernel_sigaction *current)
+{
+	struct cnk_kernel_sigaction installed = *current;
+	long ret;
+
+	cnk_action_store(sig, current);
+	if (sig == SIGSYS)
+		return 0;
+	cnk_sigset_strip(&installed.mask);
+	installed.handler = (uintptr_t)cnk_signal_wrapper;
+	installed.flags |= SA_SIGINFO | SA_RESTORER;
+	installed.restorer = (uintptr_t)cnk_sigreturn_stub;
+	ret = cnk_raw_syscall6(SYS_rt_sigaction, sig, (long)&installed, 0, CNK_SIGSET_SIZE, 0, 0);
+	return ret < 0 ? (int)ret : 0;
+}
+
+int cnk_signals_adopt_existing(void)
+{
+	struct cnk_kernel_sigaction current;
+	long ret;
+	int sig, rc;
+
+	for (sig = 1; sig < CNK_NSIG; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		ret = cnk_raw_syscall6(SYS_rt_sigaction, sig, 0, (long)&current, CNK_SIGSET_SIZE, 0,
+				       0);
+		if (ret < 0)
+			continue; /* not a signal this kernel lets anyone handle */
+		if (current.handler == (uintptr_t)SIG_DFL || current.handler == (uintptr_t)SIG_IGN)
+			continue;
+		rc = cnk_adopt_action(sig, &current);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* Replace the argument at `slot` by a stripped copy of the sigset it points
  * to; the copy lives in the caller's frame. */
 static int cnk_strip_sigset_arg(long *slot, uint64_t *copy, long sigsetsize)
