@@ -26,7 +26,7 @@
 #include "session.h"
 
 enum cnk_class { CNK_CLASS_LOCAL = 0, CNK_CLASS_FD, CNK_CLASS_PATH, CNK_CLASS_MECHANISM,
-		 CNK_CLASS_SPECIAL };
+		 CNK_CLASS_SPECIAL, CNK_CLASS_EXEC };
 
 enum cnk_arg_kind { CNK_ARG__ = 0, CNK_ARG_FD, CNK_ARG_DIRFD, CNK_ARG_PATH, CNK_ARG_STR,
 		    CNK_ARG_IBUF, CNK_ARG_OBUF, CNK_ARG_LEN, CNK_ARG_OFF, CNK_ARG_INT,
@@ -144,6 +144,15 @@ long cnk_dispatch(long nr, long a0, long a1, long a2, long a3, long a4, long a5)
 		if (cnk_policy_enabled())
 			return forward(d, nr, a);
 		break;
+	case CNK_CLASS_EXEC:
+		if (cnk_policy_enabled()) {
+			int saved_errno = errno;
+			long ret = d->handler(nr, a);
+
+			errno = saved_errno;
+			return ret;
+		}
+		break;
 	default:
 		break;
 	}
@@ -163,18 +172,32 @@ static void warn_stale_file(int fd, const struct cnk_file *f)
 	if (atomic_exchange(&warned, true))
 		return;
 	FLOG_WARN(cnk_session_id(), cnk_session_job(),
-		  "fd %d (%s) was opened on the I/O node by the parent process; a fork child "
-		  "cannot use it yet (EBADF)",
+		  "fd %d (%s) belongs to an I/O-node session this process no longer has "
+		  "(inherited across fork, or closed for an exec that failed): EBADF",
 		  fd, f->path ? f->path : "?");
 }
 
-/* A process started with its working directory under a mount (possible in
- * the forward-everything mode) starts with a forwarded cwd. */
+/* The forwarded cwd of the program that exec'ed us (FERRY_CWD, see
+ * forward_exec.c), or a real cwd under a mount (the forward-everything
+ * mode).  FERRY_CWD is removed: it is the runtime's, not the program's. */
 static void adopt_initial_cwd(void)
 {
+	const char *inherited = getenv("FERRY_CWD");
 	char cwd[FERRY_PATH_MAX];
-	long len = cnk_raw_syscall(SYS_getcwd, cwd, sizeof(cwd), 0);
+	long len;
 
+	if (inherited) {
+		if (inherited[0] == '/' && strlen(inherited) < sizeof(cwd)) {
+			strcpy(cwd, inherited);
+			cnk_path_collapse_dotdot(cwd);
+			if (cnk_mounts_match(cnk_policy_mounts(), cwd))
+				cnk_cwd_set(cwd);
+		}
+		unsetenv("FERRY_CWD");
+		if (cnk_cwd_forwarded())
+			return;
+	}
+	len = cnk_raw_syscall(SYS_getcwd, cwd, sizeof(cwd), 0);
 	if (len > 0 && cnk_mounts_match(cnk_policy_mounts(), cwd))
 		cnk_cwd_set(cwd);
 }
@@ -205,17 +228,20 @@ int cnk_dispatch_init(void)
 
 void cnk_dispatch_atfork_prepare(void)
 {
+	cnk_policy_fork_lock();
 	cnk_fdtable_lock();
 }
 
 void cnk_dispatch_atfork_parent(void)
 {
 	cnk_fdtable_unlock();
+	cnk_policy_fork_unlock();
 }
 
 void cnk_dispatch_atfork_child(void)
 {
 	cnk_fdtable_unlock();
+	cnk_policy_fork_unlock();
 	cnk_fdtable_mark_all_stale();
 	cnk_session_after_fork_child();
 }

@@ -260,9 +260,6 @@ long cnk_fwd_ioctl(long nr, const long *a)
 long cnk_fwd_unsupported(long nr, const long *a)
 {
 	switch (nr) {
-	case SYS_execve:
-	case SYS_execveat:
-		return cnk_fwd_refuse(nr, EACCES, "cannot execute a file of the I/O node");
 	case SYS_getdents:
 		return cnk_fwd_refuse(nr, ENOSYS, "use getdents64");
 	case SYS_chroot:

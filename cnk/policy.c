@@ -327,3 +327,13 @@ out:
 	pthread_mutex_unlock(&cwd_lock);
 	return ret;
 }
+
+void cnk_policy_fork_lock(void)
+{
+	pthread_mutex_lock(&cwd_lock);
+}
+
+void cnk_policy_fork_unlock(void)
+{
+	pthread_mutex_unlock(&cwd_lock);
+}

@@ -76,5 +76,8 @@ bool cnk_cwd_forwarded(void);
 long cnk_cwd_get(char *out, size_t cap);
 /* Set (path != NULL) or clear the forwarded cwd. */
 int cnk_cwd_set(const char *path);
+/* Hold the cwd lock across fork so the child never inherits it taken. */
+void cnk_policy_fork_lock(void);
+void cnk_policy_fork_unlock(void);
 
 #endif

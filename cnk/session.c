@@ -34,6 +34,10 @@ static atomic_bool session_closed;
 static atomic_bool session_dead;
 static pthread_mutex_t session_reopen_lock = PTHREAD_MUTEX_INITIALIZER;
 static size_t session_inline;
+static struct ferry_rpc_opts session_opts;
+/* The process that owns the endpoint (a vfork child shares our memory but
+ * is not us). */
+static pid_t session_owner;
 
 uint64_t cnk_session_id(void)
 {
@@ -192,6 +196,8 @@ int cnk_session_init(void)
 	if (timeout > INT_MAX)
 		timeout = INT_MAX;
 	opts.timeout_ms = (int)timeout;
+	session_opts = opts;
+	session_owner = getpid();
 	ret = ferry_rpc_client_open(uri, &opts, &session_client);
 	if (ret < 0) {
 		FLOG_ERR(0, session_jobid, "cannot connect to I/O node %s: %s", uri, strerror(-ret));
@@ -235,14 +241,20 @@ static int session_reopen_if_forked(void)
 	pthread_mutex_lock(&session_reopen_lock);
 	if (!atomic_load(&session_needs_reopen))
 		goto out;
-	ret = ferry_rpc_client_reopen(session_client);
+	/* After fork the endpoint is the parent's; after a failed exec it
+	 * was closed. */
+	if (session_client)
+		ret = ferry_rpc_client_reopen(session_client);
+	else
+		ret = ferry_rpc_client_open(session_uri, &session_opts, &session_client);
 	if (ret == 0)
 		ret = session_open_remote();
 	if (ret < 0) {
-		log_failure_once("reopening the session after fork", ret);
+		log_failure_once("reopening the session", ret);
 		ret = -EIO;
 		goto out;
 	}
+	session_owner = getpid();
 	atomic_store(&session_needs_reopen, false);
 	atomic_store(&session_dead, false);
 out:
@@ -257,10 +269,10 @@ long cnk_session_call(struct ferry_msg *req, const struct ferry_rpc_bulk *bulk, 
 
 	if (data_len)
 		*data_len = 0;
-	if (!session_client || atomic_load(&session_closed))
+	if (atomic_load(&session_closed))
 		return -EIO;
 	ret = session_reopen_if_forked();
-	if (ret == 0 && atomic_load(&session_dead))
+	if (ret == 0 && (!session_client || atomic_load(&session_dead)))
 		ret = -EIO;
 	if (ret < 0)
 		return ret;
@@ -276,7 +288,7 @@ void cnk_session_after_fork_child(void)
 
 	session_reopen_lock = fresh;
 	session_ident = 0; /* the parent's; ours comes with the first call */
-	if (session_client)
+	if (session_uri[0])
 		atomic_store(&session_needs_reopen, true);
 	atomic_store(&session_failure_logged, false);
 }
@@ -295,4 +307,24 @@ void cnk_session_close(void)
 	session_roundtrip(&m, NULL, NULL, 0, NULL, SESSION_CLOSE_TIMEOUT_MS);
 	ferry_rpc_client_close(session_client);
 	session_client = NULL;
+}
+
+bool cnk_session_before_exec(void)
+{
+	struct ferry_msg m;
+
+	if (!session_client || atomic_load(&session_closed) || atomic_load(&session_needs_reopen))
+		return false;
+	if (getpid() != session_owner)
+		return false;
+	cnk_session_msg(&m, FERRY_OP_SESSION_CLOSE);
+	session_roundtrip(&m, NULL, NULL, 0, NULL, SESSION_CLOSE_TIMEOUT_MS);
+	ferry_rpc_client_close(session_client);
+	session_client = NULL;
+	return true;
+}
+
+void cnk_session_after_failed_exec(void)
+{
+	atomic_store(&session_needs_reopen, true);
 }

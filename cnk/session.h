@@ -22,6 +22,14 @@ void cnk_session_close(void);
 /* In a fork child: the next call reopens the endpoint and a new session. */
 void cnk_session_after_fork_child(void);
 
+/* Before an exec that will probably succeed: close the session and the
+ * endpoint, which the new image replaces with its own (an endpoint left
+ * behind would outlive the image: a shm name is the pid's, and the I/O node
+ * would keep the session).  True when closed; not in a vfork child. */
+bool cnk_session_before_exec(void);
+/* The exec failed after all: reopen at the next call. */
+void cnk_session_after_failed_exec(void);
+
 uint64_t cnk_session_id(void);
 uint64_t cnk_session_job(void);
 /* Largest payload that travels inline (in the request or the reply). */

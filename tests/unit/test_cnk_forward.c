@@ -469,6 +469,27 @@ static void fork_child_gets_its_own_session(void **state)
 	assert_int_equal(D(SYS_close, fd), 0);
 }
 
+/* An exec that fails after the session was closed for it reopens the
+ * session; descriptors of the closed session fail with EBADF. */
+static void a_failed_exec_reopens_the_session(void **state)
+{
+	char *const argv[] = { "/", NULL };
+	long fd = D(SYS_open, "/pfs/exec-before", O_CREAT | O_RDWR, 0644), again;
+	char c;
+
+	assert_true(fd >= 0);
+	/* A directory passes the X_OK check, then exec refuses it. */
+	assert_int_equal(D(SYS_execve, "/", argv, environ), -EACCES);
+	assert_int_equal(D(SYS_read, fd, &c, 1), -EBADF);
+	assert_int_equal(D(SYS_close, fd), 0);
+	again = D(SYS_open, "/pfs/exec-after", O_CREAT | O_RDWR, 0644);
+	assert_true(again >= 0);
+	assert_int_equal(D(SYS_write, again, "y", 1), 1);
+	assert_int_equal(D(SYS_close, again), 0);
+	/* Executing a file of the I/O node is refused. */
+	assert_int_equal(D(SYS_execve, "/pfs/exec-after", argv, environ), -EACCES);
+}
+
 /* Last: with the daemon gone, forwarded calls fail with EIO, never run
  * locally. */
 static void a_dead_io_node_gives_eio(void **state)
@@ -502,6 +523,7 @@ int main(void)
 		cmocka_unit_test(dup_shares_the_offset),
 		cmocka_unit_test(copies_between_local_and_forwarded),
 		cmocka_unit_test(fork_child_gets_its_own_session),
+		cmocka_unit_test(a_failed_exec_reopens_the_session),
 		cmocka_unit_test(a_dead_io_node_gives_eio),
 	};
 
