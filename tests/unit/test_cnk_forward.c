@@ -22,6 +22,8 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/xattr.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -432,6 +434,53 @@ static void copies_between_local_and_forwarded(void **state)
 	D(SYS_close, out);
 }
 
+static void metadata_calls(void **state)
+{
+	struct timespec times[2] = { { .tv_sec = 1000000000, .tv_nsec = 5 },
+				     { .tv_sec = 1200000000, .tv_nsec = 7 } };
+	struct statx stx;
+	struct statfs sfs;
+	struct stat st;
+	char val[32] = { 0 }, list[64];
+	long fd = D(SYS_open, "/pfs/meta", O_CREAT | O_RDWR | O_TRUNC, 0600);
+
+	assert_true(fd >= 0);
+	assert_int_equal(D(SYS_truncate, "/pfs/meta", 1000), 0);
+	assert_int_equal(D(SYS_fstat, fd, &st), 0);
+	assert_int_equal(st.st_size, 1000);
+	assert_int_equal(D(SYS_ftruncate, fd, 10), 0);
+	assert_int_equal(D(SYS_fallocate, fd, 0, 0, 4096), 0);
+	assert_int_equal(D(SYS_chmod, "/pfs/meta", 0640), 0);
+	assert_int_equal(D(SYS_fchmod, fd, 0604), 0);
+	assert_int_equal(stat(exported("meta"), &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0604);
+	assert_int_equal(st.st_size, 4096);
+	assert_int_equal(D(SYS_utimensat, AT_FDCWD, "/pfs/meta", times, 0), 0);
+	assert_int_equal(D(SYS_statx, AT_FDCWD, "/pfs/meta", 0, STATX_MTIME | STATX_ATIME, &stx), 0);
+	assert_int_equal(stx.stx_mtime.tv_sec, 1200000000);
+	assert_int_equal(stx.stx_mtime.tv_nsec, 7);
+	assert_int_equal(stx.stx_atime.tv_sec, 1000000000);
+	assert_int_equal(D(SYS_access, "/pfs/meta", R_OK), 0);
+	assert_int_equal(D(SYS_access, "/pfs/nope", F_OK), -ENOENT);
+	assert_int_equal(D(SYS_statfs, "/pfs", &sfs), 0);
+	assert_true(sfs.f_bsize > 0);
+	assert_int_equal(D(SYS_fstatfs, fd, &sfs), 0);
+	/* xattrs (tmpfs and ext4 both keep user.* ones) */
+	if (D(SYS_setxattr, "/pfs/meta", "user.k", "v1", 2, 0) == 0) {
+		assert_int_equal(D(SYS_getxattr, "/pfs/meta", "user.k", val, sizeof(val)), 2);
+		assert_memory_equal(val, "v1", 2);
+		assert_int_equal(D(SYS_fgetxattr, fd, "user.k", val, 0), 2);
+		assert_int_equal(D(SYS_getxattr, "/pfs/meta", "user.none", val, sizeof(val)),
+				 -ENODATA);
+		assert_int_equal(D(SYS_listxattr, "/pfs/meta", list, sizeof(list)), 7);
+		assert_string_equal(list, "user.k");
+		assert_int_equal(D(SYS_fremovexattr, fd, "user.k"), 0);
+		assert_int_equal(D(SYS_removexattr, "/pfs/meta", "user.k"), -ENODATA);
+	}
+	assert_int_equal(D(SYS_getdents, fd, list, sizeof(list)), -ENOSYS);
+	D(SYS_close, fd);
+}
+
 /* What the mechanism does around fork: the child gets its own session,
  * and the parent's forwarded descriptors fail with EBADF there. */
 static void fork_child_gets_its_own_session(void **state)
@@ -522,6 +571,7 @@ int main(void)
 		cmocka_unit_test(mmap_copies_or_refuses),
 		cmocka_unit_test(dup_shares_the_offset),
 		cmocka_unit_test(copies_between_local_and_forwarded),
+		cmocka_unit_test(metadata_calls),
 		cmocka_unit_test(fork_child_gets_its_own_session),
 		cmocka_unit_test(a_failed_exec_reopens_the_session),
 		cmocka_unit_test(a_dead_io_node_gives_eio),
