@@ -511,6 +511,27 @@ static void test_symlink_loop_is_eloop(void **state)
 	assert_int_equal(f->escapes, 0);
 }
 
+/* A magic link met inside an export (here one holding /proc/self) is
+ * refused as an escape, not reported as a symlink loop. */
+static void test_magic_link_inside_export(void **state)
+{
+	struct fixture *f = *state;
+	struct statx st;
+
+	assert_int_equal(fsp_exports_add(f->e, "/procself=/proc/self"), 0);
+	f->escapes = 0;
+	assert_int_equal(fsp_statx(f->e, FSP_AT_ROOT, "/procself/status", 0, STATX_MODE, &st), 0);
+	assert_escape(f, fsp_openat(f->e, FSP_AT_ROOT, "/procself/root/etc/passwd", O_RDONLY, 0));
+	assert_escape(f, fsp_statx(f->e, FSP_AT_ROOT, "/procself/cwd", 0, STATX_MODE, &st));
+	assert_escape(f, fsp_openat(f->e, FSP_AT_ROOT, "/procself/exe", O_RDONLY, 0));
+	/* Not following it is harmless: the link itself. */
+	assert_int_equal(fsp_statx(f->e, FSP_AT_ROOT, "/procself/exe", AT_SYMLINK_NOFOLLOW,
+				   STATX_MODE, &st),
+			 0);
+	assert_true(S_ISLNK(st.stx_mode));
+	assert_int_equal(f->escapes, 0);
+}
+
 static void test_dirfd_relative_paths(void **state)
 {
 	struct fixture *f = *state;
@@ -742,6 +763,7 @@ int main(void)
 		T(test_escape_by_dotdot),
 		T(test_escape_by_symlinks),
 		T(test_symlink_loop_is_eloop),
+		T(test_magic_link_inside_export),
 		T(test_dirfd_relative_paths),
 		T(test_descriptor_operations),
 		T(test_fcntl_flags_and_ofd_locks),
