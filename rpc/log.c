@@ -24,6 +24,7 @@
 static char log_ident[LOG_IDENT_MAX] = "ferry";
 static int log_level = FERRY_LOG_WARN;
 static int log_fd = STDERR_FILENO;
+static int log_fd_opened = -1; /* FERRY_LOG_FILE's descriptor, ours to close */
 
 static const char *const level_names[] = { "ERROR", "WARN", "INFO", "DEBUG" };
 
@@ -61,6 +62,10 @@ void ferry_log_init(const char *ident, enum ferry_log_level default_level, int f
 	} else {
 		log_fd = STDERR_FILENO;
 	}
+	/* Re-initialising must not leak the file a previous call opened. */
+	if (log_fd_opened >= 0 && log_fd_opened != log_fd)
+		close(log_fd_opened);
+	log_fd_opened = (fd < 0 && log_fd != STDERR_FILENO) ? log_fd : -1;
 }
 
 int ferry_log_enabled(enum ferry_log_level level)
