@@ -46,8 +46,17 @@ struct daemon {
 	pthread_t signal_thread;
 	int have_signal_thread;
 	atomic_int stop_signal; /* the signal that asked us to stop, or 0 */
+	char uri[256];          /* as clients should dial it (port 0 resolved) */
 	char ready_line[2048];
 };
+
+static void log_stats(struct daemon *d, const char *why)
+{
+	iond_stats_log(&d->stats, why);
+	if (d->ctx.server)
+		FLOG_INFO(0, 0, "stats (%s): transport dropped %llu messages", why,
+			  (unsigned long long)ferry_rpc_server_dropped(d->ctx.server));
+}
 
 static void *signal_main(void *arg)
 {
@@ -64,7 +73,7 @@ static void *signal_main(void *arg)
 			return NULL;
 		}
 		if (sig == SIGUSR1) {
-			iond_stats_log(&d->stats, "SIGUSR1");
+			log_stats(d, "SIGUSR1");
 			continue;
 		}
 		if (sig == SIGHUP) {
@@ -178,8 +187,11 @@ static void format_ready_line(struct daemon *d)
 {
 	size_t n = sizeof(d->ready_line), used;
 
+	/* The transport's own URI names the port it chose for tcp://HOST:0. */
+	if (ferry_rpc_server_uri(d->ctx.server, d->uri, sizeof(d->uri)) != 0)
+		snprintf(d->uri, sizeof(d->uri), "%s", d->cfg.listen);
 	used = (size_t)snprintf(d->ready_line, n, "ferry-iond ready: listening on %s (%s), exports ",
-				d->cfg.listen, ferry_rpc_server_provider(d->ctx.server));
+				d->uri, ferry_rpc_server_provider(d->ctx.server));
 	for (size_t i = 0; i < fsp_exports_count(d->ctx.exports) && used < n; i++)
 		used += (size_t)snprintf(d->ready_line + used, n - used, "%s%s", i ? ", " : "",
 					 fsp_exports_describe(d->ctx.exports, i));
@@ -341,7 +353,7 @@ int main(int argc, char **argv)
 		  atomic_load(&d->stop_signal) ? strsignal(atomic_load(&d->stop_signal))
 						: "rpc failure");
 	rc = shut_down(d);
-	iond_stats_log(&d->stats, "shutdown");
+	log_stats(d, "shutdown");
 	if (d->cfg.ready_file && unlink(d->cfg.ready_file) != 0 && errno != ENOENT)
 		FLOG_WARN(0, 0, "ready file %s: %s", d->cfg.ready_file, strerror(errno));
 	FLOG_INFO(0, 0, "exiting with status %d", status);

@@ -1,18 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "iond_harness.h"
 
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -142,20 +139,23 @@ const char *iond_errname(long rc)
 	return buf;
 }
 
-static int free_tcp_port(void)
+/* The address the daemon announced in its ready line ("listening on URI (")
+ * replaces the one it was given: tcp://127.0.0.1:0 becomes the real port. */
+static void read_announced_uri(struct iond_daemon *d)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int port;
+	char line[4096], *start, *end;
+	FILE *f = fopen(d->ready_path, "r");
 
-	CHECK(fd >= 0, "socket: %s", strerror(errno));
-	CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind: %s", strerror(errno));
-	CHECK(getsockname(fd, (struct sockaddr *)&sa, &len) == 0, "getsockname: %s",
-	      strerror(errno));
-	port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
+	CHECK(f, "open %s: %s", d->ready_path, strerror(errno));
+	CHECK(fgets(line, sizeof(line), f), "empty ready file");
+	fclose(f);
+	start = strstr(line, "listening on ");
+	CHECK(start, "no address in the ready line: %s", line);
+	start += strlen("listening on ");
+	end = strstr(start, " (");
+	CHECK(end && (size_t)(end - start) < sizeof(d->uri), "malformed ready line: %s", line);
+	*end = '\0';
+	snprintf(d->uri, sizeof(d->uri), "%s", start);
 }
 
 void iond_export_path(const struct iond_daemon *d, const char *rel, char *out, size_t out_len)
@@ -183,7 +183,7 @@ void iond_daemon_start(struct iond_daemon *d, const char *transport, const char 
 	snprintf(d->log_path, sizeof(d->log_path), "%s/iond.log", d->dir);
 	snprintf(d->ready_path, sizeof(d->ready_path), "%s/ready", d->dir);
 	if (!strcmp(transport, "tcp"))
-		snprintf(d->uri, sizeof(d->uri), "tcp://127.0.0.1:%d", free_tcp_port());
+		snprintf(d->uri, sizeof(d->uri), "tcp://127.0.0.1:0"); /* the daemon picks */
 	else
 		snprintf(d->uri, sizeof(d->uri), "shm://iond-test-%d-%ld", (int)getpid(),
 			 (long)time(NULL));
@@ -220,6 +220,7 @@ void iond_daemon_start(struct iond_daemon *d, const char *transport, const char 
 		sleep_ms(20);
 		waited += 20;
 	}
+	read_announced_uri(d);
 }
 
 int iond_daemon_stop(struct iond_daemon *d, int sig, unsigned int timeout_s)

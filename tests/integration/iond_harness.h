@@ -3,7 +3,8 @@
  * Helpers for ferry-iond's integration tests: start a real daemon on a real
  * provider (tcp on a free 127.0.0.1 port, or shm with a unique name) over an
  * export directory in a fresh temporary directory, and speak the protocol to
- * it with the real rpc client and codec.  A failed check, a timeout (SIGALRM)
+ * it with the real rpc client and codec.  On tcp the daemon listens on port 0
+ * and the test dials the port its ready line announces (no port races).  A failed check, a timeout (SIGALRM)
  * or a normal exit always stops the daemon and removes the directory.
  */
 #ifndef IOND_HARNESS_H
