@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Sessions open and close: SESSION_OPEN returns a fresh id and is logged
- * with pid, uid and job; SESSION_CLOSE ends it, after which the id is
- * refused with ENOTCONN.
+ * with pid, uid and job; a replayed sequence number is logged; SESSION_CLOSE
+ * ends it, after which the id is refused with ENOTCONN.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,6 +28,11 @@ int main(int argc, char **argv)
 		 (unsigned long long)first, (int)getpid());
 	CHECK(iond_log_contains(&d, needle, 5000), "no log line '%s'", needle);
 	CHECK_ERR(iond_null(&a), 0);
+
+	/* A replayed sequence number is served, and logged. */
+	a.seq--;
+	CHECK_ERR(iond_null(&a), 0);
+	CHECK(iond_log_contains(&d, "duplicate sequence number", 5000), "replay not logged");
 
 	/* A second session gets its own id. */
 	CHECK_ERR(iond_client_open(&b, d.uri, 43), 0);
