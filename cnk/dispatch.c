@@ -223,6 +223,7 @@ int cnk_dispatch_init(void)
 		return ret;
 	cnk_umask_init();
 	adopt_initial_cwd();
+	cnk_exec_adopt_inherited();
 	return 0;
 }
 

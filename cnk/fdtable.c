@@ -18,6 +18,7 @@
 
 static _Atomic(struct cnk_file *) fd_slots[CNK_FD_MAX];
 static atomic_int fd_count;
+static atomic_int fd_high;
 static pthread_mutex_t fd_lock = PTHREAD_MUTEX_INITIALIZER;
 static cnk_file_release_fn file_release;
 static cnk_stale_hook_fn stale_hook;
@@ -125,6 +126,8 @@ static struct cnk_file *slot_set_locked(int fd, struct cnk_file *f)
 
 	if (f)
 		cnk_file_get(f);
+	if (f && fd >= atomic_load(&fd_high))
+		atomic_store(&fd_high, fd + 1);
 	old = atomic_exchange(&fd_slots[fd], f);
 	if (old && !f)
 		atomic_fetch_sub(&fd_count, 1);
@@ -155,6 +158,25 @@ out:
 	if (old)
 		cnk_file_put(old);
 	return (int)fd;
+}
+
+int cnk_fd_install_at(int fd, struct cnk_file *f)
+{
+	struct cnk_file *old;
+
+	if (!fd_in_range(fd))
+		return -EBADF;
+	pthread_mutex_lock(&fd_lock);
+	old = slot_set_locked(fd, f);
+	pthread_mutex_unlock(&fd_lock);
+	if (old)
+		cnk_file_put(old);
+	return 0;
+}
+
+int cnk_fdtable_high(void)
+{
+	return atomic_load(&fd_high);
 }
 
 int cnk_fd_close(int fd)

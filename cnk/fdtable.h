@@ -69,6 +69,12 @@ int cnk_fd_close(int fd);
 enum cnk_dup_kind { CNK_DUP, CNK_DUP3, CNK_DUPFD_MIN };
 int cnk_fd_dup(int oldfd, int newfd, enum cnk_dup_kind kind, int flags);
 
+/* Map an fd that is already a placeholder (inherited across exec) to f,
+ * which gains a reference.  0 or -EBADF when out of range. */
+int cnk_fd_install_at(int fd, struct cnk_file *f);
+/* One above the highest fd ever mapped: bounds a scan of the table. */
+int cnk_fdtable_high(void);
+
 /* newfd was replaced or closed by a native call (dup2 from a local fd onto a
  * forwarded one, close_range): drop the mappings in [lo, hi]. */
 void cnk_fd_forget_range(unsigned lo, unsigned hi);

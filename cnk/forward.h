@@ -31,6 +31,8 @@ cnk_fwd_fn cnk_fwd_stat, cnk_fwd_statx, cnk_fwd_statfs, cnk_fwd_access, cnk_fwd_
 cnk_fwd_fn cnk_fwd_chdir, cnk_fwd_fchdir, cnk_fwd_getcwd, cnk_fwd_exit_group, cnk_fwd_umask;
 /* forward_exec.c */
 cnk_fwd_fn cnk_fwd_exec;
+/* At start: reopen the forwarded descriptors and cwd an exec carried. */
+void cnk_exec_adopt_inherited(void);
 /* forward_mmap.c */
 cnk_fwd_fn cnk_fwd_mmap;
 

@@ -309,13 +309,17 @@ void cnk_session_close(void)
 	session_client = NULL;
 }
 
+bool cnk_session_owns_endpoint(void)
+{
+	return session_client && !atomic_load(&session_closed) &&
+	       !atomic_load(&session_needs_reopen) && getpid() == session_owner;
+}
+
 bool cnk_session_before_exec(void)
 {
 	struct ferry_msg m;
 
-	if (!session_client || atomic_load(&session_closed) || atomic_load(&session_needs_reopen))
-		return false;
-	if (getpid() != session_owner)
+	if (!cnk_session_owns_endpoint())
 		return false;
 	cnk_session_msg(&m, FERRY_OP_SESSION_CLOSE);
 	session_roundtrip(&m, NULL, NULL, 0, NULL, SESSION_CLOSE_TIMEOUT_MS);

@@ -27,6 +27,9 @@ void cnk_session_after_fork_child(void);
  * behind would outlive the image: a shm name is the pid's, and the I/O node
  * would keep the session).  True when closed; not in a vfork child. */
 bool cnk_session_before_exec(void);
+/* This process has its own live session (not a vfork child, not a fork
+ * child that has not reconnected yet). */
+bool cnk_session_owns_endpoint(void);
 /* The exec failed after all: reopen at the next call. */
 void cnk_session_after_failed_exec(void);
 

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# What the runtime carries across exec, which the kernel does not: a
+# forwarded working directory and forwarded descriptors (shell redirections).
+# A forwarded descriptor that cannot be carried fails loudly, never /dev/null.
+#   cnk_exec_state.sh tcp|shm
+source "$(dirname "$0")/lib.sh"
+PROV=${1:?usage: cnk_exec_state.sh tcp|shm}
+start_iond "$PROV"
+cd "$T_DIR" || exit 1
+
+# bash forks (and execs) for each external command.
+check "cwd survives exec" \
+  test "$(fx bash -c 'mkdir -p /pfs/w && cd /pfs/w && /bin/pwd')" == /pfs/w
+check "relative paths after exec use the forwarded cwd" \
+  test "$(fx bash -c 'cd /pfs/w && echo rel > r.txt && cat r.txt')" == rel
+check "the runtime's variables are not the program's" \
+  test "$(fx bash -c 'cd /pfs/w && env | grep -c ^FERRY_CWD=')" == 0
+check "stdout redirected to a forwarded file" \
+  test "$(fx bash -c 'printf "a\nb\n" > /pfs/in.txt; cat /pfs/in.txt > /pfs/out.txt; cat /pfs/out.txt')" == "$(printf 'a\nb')"
+check "the export holds it" cmp -s <(printf 'a\nb\n') "$EXPORT/out.txt"
+check "stdin from a forwarded file" \
+  test "$(fx bash -c 'wc -l < /pfs/in.txt')" == 2
+check "append redirection" \
+  test "$(fx bash -c 'echo c >> /pfs/in.txt; /usr/bin/tail -n1 /pfs/in.txt')" == c
+check "an offset carried across exec" \
+  test "$(fx bash -c 'exec 3< /pfs/in.txt; read -r -u 3 first; exec cat <&3')" == "$(printf 'b\nc')"
+fx_fails "a descriptor a fork child cannot carry fails loudly" \
+  bash -c '{ /bin/cat /pfs/in.txt; } > /pfs/group.txt'
+fx_fails "a file of the I/O node cannot be executed" \
+  bash -c 'cp /bin/true /pfs/true && chmod +x /pfs/true && /pfs/true'
+
+stop_iond
+finish
