@@ -207,7 +207,7 @@ int cnk_dispatch_init(void)
 	const char *mounts = getenv("FERRY_MOUNTS");
 	int ret;
 
-	ferry_log_init("ferry", FERRY_LOG_WARN, -1);
+	cnk_session_log_init();
 	ret = cnk_policy_init(mounts);
 	if (ret < 0) {
 		FLOG_ERR(0, 0, "FERRY_MOUNTS=\"%s\": %s (expected absolute paths separated by ',')",

@@ -8,14 +8,18 @@
 #include "session.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <ferry/log.h>
+
+#include "raw_syscall.h"
 
 /* Stack space for small messages; bigger ones are allocated. */
 #define SESSION_STACK_MSG 4096
@@ -57,6 +61,53 @@ size_t cnk_session_inline_max(void)
 void cnk_session_msg(struct ferry_msg *m, uint16_t opcode)
 {
 	ferry_msg_init(m, opcode, session_ident, atomic_fetch_add(&session_seq, 1) + 1);
+}
+
+/*
+ * The application owns the low descriptor numbers: shells dup2 onto 3..9
+ * ("exec 3< file") whatever is there.  While the transport opens its own
+ * descriptors (sockets, eventfds, a log file), every free number below
+ * SESSION_LOW_FDS is held, so they land above.
+ */
+#define SESSION_LOW_FDS 64
+
+static uint64_t low_fds_hold(void)
+{
+	long base = cnk_raw_syscall6(SYS_openat, AT_FDCWD, (long)"/dev/null",
+				     O_RDONLY | O_CLOEXEC, 0, 0, 0);
+	uint64_t held = 0;
+	int fd;
+
+	if (base < 0)
+		return 0;
+	if (base < SESSION_LOW_FDS)
+		held |= 1ull << base;
+	for (fd = 0; fd < SESSION_LOW_FDS; fd++) {
+		if (fd == base || cnk_raw_syscall(SYS_fcntl, fd, F_GETFD, 0) != -EBADF)
+			continue;
+		if (cnk_raw_syscall(SYS_dup3, base, fd, O_CLOEXEC) == fd)
+			held |= 1ull << fd;
+	}
+	if (base >= SESSION_LOW_FDS)
+		cnk_raw_syscall(SYS_close, base, 0, 0);
+	return held;
+}
+
+static void low_fds_release(uint64_t held)
+{
+	int fd;
+
+	for (fd = 0; fd < SESSION_LOW_FDS; fd++)
+		if (held & (1ull << fd))
+			cnk_raw_syscall(SYS_close, fd, 0, 0);
+}
+
+void cnk_session_log_init(void)
+{
+	uint64_t held = low_fds_hold();
+
+	ferry_log_init("ferry", FERRY_LOG_WARN, -1);
+	low_fds_release(held);
 }
 
 static void log_failure_once(const char *what, int err)
@@ -178,7 +229,7 @@ int cnk_session_init(void)
 {
 	struct ferry_rpc_opts opts = { .spin_us = 50, .inline_max = 0, .timeout_ms = 0 };
 	const char *uri = getenv("FERRY_IONODE");
-	uint64_t timeout;
+	uint64_t timeout, held;
 	size_t msg_max;
 	int ret;
 
@@ -198,7 +249,9 @@ int cnk_session_init(void)
 	opts.timeout_ms = (int)timeout;
 	session_opts = opts;
 	session_owner = getpid();
+	held = low_fds_hold();
 	ret = ferry_rpc_client_open(uri, &opts, &session_client);
+	low_fds_release(held);
 	if (ret < 0) {
 		FLOG_ERR(0, session_jobid, "cannot connect to I/O node %s: %s", uri, strerror(-ret));
 		session_client = NULL;
@@ -234,6 +287,7 @@ fail:
 
 static int session_reopen_if_forked(void)
 {
+	uint64_t held;
 	int ret = 0;
 
 	if (!atomic_load(&session_needs_reopen))
@@ -243,10 +297,12 @@ static int session_reopen_if_forked(void)
 		goto out;
 	/* After fork the endpoint is the parent's; after a failed exec it
 	 * was closed. */
+	held = low_fds_hold();
 	if (session_client)
 		ret = ferry_rpc_client_reopen(session_client);
 	else
 		ret = ferry_rpc_client_open(session_uri, &session_opts, &session_client);
+	low_fds_release(held);
 	if (ret == 0)
 		ret = session_open_remote();
 	if (ret < 0) {

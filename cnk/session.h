@@ -14,6 +14,10 @@
 #include <ferry/proto.h>
 #include <ferry/rpc.h>
 
+/* Logging (ident "ferry", default level warn), its file kept off the low
+ * descriptor numbers the application uses. */
+void cnk_session_log_init(void);
+
 /* Read FERRY_IONODE, FERRY_JOB_ID (or SLURM_JOB_ID), FERRY_TIMEOUT_MS and
  * open the session.  Only called when some path is forwarded. */
 int cnk_session_init(void);
