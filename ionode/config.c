@@ -13,8 +13,16 @@
 #define IOND_DEFAULT_MAX_SESSIONS 16384
 #define IOND_DEFAULT_MAX_FDS 65536
 #define IOND_DEFAULT_DRAIN_SECS 10
+#define IOND_DEFAULT_WORKER_SPIN_US 0
 
-enum { OPT_READY_FILE = 256, OPT_MAX_SESSIONS, OPT_MAX_FDS, OPT_MAX_WORKERS, OPT_DRAIN };
+enum {
+	OPT_READY_FILE = 256,
+	OPT_MAX_SESSIONS,
+	OPT_MAX_FDS,
+	OPT_MAX_WORKERS,
+	OPT_DRAIN,
+	OPT_WORKER_SPIN,
+};
 
 static const struct option long_opts[] = {
 	{"listen", required_argument, NULL, 'l'},
@@ -28,6 +36,7 @@ static const struct option long_opts[] = {
 	{"max-sessions", required_argument, NULL, OPT_MAX_SESSIONS},
 	{"max-fds", required_argument, NULL, OPT_MAX_FDS},
 	{"drain-timeout", required_argument, NULL, OPT_DRAIN},
+	{"worker-spin-us", required_argument, NULL, OPT_WORKER_SPIN},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
@@ -49,6 +58,8 @@ void iond_config_usage(FILE *out)
 		"      --max-sessions N     refuse sessions beyond N (default %d)\n"
 		"      --max-fds N          open handles per session (default %d)\n"
 		"      --drain-timeout SECS shutdown waits this long for calls in flight (default %d)\n"
+		"      --worker-spin-us N   an idle worker polls for work this long before\n"
+		"                           sleeping (default %d: sleep at once)\n"
 		"  -h, --help               this text\n"
 		"  -V, --version            print the version\n"
 		"\n"
@@ -56,7 +67,7 @@ void iond_config_usage(FILE *out)
 		"FERRY_LOG_LEVEL, FERRY_LOG_FILE.  Flags override the environment, which\n"
 		"overrides the config file.\n",
 		IOND_DEFAULT_CONFIG, IOND_DEFAULT_MAX_SESSIONS, IOND_DEFAULT_MAX_FDS,
-		IOND_DEFAULT_DRAIN_SECS);
+		IOND_DEFAULT_DRAIN_SECS, IOND_DEFAULT_WORKER_SPIN_US);
 }
 
 static void set_err(char *err, size_t err_len, const char *fmt, ...)
@@ -164,6 +175,9 @@ static int apply_setting(struct iond_config *cfg, const char *key, const char *v
 	} else if (!strcmp(key, "drain_timeout") || !strcmp(key, "drain-timeout")) {
 		ret = parse_count(value, 0, 3600, &v);
 		cfg->drain_secs = (unsigned int)v;
+	} else if (!strcmp(key, "worker_spin_us") || !strcmp(key, "worker-spin-us")) {
+		ret = parse_count(value, 0, 1000000, &v);
+		cfg->worker_spin_us = (unsigned int)v;
 	} else {
 		set_err(err, err_len, "%s: unknown setting '%s'", origin, key);
 		return -EINVAL;
@@ -297,6 +311,8 @@ static const char *flag_key(int c)
 		return "max_fds";
 	case OPT_DRAIN:
 		return "drain_timeout";
+	case OPT_WORKER_SPIN:
+		return "worker_spin_us";
 	default:
 		return NULL;
 	}
@@ -339,6 +355,7 @@ int iond_config_load(struct iond_config *cfg, int argc, char **argv, char *err, 
 	cfg->max_sessions = IOND_DEFAULT_MAX_SESSIONS;
 	cfg->max_fds = IOND_DEFAULT_MAX_FDS;
 	cfg->drain_secs = IOND_DEFAULT_DRAIN_SECS;
+	cfg->worker_spin_us = IOND_DEFAULT_WORKER_SPIN_US;
 	err[0] = '\0';
 
 	rc = prescan(argc, argv, &config_path, err, err_len);

@@ -26,6 +26,7 @@ struct iond_config {
 	size_t max_sessions;
 	size_t max_fds;          /* per session */
 	unsigned int drain_secs; /* shutdown: how long in-flight calls may run */
+	unsigned int worker_spin_us; /* an idle worker polls this long (0: never) */
 };
 
 enum iond_config_result {

@@ -332,6 +332,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ferry-iond: workers: %s\n", strerror(-rc));
 		goto out_server;
 	}
+	iond_workers_set_spin(d->ctx.workers, d->cfg.worker_spin_us);
 
 	iond_auth_announce(d->ctx.auth);
 	format_ready_line(d);

@@ -31,6 +31,8 @@ int iond_workers_start(unsigned int min, unsigned int max, const struct iond_wor
 		       void *arg, struct iond_workers **out);
 unsigned int iond_workers_min(const struct iond_workers *w);
 unsigned int iond_workers_max(const struct iond_workers *w);
+/* Let one idle worker poll the queue for spin_us before sleeping (0: off). */
+void iond_workers_set_spin(struct iond_workers *w, unsigned int spin_us);
 /* Queue an item (progress thread).  -ESHUTDOWN after stop began. */
 int iond_workers_submit(struct iond_workers *w, void *item);
 /* Wait up to timeout_ms for the queue to empty and every worker to go

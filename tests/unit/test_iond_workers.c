@@ -77,6 +77,28 @@ static void test_runs_items(void **state)
 	assert_int_equal(iond_workers_stop(w, 5000), 0);
 }
 
+/* With a spinning idle worker, items submitted one by one (the spinner
+ * picks them up without a wake-up) and in bursts all run. */
+static void test_spinning_worker(void **state)
+{
+	struct iond_workers *w;
+
+	ps.ran = 0;
+	assert_int_equal(iond_workers_start(2, 4, &ops, NULL, &w), 0);
+	iond_workers_set_spin(w, 2000);
+	for (int i = 0; i < 50; i++) {
+		assert_int_equal(iond_workers_submit(w, (void *)1), 0);
+		assert_true(wait_ran(i + 1));
+		if (i % 10 == 0)
+			usleep(3000); /* let the spinner give up and sleep */
+	}
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(iond_workers_submit(w, (void *)1), 0);
+	assert_int_equal(iond_workers_drain(w, 5000), 0);
+	assert_int_equal(ps.ran, 100);
+	assert_int_equal(iond_workers_stop(w, 5000), 0);
+}
+
 /* Every base worker blocked: a new item still runs. */
 static void test_grows_past_blocked_workers(void **state)
 {
@@ -131,6 +153,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_runs_items),
+		cmocka_unit_test(test_spinning_worker),
 		cmocka_unit_test(test_grows_past_blocked_workers),
 		cmocka_unit_test(test_stop),
 	};
