@@ -205,7 +205,7 @@ static void abandon_session(struct iond_call *c, int err, const char *what)
 {
 	if (!c->sess)
 		return;
-	FLOG_WARN(iond_session_info(c->sess)->id, c->jobid, "%s failed (%s): closing the session",
+	FLOG_WARN(iond_session_info(c->sess)->id, c->jobid, "%s failed (%s): the client is gone",
 		  what, strerror(-err));
 	iond_session_close(c->sess, "client gone");
 }

@@ -122,6 +122,8 @@ void iond_test_pass(const char *name)
 		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		      "ferry-iond exit status %#x after SIGTERM", status);
 	}
+	if (getenv("IOND_TEST_VERBOSE"))
+		dump_log();
 	printf("PASS %s\n", name);
 	exit(0);
 }

@@ -5,7 +5,8 @@
  * export directory in a fresh temporary directory, and speak the protocol to
  * it with the real rpc client and codec.  On tcp the daemon listens on port 0
  * and the test dials the port its ready line announces (no port races).  A failed check, a timeout (SIGALRM)
- * or a normal exit always stops the daemon and removes the directory.
+ * or a normal exit always stops the daemon and removes the directory.  The
+ * daemon's log is printed on failure, and on success with IOND_TEST_VERBOSE=1.
  */
 #ifndef IOND_HARNESS_H
 #define IOND_HARNESS_H
