@@ -241,11 +241,11 @@ out:
 
 void cnk_fd_forget_range(unsigned lo, unsigned hi)
 {
-	unsigned fd;
+	unsigned fd, high = (unsigned)atomic_load(&fd_high);
 
-	if (hi >= CNK_FD_MAX)
-		hi = CNK_FD_MAX - 1;
-	for (fd = lo; fd <= hi && fd < CNK_FD_MAX; fd++) {
+	if (hi >= high)
+		hi = high ? high - 1 : 0;
+	for (fd = lo; fd <= hi && fd < high; fd++) {
 		struct cnk_file *old;
 
 		if (!atomic_load(&fd_slots[fd]))
@@ -270,11 +270,11 @@ void cnk_fdtable_unlock(void)
 
 void cnk_fdtable_mark_all_stale(void)
 {
-	int fd;
+	int fd, high = atomic_load(&fd_high);
 
 	if (cnk_fdtable_empty())
 		return;
-	for (fd = 0; fd < CNK_FD_MAX; fd++) {
+	for (fd = 0; fd < high; fd++) {
 		struct cnk_file *f = atomic_load(&fd_slots[fd]);
 
 		if (f)
