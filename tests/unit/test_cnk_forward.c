@@ -481,6 +481,69 @@ static void metadata_calls(void **state)
 	D(SYS_close, fd);
 }
 
+static void copies_between_forwarded_files_and_to_local(void **state)
+{
+	char local[600], buf[32] = { 0 };
+	long src = D(SYS_open, "/pfs/csrc", O_CREAT | O_RDWR | O_TRUNC, 0644), dst, lfd;
+	int64_t off_in = 2;
+
+	assert_true(src >= 0);
+	assert_int_equal(D(SYS_write, src, "abcdefghij", 10), 10);
+	dst = D(SYS_open, "/pfs/cdst", O_CREAT | O_RDWR | O_TRUNC, 0644);
+	assert_true(dst >= 0);
+	/* both forwarded: one COPY_RANGE on the I/O node */
+	assert_int_equal(D(SYS_copy_file_range, src, &off_in, dst, 0, 5, 0), 5);
+	assert_int_equal(off_in, 7);
+	assert_int_equal(D(SYS_lseek, dst, 0, SEEK_CUR), 5);
+	assert_int_equal(D(SYS_pread64, dst, buf, sizeof(buf), 0), 5);
+	assert_string_equal(buf, "cdefg");
+	/* forwarded -> local by sendfile, from the file position */
+	snprintf(local, sizeof(local), "%s/sent", test_dir);
+	lfd = open(local, O_CREAT | O_RDWR | O_TRUNC, 0644);
+	assert_true(lfd >= 0);
+	assert_int_equal(D(SYS_lseek, src, 6, SEEK_SET), 6);
+	assert_int_equal(D(SYS_sendfile, lfd, src, 0, 100), 4);
+	assert_int_equal(D(SYS_lseek, src, 0, SEEK_CUR), 10);
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(pread((int)lfd, buf, sizeof(buf), 0), 4);
+	assert_string_equal(buf, "ghij");
+	close((int)lfd);
+	D(SYS_close, src);
+	D(SYS_close, dst);
+}
+
+/* A getdents64 buffer that holds one entry at a time still lists all. */
+static void getdents_with_a_small_buffer(void **state)
+{
+	char buf[64];
+	long fd, n;
+	int entries = 0;
+
+	assert_int_equal(D(SYS_mkdir, "/pfs/many", 0755), 0);
+	for (int i = 0; i < 10; i++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "/pfs/many/entry-with-a-longer-name-%02d", i);
+		fd = D(SYS_open, name, O_CREAT | O_WRONLY, 0644);
+		assert_true(fd >= 0);
+		D(SYS_close, fd);
+	}
+	fd = D(SYS_open, "/pfs/many", O_RDONLY | O_DIRECTORY, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(D(SYS_getdents64, fd, buf, 8), -EINVAL);
+	while ((n = D(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {
+		for (long pos = 0; pos < n;) {
+			struct dirent64 *de = (struct dirent64 *)(buf + pos);
+
+			entries++;
+			pos += de->d_reclen;
+		}
+	}
+	assert_int_equal(n, 0);
+	assert_int_equal(entries, 12); /* with "." and ".." */
+	D(SYS_close, fd);
+}
+
 /* What the mechanism does around fork: the child gets its own session,
  * and the parent's forwarded descriptors fail with EBADF there. */
 static void fork_child_gets_its_own_session(void **state)
@@ -572,6 +635,8 @@ int main(void)
 		cmocka_unit_test(dup_shares_the_offset),
 		cmocka_unit_test(copies_between_local_and_forwarded),
 		cmocka_unit_test(metadata_calls),
+		cmocka_unit_test(copies_between_forwarded_files_and_to_local),
+		cmocka_unit_test(getdents_with_a_small_buffer),
 		cmocka_unit_test(fork_child_gets_its_own_session),
 		cmocka_unit_test(a_failed_exec_reopens_the_session),
 		cmocka_unit_test(a_dead_io_node_gives_eio),
