@@ -46,16 +46,20 @@ struct daemon {
 	pthread_t signal_thread;
 	int have_signal_thread;
 	atomic_int stop_signal; /* the signal that asked us to stop, or 0 */
+	/* The server, for the signal thread, once it exists. */
+	struct ferry_rpc_server *_Atomic wake_server;
 	char uri[256];          /* as clients should dial it (port 0 resolved) */
 	char ready_line[2048];
 };
 
 static void log_stats(struct daemon *d, const char *why)
 {
+	struct ferry_rpc_server *server = atomic_load(&d->wake_server);
+
 	iond_stats_log(&d->stats, why);
-	if (d->ctx.server)
+	if (server)
 		FLOG_INFO(0, 0, "stats (%s): transport dropped %llu messages", why,
-			  (unsigned long long)ferry_rpc_server_dropped(d->ctx.server));
+			  (unsigned long long)ferry_rpc_server_dropped(server));
 }
 
 static void *signal_main(void *arg)
@@ -63,6 +67,7 @@ static void *signal_main(void *arg)
 	struct daemon *d = arg;
 
 	for (;;) {
+		struct ferry_rpc_server *server;
 		siginfo_t si;
 		int sig = sigwaitinfo(&d->signals, &si);
 
@@ -81,8 +86,9 @@ static void *signal_main(void *arg)
 			continue;
 		}
 		atomic_store(&d->stop_signal, sig);
-		if (d->ctx.server)
-			ferry_rpc_server_wake(d->ctx.server);
+		server = atomic_load(&d->wake_server);
+		if (server)
+			ferry_rpc_server_wake(server);
 		return NULL;
 	}
 }
@@ -325,6 +331,7 @@ int main(int argc, char **argv)
 		goto out_sessions;
 	}
 	ferry_rpc_server_on_peer_down(d->ctx.server, iond_on_peer_down, &d->ctx);
+	atomic_store(&d->wake_server, d->ctx.server);
 	iond_ctx_set_limits(&d->ctx);
 	rc = iond_workers_start(d->cfg.workers, d->cfg.max_workers, &iond_handler_ops, &d->ctx,
 				&d->ctx.workers);
@@ -365,6 +372,9 @@ int main(int argc, char **argv)
 		_exit(status);
 	}
 out_server:
+	/* The signal thread may still be waiting for a signal: it must not
+	 * wake a closed server. */
+	stop_signal_thread(d);
 	ferry_rpc_server_close(d->ctx.server);
 out_sessions:
 	iond_sessions_free(d->ctx.sessions);
