@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
@@ -544,6 +545,41 @@ static void getdents_with_a_small_buffer(void **state)
 	D(SYS_close, fd);
 }
 
+/* Threads share the session and the descriptor table. */
+static void *thread_io(void *arg)
+{
+	long id = (long)arg, ok = 1;
+	char path[64], buf[64];
+
+	for (int i = 0; i < 50 && ok; i++) {
+		long fd, dup_fd;
+		int len;
+
+		snprintf(path, sizeof(path), "/pfs/thr-%ld-%d", id, i % 5);
+		len = snprintf(buf, sizeof(buf), "thread %ld round %d", id, i);
+		fd = D(SYS_open, path, O_CREAT | O_RDWR | O_TRUNC, 0644);
+		dup_fd = fd >= 0 ? D(SYS_dup, fd) : -1;
+		ok = fd >= 0 && dup_fd >= 0 && D(SYS_write, fd, buf, len) == len &&
+		     D(SYS_pread64, dup_fd, buf + 32, len, 0) == len &&
+		     !memcmp(buf, buf + 32, (size_t)len) && D(SYS_close, fd) == 0 &&
+		     D(SYS_close, dup_fd) == 0;
+	}
+	return (void *)ok;
+}
+
+static void threads_share_the_session(void **state)
+{
+	pthread_t threads[4];
+	void *ok;
+
+	for (long i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&threads[i], NULL, thread_io, (void *)i), 0);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(threads[i], &ok), 0);
+		assert_true(ok == (void *)1);
+	}
+}
+
 /* What the mechanism does around fork: the child gets its own session,
  * and the parent's forwarded descriptors fail with EBADF there. */
 static void fork_child_gets_its_own_session(void **state)
@@ -635,6 +671,7 @@ int main(void)
 		cmocka_unit_test(dup_shares_the_offset),
 		cmocka_unit_test(copies_between_local_and_forwarded),
 		cmocka_unit_test(metadata_calls),
+		cmocka_unit_test(threads_share_the_session),
 		cmocka_unit_test(copies_between_forwarded_files_and_to_local),
 		cmocka_unit_test(getdents_with_a_small_buffer),
 		cmocka_unit_test(fork_child_gets_its_own_session),
