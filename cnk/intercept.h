@@ -14,6 +14,14 @@
 #define SA_RESTORER 0x04000000
 #endif
 
+/* The kernel's struct sigaction (not glibc's): what rt_sigaction takes. */
+struct cnk_kernel_sigaction {
+	uintptr_t handler;
+	unsigned long flags;
+	uintptr_t restorer;
+	uint64_t mask;
+};
+
 /* ---- trampoline_x86_64.S ---- */
 /* [cnk_allowed_start, cnk_allowed_end): the only code SUD lets through
  * whatever the selector says. */

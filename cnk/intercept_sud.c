@@ -46,14 +46,6 @@ uint64_t cnk_xsave_mask;
 
 static int cnk_active;
 
-/* The kernel's struct sigaction (not glibc's). */
-struct cnk_kernel_sigaction {
-	void *handler;
-	unsigned long flags;
-	const void *restorer;
-	uint64_t mask;
-};
-
 /* Bytes left free between a handler function's stack pointer and a frame it
  * builds: its own red zone and anything it still calls. */
 #define CNK_HANDLER_MARGIN 512
@@ -329,13 +321,13 @@ static void cnk_sigsys_handler(int sig, siginfo_t *info, void *ucv)
 int cnk_sigsys_install(void)
 {
 	struct cnk_kernel_sigaction act = {
-		.handler = (void *)cnk_sigsys_handler,
+		.handler = (uintptr_t)cnk_sigsys_handler,
 		/* NODEFER: a trap in a nested handler must not meet a blocked
 		 * SIGSYS.  Everything else is blocked for the handler's few
 		 * instructions.  No SA_ONSTACK: the frames it leaves for the
 		 * trampoline and the clone stubs belong on the trapped stack. */
 		.flags = SA_SIGINFO | SA_NODEFER | SA_RESTORER,
-		.restorer = cnk_sigreturn_stub,
+		.restorer = (uintptr_t)cnk_sigreturn_stub,
 		.mask = ~(1ULL << (SIGSYS - 1)),
 	};
 	uint64_t sigsys = 1ULL << (SIGSYS - 1);

@@ -30,14 +30,6 @@
 #define CNK_NSIG 65
 #define CNK_SIGSET_SIZE 8
 
-/* The kernel's struct sigaction (not glibc's). */
-struct cnk_kernel_sigaction {
-	uintptr_t handler;
-	unsigned long flags;
-	uintptr_t restorer;
-	uint64_t mask;
-};
-
 /* What the application asked for, per signal.  Written by rt_sigaction
  * (serialised by the kernel call order is not enough: a lock-free sequence
  * of atomic stores, read by the wrapper in signal context). */
