@@ -9,7 +9,8 @@
  * - SIGSYS belongs to the runtime.  An application's rt_sigaction(SIGSYS)
  *   succeeds and is recorded (oldact reports it back) but never installed;
  *   a SIGSYS that SUD did not raise (kill, seccomp) goes to the recorded
- *   handler, or kills the process if there is none.
+ *   handler, or ends the process (one "ferry:" line, status 127) if there
+ *   is none.
  * - SIGSYS is removed from every mask the application hands the kernel: a
  *   blocked SIGSYS turns the next trap into a kill.
  */
@@ -30,9 +31,10 @@
 #define CNK_NSIG 65
 #define CNK_SIGSET_SIZE 8
 
-/* What the application asked for, per signal.  Written by rt_sigaction
- * (serialised by the kernel call order is not enough: a lock-free sequence
- * of atomic stores, read by the wrapper in signal context). */
+/* What the application asked for, per signal.  Lock-free: written by
+ * rt_sigaction with atomic stores (handler last), read by the wrapper in
+ * signal context; racing sigaction calls are as undefined as they are
+ * without the runtime. */
 struct cnk_app_action {
 	uintptr_t handler;
 	unsigned long flags;
