@@ -22,6 +22,7 @@ struct iond_scratch {
 	void *data;        /* reply data */
 	void *aux;         /* a second buffer of reply_data_max (getdents) */
 	void *bulk;        /* IOND_BULK_CHUNK, allocated on first bulk call */
+	struct iond_inflight *inflight; /* this worker's slot */
 };
 
 #define IOND_CALL_MAX_BORROWED 2

@@ -11,6 +11,7 @@
 
 #include "call.h"
 #include "identity.h"
+#include "inflight.h"
 #include "session.h"
 #include "stats.h"
 
@@ -90,6 +91,7 @@ static void scratch_free(struct iond_scratch *s)
 {
 	if (!s)
 		return;
+	iond_inflight_unregister(s->inflight);
 	free(s->reply);
 	free(s->data);
 	free(s->aux);
@@ -108,7 +110,8 @@ static void *scratch_new(void *arg)
 	s->reply = malloc(s->reply_cap);
 	s->data = malloc(ctx->reply_data_max);
 	s->aux = malloc(ctx->reply_data_max);
-	if (!s->reply || !s->data || !s->aux) {
+	s->inflight = iond_inflight_register();
+	if (!s->reply || !s->data || !s->aux || !s->inflight) {
 		scratch_free(s);
 		return NULL;
 	}
@@ -372,7 +375,10 @@ static void run_request(void *item, void *state, void *arg)
 				 iond_session_info(c.sess)->cred.uid, strerror((int)-result));
 	}
 	if (result == 0) {
+		if (c.sess)
+			iond_inflight_begin(c.scratch->inflight, c.sess);
 		result = spec->fn(&c);
+		iond_inflight_end(c.scratch->inflight);
 		iond_identity_leave();
 	}
 	for (int i = 0; i < c.nborrowed; i++)

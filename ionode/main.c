@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #include "config.h"
 #include "handlers.h"
 #include "identity.h"
+#include "inflight.h"
 #include "ready.h"
 #include "session.h"
 #include "stats.h"
@@ -35,8 +37,9 @@
 #endif
 
 #define EXIT_USAGE 2
-#define PROGRESS_WAIT_MS 500
 #define STOP_WORKERS_MS 2000
+#define ORPHAN_CHECK_MS 200 /* how often calls of closed sessions are interrupted */
+#define INTERRUPT_GRACE_S 2 /* shutdown: after the drain, interrupted calls get this */
 
 struct daemon {
 	struct iond_config cfg;
@@ -206,18 +209,35 @@ static void format_ready_line(struct daemon *d)
 			 iond_workers_min(d->ctx.workers), iond_auth_name(d->ctx.auth));
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 static int serve(struct daemon *d)
 {
+	uint64_t next_orphan_check = now_ms() + ORPHAN_CHECK_MS;
+
 	for (;;) {
 		int rc;
 
 		if (atomic_load(&d->stop_signal))
 			return 0;
-		rc = ferry_rpc_server_progress(d->ctx.server, PROGRESS_WAIT_MS);
-		if (rc >= 0 || rc == -EINTR || rc == -EAGAIN || rc == -ETIMEDOUT)
-			continue;
-		FLOG_ERR(0, 0, "rpc progress failed: %s", strerror(-rc));
-		return 1;
+		rc = ferry_rpc_server_progress(d->ctx.server, ORPHAN_CHECK_MS);
+		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -ETIMEDOUT) {
+			FLOG_ERR(0, 0, "rpc progress failed: %s", strerror(-rc));
+			return 1;
+		}
+		if (now_ms() >= next_orphan_check) {
+			size_t n = iond_inflight_interrupt_orphans();
+
+			if (n)
+				FLOG_DEBUG(0, 0, "interrupted %zu calls of closed sessions", n);
+			next_orphan_check = now_ms() + ORPHAN_CHECK_MS;
+		}
 	}
 }
 
@@ -235,15 +255,26 @@ static double elapsed_s(const struct timespec *since)
 static int shut_down(struct daemon *d)
 {
 	struct timespec start;
+	bool sessions_closed = false;
 	int rc;
 
 	atomic_store(&d->ctx.draining, true);
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	while (iond_workers_drain(d->ctx.workers, 0) != 0) {
-		if (elapsed_s(&start) > d->cfg.drain_secs) {
-			FLOG_WARN(0, 0, "calls still running after %u s: abandoning them",
+		double waited = elapsed_s(&start);
+
+		if (!sessions_closed && waited > d->cfg.drain_secs) {
+			/* Calls still blocked (a lock nobody releases): close
+			 * their sessions and interrupt them. */
+			FLOG_WARN(0, 0, "calls still running after %u s: interrupting them",
 				  d->cfg.drain_secs);
-			break;
+			iond_sessions_close_all(d->ctx.sessions, "shutdown");
+			sessions_closed = true;
+		}
+		if (sessions_closed) {
+			iond_inflight_interrupt_orphans();
+			if (waited > d->cfg.drain_secs + INTERRUPT_GRACE_S)
+				break;
 		}
 		ferry_rpc_server_progress(d->ctx.server, 50);
 	}
@@ -313,6 +344,10 @@ int main(int argc, char **argv)
 		goto out_config;
 	}
 	raise_fd_limit();
+	if (iond_inflight_init()) {
+		fprintf(stderr, "ferry-iond: cannot install the interrupt signal\n");
+		goto out_exports;
+	}
 	if (iond_identity_init())
 		FLOG_INFO(0, 0, "running as root: each call runs with its session's uid, gid and groups");
 	rc = open_exports(d);

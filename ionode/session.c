@@ -254,6 +254,17 @@ long iond_session_close(struct iond_session *s, const char *reason)
 	return (long)nfds;
 }
 
+bool iond_session_is_closed(struct iond_session *s)
+{
+	struct iond_sessions *t = s->table;
+	bool closed;
+
+	pthread_mutex_lock(&t->lock);
+	closed = s->closed;
+	pthread_mutex_unlock(&t->lock);
+	return closed;
+}
+
 /* Close every session matching peer (or all when all is set). */
 static size_t close_matching(struct iond_sessions *t, uint64_t peer, bool all, const char *reason)
 {

@@ -13,6 +13,7 @@
 #ifndef IOND_SESSION_H
 #define IOND_SESSION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -59,6 +60,8 @@ const struct iond_session_info *iond_session_info(const struct iond_session *s);
 /* Close the session and every descriptor it owns; logs one line with reason.
  * Returns the number of descriptors closed, or -ENOTCONN if already closed. */
 long iond_session_close(struct iond_session *s, const char *reason);
+/* Whether the session was closed (its calls in flight are orphans). */
+bool iond_session_is_closed(struct iond_session *s);
 /* Close every session of peer (its connection died).  Returns how many. */
 size_t iond_sessions_close_peer(struct iond_sessions *t, uint64_t peer, const char *reason);
 size_t iond_sessions_close_all(struct iond_sessions *t, const char *reason);
