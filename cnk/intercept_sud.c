@@ -312,6 +312,14 @@ static void cnk_sigsys_handler(int sig, siginfo_t *info, void *ucv)
 		}
 		break;
 	}
+	case SYS_prctl:
+		/* Switching dispatch off (or moving it) would leave the program
+		 * running silently unintercepted. */
+		if (gregs[REG_RDI] == PR_SET_SYSCALL_USER_DISPATCH) {
+			cnk_complete_here(uc, -EPERM);
+			return;
+		}
+		break;
 	default:
 		break;
 	}

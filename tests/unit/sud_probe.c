@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/select.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
@@ -81,6 +82,12 @@ static int probe_raw(void)
 	errno = 0;
 	CHECK(write(-1, "x", 1) == -1 && errno == EBADF);
 	CHECK(inline_syscall(SYS_write, 1, (long)"", 0) == 0);
+
+	/* The program cannot switch interception off. */
+	errno = 0;
+	CHECK(prctl(59 /* PR_SET_SYSCALL_USER_DISPATCH */, 0, 0, 0, 0) == -1 && errno == EPERM);
+	before = dispatched(SYS_getppid);
+	CHECK(before >= 0 && getppid() > 0 && dispatched(SYS_getppid) == before + 1);
 	printf("raw ok\n");
 	return 0;
 }
