@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -371,6 +372,10 @@ static int wait_call(struct ferry_rpc_client *c, struct pending_call *p, uint64_
 				break;
 			if (now < spin_end)
 				continue;
+			if (now < spin_end + FAB_YIELD_US) {
+				sched_yield();
+				continue;
+			}
 			fab_wait(&c->fab, -1,
 				 (int64_t)(deadline - now < CLIENT_BLOCK_SLICE_US ? deadline - now
 										   : CLIENT_BLOCK_SLICE_US));
@@ -484,6 +489,13 @@ int ferry_rpc_call(struct ferry_rpc_client *c, const void *req, size_t req_len,
 	ret = wait_call(c, &p, deadline);
 	if (!ret && reply_len)
 		*reply_len = p.reply_len;
+	if (ret == -ETIMEDOUT && has_bulk) {
+		struct frame_hdr cancel = { .kind = FRAME_CANCEL, .req_id = h.req_id,
+					    .token = h.token };
+
+		/* Best effort: the server stops moving data at its next chunk. */
+		send_frame(c, &cancel, NULL, fab_now_us() + 100000);
+	}
 out:
 	if (has_bulk)
 		bulk_release(bulk, &cb, ret);

@@ -110,6 +110,10 @@ int fab_errno(ssize_t fi_ret);
 /* Name of the CQ error for logs, with the provider's detail. */
 int fab_cq_readerr(struct fab *f, struct fi_cq_err_entry *err);
 
+/* After spinning, waiters yield the CPU this long (µs) before they sleep:
+ * on a busy node a sleep costs far more than a yield. */
+#define FAB_YIELD_US 1000
+
 /* Block until the CQ may have work, extra_fd (>= 0) is readable, or
  * timeout_us passes.  Returns 1 if extra_fd is readable, else 0. */
 int fab_wait(struct fab *f, int extra_fd, int64_t timeout_us);

@@ -23,6 +23,7 @@
 #define SRV_POST_RETRY_US 5000000
 #define SRV_PROGRESS_RETRY_US 200000
 #define SRV_LIVENESS_US 1000000
+#define SRV_BLOCK_SLICE_US 2000
 #define SRV_CLOSE_DRAIN_US 100000
 
 bool srv_on_progress_thread(struct ferry_rpc_server *s)
@@ -297,6 +298,23 @@ static void handle_hello(struct ferry_rpc_server *s, const struct frame_hdr *h,
 			  strerror(-ret));
 }
 
+static struct ferry_rpc_request **active_slot(struct ferry_rpc_server *s, uint64_t req_id)
+{
+	return &s->active[(req_id * 0x9e3779b97f4a7c15ull) >> 56];
+}
+
+/* The client gave up on a call: its bulk transfer stops at the next chunk. */
+static void handle_cancel(struct ferry_rpc_server *s, const struct frame_hdr *h)
+{
+	struct ferry_rpc_request *r;
+
+	pthread_mutex_lock(&s->mu);
+	for (r = *active_slot(s, h->req_id); r; r = r->next_active)
+		if (r->req_id == h->req_id && r->peer->token == h->token)
+			atomic_store(&r->cancelled, true);
+	pthread_mutex_unlock(&s->mu);
+}
+
 static void handle_request(struct ferry_rpc_server *s, const struct frame_hdr *h,
 			   const uint8_t *payload)
 {
@@ -329,6 +347,14 @@ static void handle_request(struct ferry_rpc_server *s, const struct frame_hdr *h
 		.len = h->payload_len,
 	};
 	memcpy(r->msg, payload, h->payload_len);
+	if (r->bulk_dir != FERRY_BULK_NONE) {
+		struct ferry_rpc_request **slot = active_slot(s, r->req_id);
+
+		pthread_mutex_lock(&s->mu);
+		r->next_active = *slot;
+		*slot = r;
+		pthread_mutex_unlock(&s->mu);
+	}
 	if (s->nesting) {
 		/* A handler is polling for its own operation: run this one
 		 * after it returns, never inside it. */
@@ -372,7 +398,9 @@ static void handle_recv(struct ferry_rpc_server *s, struct srv_op *op, size_t le
 		handle_request(s, &h, data + FRAME_HDR_SIZE);
 	else if (h.kind == FRAME_BYE)
 		handle_bye(s, &h);
-	else if (h.kind != FRAME_CANCEL)
+	else if (h.kind == FRAME_CANCEL)
+		handle_cancel(s, &h);
+	else
 		drop(s, "unexpected frame kind");
 	if (post_recv(s, op))
 		FLOG_WARN(0, 0, "rpc: cannot re-post a receive buffer on %s", s->uri);
@@ -489,6 +517,10 @@ int ferry_rpc_server_progress(struct ferry_rpc_server *s, int timeout_ms)
 			break;
 		if (now < spin_end)
 			continue;
+		if (now < spin_end + FAB_YIELD_US) {
+			sched_yield();
+			continue;
+		}
 		atomic_store(&s->sleeping, true);
 		/* A worker may have posted just before we said we sleep. */
 		if (srv_poll_cq(s) > 0) {
@@ -496,7 +528,11 @@ int ferry_rpc_server_progress(struct ferry_rpc_server *s, int timeout_ms)
 			total++;
 			continue;
 		}
-		if (fab_wait(&s->fab, s->wake_fd, (int64_t)(deadline - now))) {
+		/* Bounded: rxm makes progress on new connections only when
+		 * polled, and their sockets are not in the CQ's wait set. */
+		if (fab_wait(&s->fab, s->wake_fd,
+			     (int64_t)(deadline - now < SRV_BLOCK_SLICE_US ? deadline - now
+									: SRV_BLOCK_SLICE_US))) {
 			uint64_t count;
 
 			atomic_store(&s->sleeping, false);
@@ -552,6 +588,14 @@ static void request_release(struct ferry_rpc_request *r)
 	struct ferry_rpc_server *s = r->s;
 
 	pthread_mutex_lock(&s->mu);
+	if (r->bulk_dir != FERRY_BULK_NONE) {
+		struct ferry_rpc_request **pp = active_slot(s, r->req_id);
+
+		while (*pp && *pp != r)
+			pp = &(*pp)->next_active;
+		if (*pp)
+			*pp = r->next_active;
+	}
 	srv_peer_unref(s, r->peer);
 	pthread_mutex_unlock(&s->mu);
 	free(r);

@@ -12,6 +12,7 @@
 #include "ferry/rpc.h"
 
 #define SRV_PEER_BUCKETS 1024
+#define SRV_ACTIVE_BUCKETS 256
 
 enum srv_op_kind { SRV_OP_RECV = 1, SRV_OP_SEND, SRV_OP_RMA };
 
@@ -52,6 +53,8 @@ struct ferry_rpc_request {
 	struct ferry_rpc_server *s;
 	struct srv_peer *peer;
 	struct ferry_rpc_request *next_deferred;
+	struct ferry_rpc_request *next_active; /* requests with bulk, for CANCEL */
+	atomic_bool cancelled;
 	uint64_t req_id;
 	uint64_t bulk_addr;
 	uint64_t bulk_key;
@@ -76,6 +79,7 @@ struct ferry_rpc_server {
 	pthread_mutex_t mu;
 	struct srv_peer *peers[SRV_PEER_BUCKETS];
 	struct srv_peer *down_queue;
+	struct ferry_rpc_request *active[SRV_ACTIVE_BUCKETS];
 	struct srv_op *free_sends;
 	struct srv_op *free_rma;
 	struct srv_op *all_ops;

@@ -100,6 +100,8 @@ static int post_chunk(struct ferry_rpc_server *s, struct ferry_rpc_request *r,
 
 	if (r->peer->down)
 		return -ECONNRESET;
+	if (atomic_load(&r->cancelled))
+		return -ECANCELED;
 	op = srv_op_get(s, SRV_OP_RMA);
 	if (!op)
 		return -ENOMEM;

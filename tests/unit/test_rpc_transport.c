@@ -85,6 +85,7 @@ struct server_proc {
 	uint64_t stashed_at;
 	uint32_t late_replies;
 	atomic_uint peers_down;
+	atomic_int slow_status; /* of the last 'Q' transfer, 1 until it ends */
 };
 
 static struct server_proc srv;
@@ -98,8 +99,11 @@ static void *bulk_worker(void *arg)
 	size_t len = ferry_rpc_request_bulk_len(r);
 	size_t piece = 3 * 1024 * 1024 + 17, pos;
 	uint8_t *buf = malloc(piece);
+	bool slow = msg[0] == 'Q';
 	int32_t status = 0;
 
+	if (slow)
+		usleep(500000); /* the client gives up meanwhile */
 	for (pos = 0; buf && pos < len && !status; pos += piece) {
 		size_t n = len - pos < piece ? len - pos : piece;
 
@@ -115,6 +119,8 @@ static void *bulk_worker(void *arg)
 	if (!buf)
 		status = -ENOMEM;
 	free(buf);
+	if (slow)
+		atomic_store(&srv.slow_status, status);
 	ferry_rpc_reply(r, &status, sizeof(status));
 	return NULL;
 }
@@ -161,6 +167,13 @@ static void handler(struct ferry_rpc_request *r, void *arg)
 		stat = srv.late_replies;
 		ferry_rpc_reply(r, &stat, sizeof(stat));
 		break;
+	case 'C':
+		stat = (uint64_t)(int64_t)atomic_load(&srv.slow_status);
+		ferry_rpc_reply(r, &stat, sizeof(stat));
+		break;
+	case 'Q':
+		atomic_store(&srv.slow_status, 1);
+		/* fall through */
 	case 'P':
 	case 'W':
 		if (pthread_create(&t, NULL, bulk_worker, r) == 0)
@@ -208,11 +221,12 @@ static void server_main(const char *uri, int report_fd)
 	if (ferry_rpc_server_open(uri, NULL, handler, NULL, &srv.s) != 0 ||
 	    ferry_rpc_server_uri(srv.s, actual, sizeof(actual)) != 0)
 		actual[0] = '\0';
+	ferry_rpc_server_on_peer_down(srv.s, on_peer_down, NULL);
+	/* Before the parent may signal us. */
+	sigaction(SIGTERM, &sa, NULL);
 	if (write(report_fd, actual, sizeof(actual)) != (ssize_t)sizeof(actual) || !actual[0])
 		_exit(1);
 	close(report_fd);
-	ferry_rpc_server_on_peer_down(srv.s, on_peer_down, NULL);
-	sigaction(SIGTERM, &sa, NULL);
 	while (!srv_stop) {
 		ferry_rpc_server_progress(srv.s, 100);
 		reply_late();
@@ -272,6 +286,8 @@ static int server_teardown(void **state)
 	int wstatus = server_stop(ts, SIGTERM);
 
 	alarm(0);
+	if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0)
+		fprintf(stderr, "server (%s) ended with status 0x%x\n", ts->kind, wstatus);
 	/* A clean shutdown, not a crash. */
 	return WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0 ? 0 : -1;
 }
@@ -435,6 +451,36 @@ static void test_timeout_then_late_reply(void **state)
 			 0);
 	assert_int_equal(reply_len, 6);
 	assert_memory_equal(reply, "Ehello", 6);
+	ferry_rpc_client_close(c);
+}
+
+/* A call that times out while the server is about to push into its buffer:
+ * the push fails (the MR is gone, or the CANCEL arrived) and the caller's
+ * buffer stays untouched. */
+static void test_timeout_with_bulk_keeps_buffer(void **state)
+{
+	struct test_server *ts = *state;
+	struct ferry_rpc_client *c = connect_client(ts);
+	size_t len = 1 << 20, reply_len, i;
+	uint8_t *buf = calloc(1, len);
+	struct ferry_rpc_bulk bulk = { .buf = buf, .len = len, .dir = FERRY_BULK_FROM_SERVER };
+	int32_t status;
+	int64_t slow = 1;
+	uint64_t t0;
+
+	assert_non_null(buf);
+	assert_int_equal(ferry_rpc_call(c, "Q", 1, &bulk, &status, sizeof(status), &reply_len,
+					200),
+			 -ETIMEDOUT);
+	t0 = now_ms();
+	while ((slow = (int64_t)server_stat(c, 'C')) == 1 && now_ms() - t0 < 10000)
+		usleep(10000);
+	assert_true(slow < 0);
+	for (i = 0; i < len; i++)
+		if (buf[i])
+			break;
+	assert_int_equal(i, len);
+	free(buf);
 	ferry_rpc_client_close(c);
 }
 
@@ -680,6 +726,8 @@ static void test_fork_then_reopen(void **state)
 		cmocka_unit_test_prestate_setup_teardown(test_bulk_large_pull, server_start,  \
 							 server_teardown, state),           \
 		cmocka_unit_test_prestate_setup_teardown(test_timeout_then_late_reply,       \
+							 server_start, server_teardown, state), \
+		cmocka_unit_test_prestate_setup_teardown(test_timeout_with_bulk_keeps_buffer, \
 							 server_start, server_teardown, state), \
 		cmocka_unit_test_prestate_setup_teardown(test_message_size_limits,           \
 							 server_start, server_teardown, state), \
