@@ -97,27 +97,46 @@ static int find_program(const char *name, char *out, size_t out_len)
 	return -ENOENT;
 }
 
-/*
- * 1: an ELF executable without PT_INTERP (statically linked: LD_PRELOAD can
- * do nothing for it); 0: dynamic, or not ELF (a script's interpreter is what
- * runs); -errno if it cannot be read.
- */
-static int is_static_elf(const char *file)
+/* Why the runtime could not be loaded into a program (LD_PRELOAD would be
+ * ignored and the program would run silently unintercepted). */
+enum program_kind {
+	PROGRAM_LOADABLE = 0, /* dynamic x86-64 ELF, or a script */
+	PROGRAM_STATIC,       /* no PT_INTERP: no dynamic loader to preload with */
+	PROGRAM_FOREIGN,      /* ELF for another class or machine */
+	PROGRAM_SECURE,       /* set-user/group-ID: the loader drops LD_PRELOAD */
+};
+
+/* enum program_kind, or -errno if the file cannot be read. */
+static int program_kind(const char *file)
 {
 	Elf64_Ehdr eh;
 	Elf64_Phdr ph;
-	int fd, ret = 0;
+	struct stat st;
+	int fd, ret = PROGRAM_LOADABLE;
 	unsigned int i;
 
 	fd = open(file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &st) != 0) {
+		ret = -errno;
+		goto out;
+	}
+	if (((st.st_mode & S_ISUID) && st.st_uid != geteuid()) ||
+	    ((st.st_mode & S_ISGID) && st.st_gid != getegid())) {
+		ret = PROGRAM_SECURE;
+		goto out;
+	}
+	/* Not ELF: a script, whose interpreter is what the loader runs. */
 	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
 	    memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0)
 		goto out;
-	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(ph))
+	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_machine != EM_X86_64 ||
+	    eh.e_phentsize != sizeof(ph)) {
+		ret = PROGRAM_FOREIGN;
 		goto out;
-	ret = 1;
+	}
+	ret = PROGRAM_STATIC;
 	for (i = 0; i < eh.e_phnum; i++) {
 		if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + (uint64_t)i * sizeof(ph))) !=
 		    (ssize_t)sizeof(ph)) {
@@ -125,7 +144,7 @@ static int is_static_elf(const char *file)
 			goto out;
 		}
 		if (ph.p_type == PT_INTERP) {
-			ret = 0;
+			ret = PROGRAM_LOADABLE;
 			goto out;
 		}
 	}
@@ -250,16 +269,19 @@ int main(int argc, char **argv)
 			rc == -ENOENT ? "program not found" : strerror(-rc));
 		goto out;
 	}
-	rc = is_static_elf(program);
+	rc = program_kind(program);
 	if (rc < 0) {
 		fprintf(stderr, "ferry-exec: %s: %s\n", program, strerror(-rc));
 		goto out;
 	}
-	if (rc == 1) {
-		fprintf(stderr,
-			"ferry-exec: %s is statically linked; the runtime can only be loaded "
-			"into a dynamically linked program\n",
-			program);
+	if (rc != PROGRAM_LOADABLE) {
+		fprintf(stderr, "ferry-exec: %s %s; the runtime can only be loaded into a "
+				"dynamically linked x86-64 program\n",
+			program,
+			rc == PROGRAM_STATIC  ? "is statically linked" :
+			rc == PROGRAM_FOREIGN ? "is not an x86-64 program" :
+						"is set-user-ID or set-group-ID (the loader ignores "
+						"LD_PRELOAD there)");
 		goto out;
 	}
 	rc = runtime_library(library, sizeof(library));

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -403,6 +404,30 @@ static void test_ferry_exec_static_refused(void **state)
 	expect_ferry_exec_fails(args, NULL, 127, "is statically linked");
 }
 
+/* A 32-bit (or other machine's) ELF would ignore the x86-64 runtime. */
+static void test_ferry_exec_foreign_refused(void **state)
+{
+	char path[] = "/tmp/sud_foreign_XXXXXX";
+	const char *args[] = { "--ionode", "tcp://h:1", "--", path, NULL };
+	static char image[1 << 20];
+	ssize_t len;
+	int in, out;
+
+	in = open(SUD_PROBE, O_RDONLY | O_CLOEXEC);
+	assert_true(in >= 0);
+	len = read(in, image, sizeof(image));
+	assert_true(len > 64);
+	assert_int_equal(close(in), 0);
+	image[4] = 1; /* EI_CLASS: ELFCLASS32 */
+	out = mkstemp(path);
+	assert_true(out >= 0);
+	assert_int_equal(write(out, image, (size_t)len), len);
+	assert_int_equal(fchmod(out, 0755), 0);
+	assert_int_equal(close(out), 0);
+	expect_ferry_exec_fails(args, NULL, 127, "is not an x86-64 program");
+	assert_int_equal(unlink(path), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -427,6 +452,7 @@ int main(void)
 		cmocka_unit_test(test_ferry_exec_help_version),
 		cmocka_unit_test(test_ferry_exec_program_not_found),
 		cmocka_unit_test(test_ferry_exec_static_refused),
+		cmocka_unit_test(test_ferry_exec_foreign_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
