@@ -439,7 +439,10 @@ void iond_on_peer_down(uint64_t peer, void *arg)
 	struct iond_ctx *ctx = arg;
 	size_t n = iond_sessions_close_peer(ctx->sessions, peer, "peer down");
 
-	FLOG_INFO(0, 0, "peer %#llx down: %zu sessions closed", (unsigned long long)peer, n);
+	if (n)
+		FLOG_INFO(0, 0, "peer %#llx down: %zu sessions closed", (unsigned long long)peer, n);
+	else
+		FLOG_DEBUG(0, 0, "peer %#llx down (no session left)", (unsigned long long)peer);
 }
 
 void iond_on_escape(const char *path, void *arg)
