@@ -227,8 +227,30 @@ int cnk_dispatch_init(void)
 	return 0;
 }
 
+/* The fork hooks hold the runtime's locks across fork; a signal handler
+ * doing forwarded I/O must not run on this thread meanwhile. */
+static __thread uint64_t fork_saved_mask;
+static __thread bool fork_mask_saved;
+
+static void fork_block_signals(void)
+{
+	uint64_t blocked = forward_blocked_signals;
+
+	fork_mask_saved = cnk_raw_syscall6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&blocked,
+					   (long)&fork_saved_mask, sizeof(blocked), 0, 0) == 0;
+}
+
+static void fork_restore_signals(void)
+{
+	if (fork_mask_saved)
+		cnk_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&fork_saved_mask, 0,
+				 sizeof(fork_saved_mask), 0, 0);
+	fork_mask_saved = false;
+}
+
 void cnk_dispatch_atfork_prepare(void)
 {
+	fork_block_signals();
 	cnk_policy_fork_lock();
 	cnk_fdtable_lock();
 }
@@ -237,6 +259,7 @@ void cnk_dispatch_atfork_parent(void)
 {
 	cnk_fdtable_unlock();
 	cnk_policy_fork_unlock();
+	fork_restore_signals();
 }
 
 void cnk_dispatch_atfork_child(void)
@@ -245,6 +268,7 @@ void cnk_dispatch_atfork_child(void)
 	cnk_policy_fork_unlock();
 	cnk_fdtable_mark_all_stale();
 	cnk_session_after_fork_child();
+	fork_restore_signals();
 }
 
 void cnk_dispatch_exit(void)
