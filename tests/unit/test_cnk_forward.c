@@ -32,6 +32,7 @@
 
 #include <cmocka.h>
 
+#include "forward.h"
 #include "raw_syscall.h"
 #include "runtime.h"
 
@@ -166,6 +167,32 @@ static const char *exported(const char *rel)
 
 	snprintf(buf, sizeof(buf), "%s/%s", export_dir, rel);
 	return buf;
+}
+
+/* The table drives routing: local and unknown calls run natively. */
+static void local_calls_run_natively(void **state)
+{
+	char cwd[256], native_cwd[256];
+	long fd;
+
+	assert_string_equal(cnk_syscall_name(SYS_openat), "openat");
+	assert_string_equal(cnk_syscall_name(SYS_getppid), "?");
+	assert_string_equal(cnk_syscall_name(100000), "?");
+	assert_int_equal(D(SYS_getppid, 0), getppid());
+	assert_int_equal(D(100000, 0), -ENOSYS);
+	fd = D(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(fcntl((int)fd, F_GETFD), 0); /* a real, local descriptor */
+	assert_int_equal(D(SYS_close, fd), 0);
+	assert_int_equal(D(SYS_open, "/pfsx/none", O_RDONLY, 0), -ENOENT);
+	assert_non_null(getcwd(native_cwd, sizeof(native_cwd)));
+	assert_true(D(SYS_getcwd, cwd, sizeof(cwd)) > 0);
+	assert_string_equal(cwd, native_cwd);
+	/* errno of the application is never touched */
+	errno = 12345;
+	D(SYS_open, "/pfs/nothing-here", O_RDONLY, 0);
+	D(SYS_open, "/nothing-here", O_RDONLY, 0);
+	assert_int_equal(errno, 12345);
 }
 
 static void open_write_read_seek_stat(void **state)
@@ -660,6 +687,7 @@ static void a_dead_io_node_gives_eio(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(local_calls_run_natively),
 		cmocka_unit_test(open_write_read_seek_stat),
 		cmocka_unit_test(large_transfers_round_trip),
 		cmocka_unit_test(errno_is_the_io_nodes),
