@@ -4,7 +4,7 @@ add_library(iond_harness STATIC ${CMAKE_CURRENT_LIST_DIR}/iond_harness.c)
 target_link_libraries(iond_harness PUBLIC ferry_rpc Threads::Threads)
 
 foreach(t session roundtrip errno isolation malformed kill_client signals slow_call escape
-    identity opcodes shutdown_blocked)
+    identity opcodes shutdown_blocked fuzz_messages)
   add_executable(iond_${t} ${CMAKE_CURRENT_LIST_DIR}/iond_${t}.c)
   target_link_libraries(iond_${t} PRIVATE iond_harness)
   set_target_properties(iond_${t} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
