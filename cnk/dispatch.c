@@ -58,6 +58,8 @@ static const uint64_t forward_blocked_signals =
 	  SIGBIT(SIGTRAP) | SIGBIT(SIGKILL) | SIGBIT(SIGSTOP));
 
 static atomic_bool dispatch_exited;
+/* The process whose tables these are (a vfork child shares them). */
+static atomic_int dispatch_pid;
 
 const char *cnk_syscall_name(long nr)
 {
@@ -105,6 +107,35 @@ static bool desc_wants_forward(const struct cnk_syscall_desc *d, const long *a)
 	return false;
 }
 
+static bool in_vfork_child(void)
+{
+	return cnk_raw_syscall(SYS_getpid, 0, 0, 0) != atomic_load(&dispatch_pid);
+}
+
+/* A vfork child (posix_spawn, dash) shares this memory -- the descriptor
+ * table, the cwd, the session -- but has its own kernel descriptor table
+ * and will exec or exit at once.  It must change nothing here: descriptor
+ * and process calls run natively, exec is handled (forward_exec.c), and
+ * anything that would need the I/O node is refused loudly. */
+static long vfork_child_call(const struct cnk_syscall_desc *d, long nr, const long *a)
+{
+	switch (nr) {
+	case SYS_close:
+	case SYS_close_range:
+	case SYS_dup:
+	case SYS_dup2:
+	case SYS_dup3:
+	case SYS_fcntl:
+	case SYS_exit_group:
+	case SYS_umask:
+	case SYS_getcwd:
+		return cnk_native(nr, a);
+	default:
+		return cnk_fwd_refuse(nr, EOPNOTSUPP,
+				      "a vfork child cannot use the I/O node; fork instead");
+	}
+}
+
 /* Run a handler with async signals blocked, so that a signal handler doing
  * forwarded I/O cannot re-enter the rpc client or the descriptor table while
  * this thread holds their locks, and with the application's errno kept. */
@@ -114,6 +145,8 @@ static long forward(const struct cnk_syscall_desc *d, long nr, const long *a)
 	int saved_errno = errno;
 	long ret, mret;
 
+	if (in_vfork_child())
+		return vfork_child_call(d, nr, a);
 	mret = cnk_raw_syscall6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&blocked, (long)&saved_mask,
 				sizeof(blocked), 0, 0);
 	ret = d->handler(nr, a);
@@ -207,6 +240,7 @@ int cnk_dispatch_init(void)
 	const char *mounts = getenv("FERRY_MOUNTS");
 	int ret;
 
+	atomic_store(&dispatch_pid, (int)getpid());
 	cnk_session_log_init();
 	ret = cnk_policy_init(mounts);
 	if (ret < 0) {
@@ -264,6 +298,7 @@ void cnk_dispatch_atfork_parent(void)
 
 void cnk_dispatch_atfork_child(void)
 {
+	atomic_store(&dispatch_pid, (int)cnk_raw_syscall(SYS_getpid, 0, 0, 0));
 	cnk_fdtable_unlock();
 	cnk_policy_fork_unlock();
 	cnk_fdtable_mark_all_stale();

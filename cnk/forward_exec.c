@@ -91,11 +91,25 @@ static char **env_rebuild(char *const *envp, char *const *extra, size_t nextra, 
 	return out;
 }
 
-/* Make fd an O_PATH descriptor: reads and writes fail with EBADF. */
+/* Is fd a /dev/null placeholder (and not, say, a pipe a vfork child put on
+ * the number since)? */
+static bool is_placeholder(int fd)
+{
+	struct stat st;
+
+	return cnk_raw_syscall(SYS_fstat, fd, &st, 0) == 0 && S_ISCHR(st.st_mode) &&
+	       st.st_rdev == makedev(1, 3);
+}
+
+/* Make a placeholder an O_PATH descriptor: reads and writes fail with
+ * EBADF. */
 static void make_unusable(int fd)
 {
-	long path_fd = cnk_raw_syscall6(SYS_openat, AT_FDCWD, (long)"/dev/null", O_PATH, 0, 0, 0);
+	long path_fd;
 
+	if (!is_placeholder(fd))
+		return;
+	path_fd = cnk_raw_syscall6(SYS_openat, AT_FDCWD, (long)"/dev/null", O_PATH, 0, 0, 0);
 	if (path_fd < 0)
 		return;
 	cnk_raw_syscall(SYS_dup3, path_fd, fd, 0);
@@ -191,15 +205,6 @@ out:
 	for (i = 0; i < nfds; i++)
 		free(extra[nextra + i]);
 	return ret;
-}
-
-/* Is fd a /dev/null placeholder (what a forwarded fd is after exec)? */
-static bool is_placeholder(int fd)
-{
-	struct stat st;
-
-	return cnk_raw_syscall(SYS_fstat, fd, &st, 0) == 0 && S_ISCHR(st.st_mode) &&
-	       st.st_rdev == makedev(1, 3);
 }
 
 /* Reopen one FERRY_FD_<n>=<flags>:<offset>:<path> entry on its fd. */

@@ -353,7 +353,9 @@ void cnk_session_close(void)
 {
 	struct ferry_msg m;
 
-	if (!session_client || atomic_exchange(&session_closed, true))
+	/* Not from a vfork child: the session is its parent's. */
+	if (!session_client || getpid() != session_owner ||
+	    atomic_exchange(&session_closed, true))
 		return;
 	/* A child that never reconnected has no session of its own, and its
 	 * endpoint is still the parent's: leave both alone. */

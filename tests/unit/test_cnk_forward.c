@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -665,6 +666,55 @@ static void a_failed_exec_reopens_the_session(void **state)
 	assert_int_equal(D(SYS_execve, "/pfs/exec-after", argv, environ), -EACCES);
 }
 
+/* A vfork child shares the runtime's memory: what it does to its own
+ * descriptors must not change the parent's table or session. */
+struct vfork_args {
+	long fwd_a, fwd_b;
+	int pipe_w;
+	long open_ret;
+};
+
+static int vfork_child(void *p)
+{
+	struct vfork_args *va = p;
+
+	D(SYS_dup2, va->pipe_w, va->fwd_a);
+	D(SYS_close, va->fwd_b);
+	va->open_ret = D(SYS_open, "/pfs/from-vfork", O_CREAT | O_WRONLY, 0644);
+	D(SYS_exit_group, 0);
+	return 0;
+}
+
+static void a_vfork_child_changes_nothing_here(void **state)
+{
+	struct vfork_args va = { .open_ret = 1 };
+	size_t stack_len = 256 << 10;
+	char *stack = malloc(stack_len);
+	int pipe_fds[2], status;
+	pid_t pid;
+
+	assert_non_null(stack);
+	assert_int_equal(pipe(pipe_fds), 0);
+	va.pipe_w = pipe_fds[1];
+	va.fwd_a = D(SYS_open, "/pfs/vf-a", O_CREAT | O_RDWR | O_TRUNC, 0644);
+	va.fwd_b = D(SYS_open, "/pfs/vf-b", O_CREAT | O_RDWR | O_TRUNC, 0644);
+	assert_true(va.fwd_a >= 0 && va.fwd_b >= 0);
+	pid = clone(vfork_child, stack + stack_len, CLONE_VM | CLONE_VFORK | SIGCHLD, &va);
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(va.open_ret, -EOPNOTSUPP);
+	assert_int_equal(access(exported("from-vfork"), F_OK), -1);
+	/* The parent's descriptors and session are intact. */
+	assert_int_equal(D(SYS_write, va.fwd_a, "A", 1), 1);
+	assert_int_equal(D(SYS_write, va.fwd_b, "B", 1), 1);
+	assert_int_equal(D(SYS_close, va.fwd_a), 0);
+	assert_int_equal(D(SYS_close, va.fwd_b), 0);
+	close(pipe_fds[0]);
+	close(pipe_fds[1]);
+	free(stack);
+}
+
 /* Last: with the daemon gone, forwarded calls fail with EIO, never run
  * locally. */
 static void a_dead_io_node_gives_eio(void **state)
@@ -704,6 +754,7 @@ int main(void)
 		cmocka_unit_test(getdents_with_a_small_buffer),
 		cmocka_unit_test(fork_child_gets_its_own_session),
 		cmocka_unit_test(a_failed_exec_reopens_the_session),
+		cmocka_unit_test(a_vfork_child_changes_nothing_here),
 		cmocka_unit_test(a_dead_io_node_gives_eio),
 	};
 
