@@ -14,6 +14,7 @@
 #include "inflight.h"
 #include "session.h"
 #include "stats.h"
+#include "warn_limit.h"
 
 /* What each opcode must carry; anything else is EINVAL. */
 struct op_spec {
@@ -174,14 +175,14 @@ static long op_session_open(struct iond_call *c)
 
 	rc = iond_auth_check(c->ctx->auth, &c->msg, &cred);
 	if (rc) {
-		FLOG_WARN(0, 0, "session refused for peer %#llx (pid %lld): %s",
+		IOND_CLIENT_WARN(0, 0, "session refused for peer %#llx (pid %lld): %s",
 			  (unsigned long long)c->peer, (long long)c->msg.args[0], strerror(-rc));
 		return rc;
 	}
 	iond_identity_lookup_groups(&cred);
 	rc = iond_session_open(c->ctx->sessions, c->peer, &cred, &c->sess);
 	if (rc) {
-		FLOG_WARN(0, cred.jobid, "session refused for peer %#llx (pid %lld): %s",
+		IOND_CLIENT_WARN(0, cred.jobid, "session refused for peer %#llx (pid %lld): %s",
 			  (unsigned long long)c->peer, (long long)cred.pid, strerror(-rc));
 		return rc;
 	}
@@ -287,7 +288,7 @@ static void reject_malformed(struct iond_call *c, const void *buf, size_t len, i
 
 	iond_stats_add(&c->ctx->stats->malformed, 1);
 	if (rc == -EPROTONOSUPPORT) {
-		FLOG_WARN(c->msg.session, 0, "peer %#llx: protocol version %u unsupported",
+		IOND_CLIENT_WARN(c->msg.session, 0, "peer %#llx: protocol version %u unsupported",
 			  (unsigned long long)c->peer, c->msg.version);
 		reply_error(c->req, &c->msg, EPROTONOSUPPORT);
 		return;
@@ -296,7 +297,7 @@ static void reject_malformed(struct iond_call *c, const void *buf, size_t len, i
 						   (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24
 					 : 0;
 	if (magic != FERRY_MAGIC) {
-		FLOG_WARN(0, 0, "peer %#llx: dropped a %zu-byte message without a Ferry header",
+		IOND_CLIENT_WARN(0, 0, "peer %#llx: dropped a %zu-byte message without a Ferry header",
 			  (unsigned long long)c->peer, len);
 		ferry_rpc_drop(c->req);
 		return;
@@ -307,7 +308,7 @@ static void reject_malformed(struct iond_call *c, const void *buf, size_t len, i
 		c->msg.session = c->msg.session << 8 | b[16 + i];
 		c->msg.seq = c->msg.seq << 8 | b[24 + i];
 	}
-	FLOG_WARN(c->msg.session, 0, "peer %#llx: malformed message (op %u, %zu bytes): %s",
+	IOND_CLIENT_WARN(c->msg.session, 0, "peer %#llx: malformed message (op %u, %zu bytes): %s",
 		  (unsigned long long)c->peer, c->msg.opcode, len, strerror(-rc));
 	reply_error(c->req, &c->msg, -rc);
 }
@@ -320,7 +321,7 @@ static int admit(struct iond_call *c, const struct op_spec **spec_out)
 	int rc;
 
 	if (m->opcode >= OP_SPECS_LEN || !op_specs[m->opcode].fn) {
-		FLOG_WARN(m->session, 0, "peer %#llx: unknown opcode %u",
+		IOND_CLIENT_WARN(m->session, 0, "peer %#llx: unknown opcode %u",
 			  (unsigned long long)c->peer, m->opcode);
 		return -ENOTSUP;
 	}
@@ -333,7 +334,7 @@ static int admit(struct iond_call *c, const struct op_spec **spec_out)
 	    !(m->opcode == FERRY_OP_NULL_CALL && m->session == 0)) {
 		rc = iond_session_get(c->ctx->sessions, m->session, c->peer, &c->sess);
 		if (rc) {
-			FLOG_WARN(m->session, 0, "peer %#llx: %s for a session it does not hold",
+			IOND_CLIENT_WARN(m->session, 0, "peer %#llx: %s for a session it does not hold",
 				  (unsigned long long)c->peer, ferry_op_name(m->opcode));
 			return rc;
 		}
@@ -341,7 +342,7 @@ static int admit(struct iond_call *c, const struct op_spec **spec_out)
 		iond_session_note_seq(c->sess, m->seq, m->opcode);
 	}
 	if (m->nargs != spec->nargs || m->npaths != spec->npaths) {
-		FLOG_WARN(m->session, c->jobid, "%s with %u args and %u paths (expects %u and %u)",
+		IOND_CLIENT_WARN(m->session, c->jobid, "%s with %u args and %u paths (expects %u and %u)",
 			  ferry_op_name(m->opcode), m->nargs, m->npaths, spec->nargs,
 			  spec->npaths);
 		return -EINVAL;
@@ -450,8 +451,8 @@ void iond_on_escape(const char *path, void *arg)
 	struct iond_call *c = current_call;
 
 	if (c)
-		FLOG_WARN(c->msg.session, c->jobid, "%s: path escapes the export, refused: %s",
+		IOND_CLIENT_WARN(c->msg.session, c->jobid, "%s: path escapes the export, refused: %s",
 			  ferry_op_name(c->msg.opcode), path);
 	else
-		FLOG_WARN(0, 0, "path escapes the export, refused: %s", path);
+		IOND_CLIENT_WARN(0, 0, "path escapes the export, refused: %s", path);
 }

@@ -11,6 +11,7 @@
 #include <ferry/log.h>
 
 #include "stats.h"
+#include "warn_limit.h"
 
 #define SESSION_BUCKETS 1024
 #define SEQ_WINDOW 64 /* sequence numbers remembered below the highest seen */
@@ -335,8 +336,9 @@ int iond_session_note_seq(struct iond_session *s, uint64_t seq, uint16_t opcode)
 	pthread_mutex_unlock(&t->lock);
 	if (!what)
 		return 0;
-	FLOG_WARN(s->info.id, s->info.cred.jobid, "%s sequence number %llu (highest %llu) on op %u",
-		  what, (unsigned long long)seq, (unsigned long long)s->seq_high, opcode);
+	IOND_CLIENT_WARN(s->info.id, s->info.cred.jobid,
+			 "%s sequence number %llu (highest %llu) on op %u", what,
+			 (unsigned long long)seq, (unsigned long long)s->seq_high, opcode);
 	return -EALREADY;
 }
 

@@ -3,6 +3,7 @@
 ferry_unit_test(test_iond_session
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_iond_session.c
           ${PROJECT_SOURCE_DIR}/ionode/session.c ${PROJECT_SOURCE_DIR}/ionode/stats.c
+          ${PROJECT_SOURCE_DIR}/ionode/warn_limit.c
   LIBS ferry_proto LABELS iond TIMEOUT 60)
 target_include_directories(test_iond_session PRIVATE ${PROJECT_SOURCE_DIR}/ionode)
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* ionode/session.c: ownership of sessions and descriptors. */
+/* ionode/session.c: ownership of sessions and descriptors; the warning
+ * ceiling (warn_limit.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -12,6 +13,7 @@
 
 #include "session.h"
 #include "stats.h"
+#include "warn_limit.h"
 
 static struct iond_stats stats;
 
@@ -163,6 +165,18 @@ static void test_sequence_window(void **state)
 	iond_sessions_free(t);
 }
 
+/* Client-caused warnings: at most IOND_WARN_PER_SECOND per second (the
+ * burst may straddle two seconds). */
+static void test_warning_ceiling(void **state)
+{
+	int allowed = 0;
+
+	for (int i = 0; i < 1000; i++)
+		allowed += iond_warn_allowed();
+	assert_true(allowed >= IOND_WARN_PER_SECOND);
+	assert_true(allowed <= 2 * IOND_WARN_PER_SECOND);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -171,6 +185,7 @@ int main(void)
 		cmocka_unit_test(test_close_deferred_while_borrowed),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_sequence_window),
+		cmocka_unit_test(test_warning_ceiling),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
