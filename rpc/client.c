@@ -519,7 +519,7 @@ static int shm_peer_exists(const struct ferry_rpc_client *c)
 	return 0;
 }
 
-static int client_connect(struct ferry_rpc_client *c)
+static int client_connect_unguarded(struct ferry_rpc_client *c)
 {
 	uint64_t deadline = fab_now_us() + (uint64_t)(c->timeout_ms < CLIENT_HELLO_TIMEOUT_MS
 							      ? c->timeout_ms
@@ -583,6 +583,20 @@ out:
 		fab_close(&c->fab);
 		ops_free_all(c);
 	}
+	return ret;
+}
+
+/* The application's signal handlers must survive what the provider
+ * installs while it sets an endpoint up. */
+static int client_connect(struct ferry_rpc_client *c)
+{
+	struct fab_sigs *sigs = fab_sigs_save();
+	int ret;
+
+	if (!sigs)
+		return -ENOMEM;
+	ret = client_connect_unguarded(c);
+	fab_sigs_restore(sigs);
 	return ret;
 }
 

@@ -126,7 +126,7 @@ int fab_cq_readerr(struct fab *f, struct fi_cq_err_entry *err)
 	if (ret < 0)
 		return fab_errno(ret);
 	if (err->err != FI_ECANCELED && ferry_log_enabled(FERRY_LOG_DEBUG))
-		FLOG_DEBUG(0, 0, "rpc: %s completion error: %s (%s)", f->prov, fi_strerror(err->err),
+		FLOG_DEBUG(0, 0, "rpc: %s completion error: %s (%s)", f->prov, fab_strerror(err->err),
 			   fi_cq_strerror(f->cq, err->prov_errno, err->err_data, detail,
 					  sizeof(detail)));
 	return 1;
@@ -155,13 +155,13 @@ uint64_t fab_random64(void)
 
 static struct fi_info *fab_hints(const char *prov, bool is_shm)
 {
-	struct fi_info *hints = fi_allocinfo();
+	struct fi_info *hints = fab_api.dupinfo(NULL);
 
 	if (!hints)
 		return NULL;
 	hints->fabric_attr->prov_name = strdup(prov);
 	if (!hints->fabric_attr->prov_name) {
-		fi_freeinfo(hints);
+		fab_api.freeinfo(hints);
 		return NULL;
 	}
 	hints->ep_attr->type = FI_EP_RDM;
@@ -213,25 +213,28 @@ int fab_open(struct fab *f, const char *prov, const char *node, const char *serv
 	struct fi_info *hints = NULL;
 	const char *svc = (service && service[0]) ? service : NULL;
 	const char *step = "fi_fabric";
+	struct fab_sigs *sigs;
 	int ret;
 
 	memset(f, 0, sizeof(*f));
 	f->cq_wait_fd = -1;
 	snprintf(f->prov, sizeof(f->prov), "%s", prov);
-	/* The runtime forks with the application: verbs and EFA registrations
-	 * must survive that.  Must be set before the first fi_getinfo. */
-	setenv("RDMAV_FORK_SAFE", "1", 0);
-	setenv("FI_EFA_FORK_SAFE", "1", 0);
+	ret = fab_load();
+	if (ret)
+		return ret;
+	sigs = fab_sigs_save();
+	if (!sigs)
+		return -ENOMEM;
 
 	hints = fab_hints(prov, is_shm);
 	if (!hints) {
 		ret = -ENOMEM;
 		goto out;
 	}
-	ret = fi_getinfo(FAB_API_VERSION, node, svc, server ? FI_SOURCE : 0, hints, &f->info);
+	ret = fab_api.getinfo(FAB_API_VERSION, node, svc, server ? FI_SOURCE : 0, hints, &f->info);
 	if (ret) {
 		FLOG_WARN(0, 0, "rpc: fi_getinfo(%s, %s:%s): %s", prov, node, svc ? svc : "",
-			  fi_strerror(-ret));
+			  fab_strerror(ret));
 		ret = ret == -FI_ENODATA ? -EHOSTUNREACH : fab_errno(ret);
 		goto out;
 	}
@@ -251,7 +254,7 @@ int fab_open(struct fab *f, const char *prov, const char *node, const char *serv
 	 * the provider's bounce buffers (RPC.md; measured on shm and tcp). */
 	f->inline_default = 16 * 1024;
 
-	ret = fi_fabric(f->info->fabric_attr, &f->fabric, NULL);
+	ret = fab_api.fabric(f->info->fabric_attr, &f->fabric, NULL);
 	step = "fi_fabric";
 	if (ret)
 		goto fail;
@@ -309,14 +312,15 @@ int fab_open(struct fab *f, const char *prov, const char *node, const char *serv
 	goto out;
 fail:
 	FLOG_WARN(0, 0, "rpc: opening %s endpoint for %s%s%s: %s: %s", prov, node, svc ? ":" : "",
-		  svc ? svc : "", step, fi_strerror(ret < 0 ? -ret : ret));
+		  svc ? svc : "", step, fab_strerror(ret));
 	ret = fab_errno(ret);
 	if (ret == -ENOENT || ret == -ENODATA)
 		ret = -EHOSTUNREACH;
 	fab_close(f);
 out:
 	if (hints)
-		fi_freeinfo(hints);
+		fab_api.freeinfo(hints);
+	fab_sigs_restore(sigs);
 	return ret;
 }
 
@@ -339,7 +343,7 @@ void fab_close(struct fab *f)
 	if (f->fabric)
 		close_fid(&f->fabric->fid);
 	if (f->info)
-		fi_freeinfo(f->info);
+		fab_api.freeinfo(f->info);
 	memset(f, 0, sizeof(*f));
 	f->cq_wait_fd = -1;
 }

@@ -61,6 +61,24 @@ void frame_encode(const struct frame_hdr *h, void *buf);
  * the received length.  -EBADMSG on anything wrong. */
 int frame_decode(const void *buf, size_t len, struct frame_hdr *h);
 
+/* ---- the library (loaded at first use, see fabric_load.c) ---- */
+struct fab_api {
+	int (*getinfo)(uint32_t version, const char *node, const char *service, uint64_t flags,
+		       const struct fi_info *hints, struct fi_info **info);
+	void (*freeinfo)(struct fi_info *info);
+	struct fi_info *(*dupinfo)(const struct fi_info *info);
+	int (*fabric)(struct fi_fabric_attr *attr, struct fid_fabric **fabric, void *context);
+	const char *(*strerror)(int errnum);
+};
+extern struct fab_api fab_api;
+/* Loads libfabric once, keeping the process's signal dispositions. */
+int fab_load(void);
+const char *fab_strerror(int fi_errno);
+/* Around calls that may install signal handlers behind our back. */
+struct fab_sigs;
+struct fab_sigs *fab_sigs_save(void);
+void fab_sigs_restore(struct fab_sigs *saved);
+
 /* ---- fabric objects ---- */
 struct fab {
 	struct fi_info *info;

@@ -124,6 +124,12 @@ void srv_peer_unref(struct ferry_rpc_server *s, struct srv_peer *p)
 	if (--p->refs > 0)
 		return;
 	fi_av_remove(s->fab.av, &p->addr, 1, 0);
+	if (p->all_prev)
+		p->all_prev->all_next = p->all_next;
+	else
+		s->all_peers = p->all_next;
+	if (p->all_next)
+		p->all_next->all_prev = p->all_prev;
 	free(p);
 }
 
@@ -290,6 +296,10 @@ static void handle_hello(struct ferry_rpc_server *s, const struct frame_hdr *h,
 	while (!p->token || peer_find(s, p->token));
 	p->next = *peer_slot(s, p->token);
 	*peer_slot(s, p->token) = p;
+	p->all_next = s->all_peers;
+	if (s->all_peers)
+		s->all_peers->all_prev = p;
+	s->all_peers = p;
 	pthread_mutex_unlock(&s->mu);
 	ack.token = p->token;
 	ret = send_frame(s, p, &ack, NULL);
@@ -630,8 +640,8 @@ void ferry_rpc_drop(struct ferry_rpc_request *r)
 
 /* ---------------- open and close ---------------- */
 
-int ferry_rpc_server_open(const char *uri, const struct ferry_rpc_opts *opts,
-			  ferry_rpc_handler_fn handler, void *arg, struct ferry_rpc_server **out)
+static int server_open(const char *uri, const struct ferry_rpc_opts *opts,
+		       ferry_rpc_handler_fn handler, void *arg, struct ferry_rpc_server **out)
 {
 	struct ferry_rpc_server *s;
 	const char *env;
@@ -700,6 +710,21 @@ fail:
 	return ret;
 }
 
+int ferry_rpc_server_open(const char *uri, const struct ferry_rpc_opts *opts,
+			  ferry_rpc_handler_fn handler, void *arg, struct ferry_rpc_server **out)
+{
+	/* The shm provider installs signal handlers while an endpoint and its
+	 * buffers are set up; the daemon's own handlers must stay. */
+	struct fab_sigs *sigs = fab_sigs_save();
+	int ret;
+
+	if (!sigs)
+		return -ENOMEM;
+	ret = server_open(uri, opts, handler, arg, out);
+	fab_sigs_restore(sigs);
+	return ret;
+}
+
 static void say_bye_to_all(struct ferry_rpc_server *s)
 {
 	uint64_t give_up = fab_now_us() + SRV_CLOSE_DRAIN_US;
@@ -725,8 +750,6 @@ static void say_bye_to_all(struct ferry_rpc_server *s)
 
 void ferry_rpc_server_close(struct ferry_rpc_server *s)
 {
-	size_t i;
-
 	if (!s)
 		return;
 	if (s->fab.ep) {
@@ -748,18 +771,12 @@ void ferry_rpc_server_close(struct ferry_rpc_server *s)
 		s->deferred_head = r->next_deferred;
 		free(r);
 	}
-	for (i = 0; i < SRV_PEER_BUCKETS; i++) {
-		while (s->peers[i]) {
-			struct srv_peer *p = s->peers[i];
+	/* Peers still referenced, by the table, a notification or an RMA
+	 * abandoned on a dead shm client. */
+	while (s->all_peers) {
+		struct srv_peer *p = s->all_peers;
 
-			s->peers[i] = p->next;
-			free(p);
-		}
-	}
-	while (s->down_queue) {
-		struct srv_peer *p = s->down_queue;
-
-		s->down_queue = p->down_next;
+		s->all_peers = p->all_next;
 		free(p);
 	}
 	if (s->wake_fd >= 0)

@@ -19,6 +19,7 @@ enum srv_op_kind { SRV_OP_RECV = 1, SRV_OP_SEND, SRV_OP_RMA };
 struct srv_peer {
 	struct srv_peer *next;      /* hash chain */
 	struct srv_peer *down_next; /* queue of peer-down notifications */
+	struct srv_peer *all_prev, *all_next; /* every live peer, freed at close */
 	uint64_t token;
 	fi_addr_t addr;
 	pid_t pid; /* shm: the client's process, to notice it die */
@@ -79,6 +80,7 @@ struct ferry_rpc_server {
 	pthread_mutex_t mu;
 	struct srv_peer *peers[SRV_PEER_BUCKETS];
 	struct srv_peer *down_queue;
+	struct srv_peer *all_peers;
 	struct ferry_rpc_request *active[SRV_ACTIVE_BUCKETS];
 	struct srv_op *free_sends;
 	struct srv_op *free_rma;

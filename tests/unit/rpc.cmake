@@ -9,3 +9,7 @@ ferry_unit_test(test_rpc_transport
   LIBS ferry_rpc
   TIMEOUT 600)
 target_include_directories(test_rpc_transport PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/../rpc)
+ferry_unit_test(test_rpc_signals
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_rpc_signals.c
+  LIBS ferry_rpc
+  TIMEOUT 60)

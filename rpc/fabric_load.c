@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * libfabric is loaded with dlopen at first use, never linked: the runtime
+ * lives inside unmodified applications, and loading libfabric pulls in
+ * libraries whose constructors install their own handlers for SIGINT,
+ * SIGILL, SIGABRT, SIGBUS, SIGSEGV and SIGTERM (Debian's psm providers: the
+ * handler calls exit(), overriding even an inherited SIG_IGN, and can
+ * deadlock in libfabric's destructor), and the shm provider installs
+ * handlers when it opens an endpoint.  We save every disposition before the
+ * load and before opening endpoints, and put them all back afterwards.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+
+#include "fabric.h"
+#include "ferry/log.h"
+
+#define FAB_LIBRARY "libfabric.so.1"
+
+struct fab_api fab_api;
+static pthread_once_t fab_once = PTHREAD_ONCE_INIT;
+static int fab_load_status;
+
+static void *fab_sym(void *lib, const char *name)
+{
+	void *sym = dlsym(lib, name);
+
+	if (!sym) {
+		FLOG_ERR(0, 0, "rpc: %s lacks %s", FAB_LIBRARY, name);
+		fab_load_status = -ENOSYS;
+	}
+	return sym;
+}
+
+struct fab_sigs {
+	struct sigaction act[NSIG];
+	bool have[NSIG];
+};
+
+struct fab_sigs *fab_sigs_save(void)
+{
+	struct fab_sigs *saved = calloc(1, sizeof(*saved));
+	int sig;
+
+	for (sig = 1; saved && sig < NSIG; sig++)
+		saved->have[sig] = sigaction(sig, NULL, &saved->act[sig]) == 0;
+	return saved;
+}
+
+void fab_sigs_restore(struct fab_sigs *saved)
+{
+	int sig;
+
+	if (!saved)
+		return;
+	for (sig = 1; sig < NSIG; sig++)
+		if (saved->have[sig] && sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &saved->act[sig], NULL);
+	free(saved);
+}
+
+static void fab_load_once(void)
+{
+	struct fab_sigs *saved;
+	void *lib;
+
+	/* The runtime forks with the application: verbs and EFA registrations
+	 * must survive that.  Must be set before libfabric initialises. */
+	setenv("RDMAV_FORK_SAFE", "1", 0);
+	setenv("FI_EFA_FORK_SAFE", "1", 0);
+	saved = fab_sigs_save();
+	if (!saved) {
+		fab_load_status = -ENOMEM;
+		return;
+	}
+	lib = dlopen(FAB_LIBRARY, RTLD_NOW | RTLD_LOCAL);
+	fab_sigs_restore(saved);
+	if (!lib) {
+		FLOG_ERR(0, 0, "rpc: cannot load %s: %s", FAB_LIBRARY, dlerror());
+		fab_load_status = -ENOENT;
+		return;
+	}
+	/* Casts through void *: dlsym's result is an object pointer. */
+	*(void **)&fab_api.getinfo = fab_sym(lib, "fi_getinfo");
+	*(void **)&fab_api.freeinfo = fab_sym(lib, "fi_freeinfo");
+	*(void **)&fab_api.dupinfo = fab_sym(lib, "fi_dupinfo");
+	*(void **)&fab_api.fabric = fab_sym(lib, "fi_fabric");
+	*(void **)&fab_api.strerror = fab_sym(lib, "fi_strerror");
+}
+
+int fab_load(void)
+{
+	pthread_once(&fab_once, fab_load_once);
+	return fab_load_status;
+}
+
+const char *fab_strerror(int fi_errno)
+{
+	if (fab_api.strerror)
+		return fab_api.strerror(fi_errno < 0 ? -fi_errno : fi_errno);
+	return "libfabric not loaded";
+}
