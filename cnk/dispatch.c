@@ -23,6 +23,7 @@
 #include "policy.h"
 #include "raw_syscall.h"
 #include "runtime.h"
+#include "runtime_fds.h"
 #include "session.h"
 
 enum cnk_class { CNK_CLASS_LOCAL = 0, CNK_CLASS_FD, CNK_CLASS_PATH, CNK_CLASS_MECHANISM,
@@ -75,7 +76,7 @@ long cnk_native(long nr, const long *a)
 
 long cnk_fwd_refuse(long nr, int err, const char *why)
 {
-	FLOG_DEBUG(cnk_session_id(), cnk_session_job(), "%s on a forwarded file: %s (%s)",
+	FLOG_DEBUG(cnk_session_id(), cnk_session_job(), "%s refused: %s (%s)",
 		   cnk_syscall_name(nr), why, strerror(err));
 	return -err;
 }
@@ -91,7 +92,9 @@ static bool desc_wants_forward(const struct cnk_syscall_desc *d, const long *a)
 
 		switch (d->kinds[i]) {
 		case CNK_ARG_FD:
-			if (cnk_fd_is_forwarded((int)a[i]))
+			/* The runtime's own descriptors are guarded by the
+			 * handlers too (close, dup2). */
+			if (cnk_fd_is_forwarded((int)a[i]) || cnk_runtime_fd_maybe((int)a[i]))
 				return true;
 			break;
 		case CNK_ARG_PATH:

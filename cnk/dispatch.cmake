@@ -6,6 +6,7 @@ set(CNK_DISPATCH_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/policy.c
   ${CMAKE_CURRENT_LIST_DIR}/fdtable.c
   ${CMAKE_CURRENT_LIST_DIR}/session.c
+  ${CMAKE_CURRENT_LIST_DIR}/runtime_fds.c
   ${CMAKE_CURRENT_LIST_DIR}/statx_convert.c
   ${CMAKE_CURRENT_LIST_DIR}/forward_fd.c
   ${CMAKE_CURRENT_LIST_DIR}/forward_io.c

@@ -20,6 +20,7 @@
 #include "forward.h"
 #include "policy.h"
 #include "raw_syscall.h"
+#include "runtime_fds.h"
 #include "session.h"
 
 long cnk_fwd_open(long nr, const long *a)
@@ -109,15 +110,48 @@ int cnk_remote_close(int64_t handle)
 
 long cnk_fwd_close(long nr, const long *a)
 {
+	if (cnk_runtime_fd_is((int)a[0])) {
+		FLOG_DEBUG(cnk_session_id(), cnk_session_job(),
+			   "close(%d): the runtime's own descriptor stays open", (int)a[0]);
+		return 0;
+	}
 	return cnk_fd_close((int)a[0]);
+}
+
+/* close_range around the runtime's own descriptors. */
+static long close_range_sparing_runtime(unsigned first, unsigned last, unsigned flags)
+{
+	unsigned fd, from = first;
+	long ret;
+
+	for (fd = first < CNK_RUNTIME_FD_LOW ? CNK_RUNTIME_FD_LOW : first;
+	     fd <= last && fd < CNK_RUNTIME_FD_SCAN; fd++) {
+		if (!cnk_runtime_fd_is((int)fd))
+			continue;
+		if (fd > from) {
+			ret = cnk_raw_syscall(SYS_close_range, from, fd - 1, flags);
+			if (ret < 0)
+				return ret;
+		}
+		from = fd + 1;
+	}
+	if (from > last)
+		return 0;
+	return cnk_raw_syscall(SYS_close_range, from, last, flags);
 }
 
 long cnk_fwd_close_range(long nr, const long *a)
 {
-	long ret = cnk_native(nr, a);
-	unsigned first = (unsigned)a[0], last = (unsigned)a[1];
+	unsigned first = (unsigned)a[0], last = (unsigned)a[1], flags = (unsigned)a[2];
+	long ret;
 
-	if (ret == 0 && !((unsigned)a[2] & CLOSE_RANGE_CLOEXEC) && first <= last)
+	if (first > last)
+		return -EINVAL;
+	/* Close-on-exec on the runtime's descriptors is harmless: exec closes
+	 * the session anyway. */
+	ret = (flags & CLOSE_RANGE_CLOEXEC) ? cnk_native(nr, a)
+					    : close_range_sparing_runtime(first, last, flags);
+	if (ret == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
 		cnk_fd_forget_range(first, last);
 	return ret;
 }
@@ -139,6 +173,8 @@ long cnk_fwd_dup(long nr, const long *a)
 	}
 	if (flags & ~O_CLOEXEC)
 		return -EINVAL;
+	if (cnk_runtime_fd_is(newfd))
+		return cnk_fwd_refuse(nr, EBUSY, "the runtime's own descriptor is in use");
 	if (cnk_fd_is_forwarded(oldfd))
 		return cnk_fd_dup(oldfd, newfd, CNK_DUP3, flags);
 	/* A local descriptor replaces a forwarded one. */
@@ -252,13 +288,34 @@ long cnk_fwd_ioctl(long nr, const long *a)
 	unsigned long req = (unsigned long)a[1];
 
 	/* Close-on-exec belongs to the placeholder. */
-	if (req == FIOCLEX || req == FIONCLEX)
+	if (!cnk_fd_is_forwarded((int)a[0]) || req == FIOCLEX || req == FIONCLEX)
 		return cnk_native(nr, a);
 	return cnk_fwd_refuse(nr, ENOTTY, "ioctl is not forwarded");
 }
 
+/* Does this call (one cnk_fwd_unsupported serves) name anything forwarded? */
+static bool unsupported_call_is_forwarded(long nr, const long *a)
+{
+	switch (nr) {
+	case SYS_splice:
+		return cnk_fd_is_forwarded((int)a[0]) || cnk_fd_is_forwarded((int)a[2]);
+	case SYS_tee:
+		return cnk_fd_is_forwarded((int)a[0]) || cnk_fd_is_forwarded((int)a[1]);
+	case SYS_chroot:
+		return cnk_policy_wants(AT_FDCWD, (const char *)a[0]);
+	case SYS_inotify_add_watch:
+		return cnk_policy_wants(AT_FDCWD, (const char *)a[1]);
+	case SYS_name_to_handle_at:
+		return cnk_policy_wants((int)a[0], (const char *)a[1]);
+	default: /* getdents, vmsplice */
+		return cnk_fd_is_forwarded((int)a[0]);
+	}
+}
+
 long cnk_fwd_unsupported(long nr, const long *a)
 {
+	if (!unsupported_call_is_forwarded(nr, a))
+		return cnk_native(nr, a);
 	switch (nr) {
 	case SYS_getdents:
 		return cnk_fwd_refuse(nr, ENOSYS, "use getdents64");

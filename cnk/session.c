@@ -20,6 +20,7 @@
 #include <ferry/log.h>
 
 #include "raw_syscall.h"
+#include "runtime_fds.h"
 
 /* Stack space for small messages; bigger ones are allocated. */
 #define SESSION_STACK_MSG 4096
@@ -63,51 +64,13 @@ void cnk_session_msg(struct ferry_msg *m, uint16_t opcode)
 	ferry_msg_init(m, opcode, session_ident, atomic_fetch_add(&session_seq, 1) + 1);
 }
 
-/*
- * The application owns the low descriptor numbers: shells dup2 onto 3..9
- * ("exec 3< file") whatever is there.  While the transport opens its own
- * descriptors (sockets, eventfds, a log file), every free number below
- * SESSION_LOW_FDS is held, so they land above.
- */
-#define SESSION_LOW_FDS 64
-
-static uint64_t low_fds_hold(void)
-{
-	long base = cnk_raw_syscall6(SYS_openat, AT_FDCWD, (long)"/dev/null",
-				     O_RDONLY | O_CLOEXEC, 0, 0, 0);
-	uint64_t held = 0;
-	int fd;
-
-	if (base < 0)
-		return 0;
-	if (base < SESSION_LOW_FDS)
-		held |= 1ull << base;
-	for (fd = 0; fd < SESSION_LOW_FDS; fd++) {
-		if (fd == base || cnk_raw_syscall(SYS_fcntl, fd, F_GETFD, 0) != -EBADF)
-			continue;
-		if (cnk_raw_syscall(SYS_dup3, base, fd, O_CLOEXEC) == fd)
-			held |= 1ull << fd;
-	}
-	if (base >= SESSION_LOW_FDS)
-		cnk_raw_syscall(SYS_close, base, 0, 0);
-	return held;
-}
-
-static void low_fds_release(uint64_t held)
-{
-	int fd;
-
-	for (fd = 0; fd < SESSION_LOW_FDS; fd++)
-		if (held & (1ull << fd))
-			cnk_raw_syscall(SYS_close, fd, 0, 0);
-}
-
 void cnk_session_log_init(void)
 {
-	uint64_t held = low_fds_hold();
+	struct cnk_fd_window w;
 
+	cnk_runtime_fds_begin(&w);
 	ferry_log_init("ferry", FERRY_LOG_WARN, -1);
-	low_fds_release(held);
+	cnk_runtime_fds_end(&w);
 }
 
 static void log_failure_once(const char *what, int err)
@@ -229,7 +192,8 @@ int cnk_session_init(void)
 {
 	struct ferry_rpc_opts opts = { .spin_us = 50, .inline_max = 0, .timeout_ms = 0 };
 	const char *uri = getenv("FERRY_IONODE");
-	uint64_t timeout, held;
+	struct cnk_fd_window w;
+	uint64_t timeout;
 	size_t msg_max;
 	int ret;
 
@@ -249,9 +213,9 @@ int cnk_session_init(void)
 	opts.timeout_ms = (int)timeout;
 	session_opts = opts;
 	session_owner = getpid();
-	held = low_fds_hold();
+	cnk_runtime_fds_begin(&w);
 	ret = ferry_rpc_client_open(uri, &opts, &session_client);
-	low_fds_release(held);
+	cnk_runtime_fds_end(&w);
 	if (ret < 0) {
 		FLOG_ERR(0, session_jobid, "cannot connect to I/O node %s: %s", uri, strerror(-ret));
 		session_client = NULL;
@@ -282,12 +246,13 @@ int cnk_session_init(void)
 fail:
 	ferry_rpc_client_close(session_client);
 	session_client = NULL;
+	cnk_runtime_fds_forget();
 	return ret;
 }
 
 static int session_reopen_if_forked(void)
 {
-	uint64_t held;
+	struct cnk_fd_window w;
 	int ret = 0;
 
 	if (!atomic_load(&session_needs_reopen))
@@ -297,12 +262,12 @@ static int session_reopen_if_forked(void)
 		goto out;
 	/* After fork the endpoint is the parent's; after a failed exec it
 	 * was closed. */
-	held = low_fds_hold();
+	cnk_runtime_fds_begin(&w);
 	if (session_client)
 		ret = ferry_rpc_client_reopen(session_client);
 	else
 		ret = ferry_rpc_client_open(session_uri, &session_opts, &session_client);
-	low_fds_release(held);
+	cnk_runtime_fds_end(&w);
 	if (ret == 0)
 		ret = session_open_remote();
 	if (ret < 0) {
@@ -365,6 +330,7 @@ void cnk_session_close(void)
 	session_roundtrip(&m, NULL, NULL, 0, NULL, SESSION_CLOSE_TIMEOUT_MS);
 	ferry_rpc_client_close(session_client);
 	session_client = NULL;
+	cnk_runtime_fds_forget();
 }
 
 bool cnk_session_owns_endpoint(void)
@@ -383,6 +349,7 @@ bool cnk_session_before_exec(void)
 	session_roundtrip(&m, NULL, NULL, 0, NULL, SESSION_CLOSE_TIMEOUT_MS);
 	ferry_rpc_client_close(session_client);
 	session_client = NULL;
+	cnk_runtime_fds_forget();
 	return true;
 }
 

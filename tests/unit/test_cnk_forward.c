@@ -666,6 +666,30 @@ static void a_failed_exec_reopens_the_session(void **state)
 	assert_int_equal(D(SYS_execve, "/pfs/exec-after", argv, environ), -EACCES);
 }
 
+/* A program that closes every descriptor, or dup2s onto the runtime's,
+ * keeps its session. */
+static void the_runtimes_descriptors_survive_closefrom(void **state)
+{
+	long fd = D(SYS_open, "/pfs/closefrom", O_CREAT | O_RDWR | O_TRUNC, 0644);
+	int runtime_fd = -1;
+
+	assert_true(fd >= 0);
+	for (int i = 64; i < 1024 && runtime_fd < 0; i++)
+		if (fcntl(i, F_GETFD) >= 0)
+			runtime_fd = i;
+	assert_true(runtime_fd >= 64); /* the transport's, above the low numbers */
+	assert_int_equal(D(SYS_dup2, 2, runtime_fd), -EBUSY);
+	assert_int_equal(D(SYS_close, runtime_fd), 0);
+	assert_true(fcntl(runtime_fd, F_GETFD) >= 0);
+	assert_int_equal(D(SYS_close_range, 3, ~0u, 0), 0);
+	assert_int_equal(fcntl((int)fd, F_GETFD), -1); /* the application's: closed */
+	assert_int_equal(D(SYS_write, fd, "x", 1), -EBADF);
+	fd = D(SYS_open, "/pfs/closefrom", O_RDWR, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(D(SYS_write, fd, "y", 1), 1);
+	assert_int_equal(D(SYS_close, fd), 0);
+}
+
 /* A vfork child shares the runtime's memory: what it does to its own
  * descriptors must not change the parent's table or session. */
 struct vfork_args {
@@ -755,6 +779,7 @@ int main(void)
 		cmocka_unit_test(fork_child_gets_its_own_session),
 		cmocka_unit_test(a_failed_exec_reopens_the_session),
 		cmocka_unit_test(a_vfork_child_changes_nothing_here),
+		cmocka_unit_test(the_runtimes_descriptors_survive_closefrom),
 		cmocka_unit_test(a_dead_io_node_gives_eio),
 	};
 
