@@ -85,7 +85,7 @@ int frame_decode(const void *buf, size_t len, struct frame_hdr *h)
 	h->bulk_addr = get_u64(p + 32);
 	h->bulk_key = get_u64(p + 40);
 	h->bulk_len = get_u64(p + 48);
-	if (h->kind < FRAME_HELLO || h->kind > FRAME_BYE)
+	if (h->kind < FRAME_HELLO || h->kind > FRAME_PING)
 		return -EBADMSG;
 	if (h->payload_len > FRAME_PAYLOAD_MAX || h->payload_len != len - FRAME_HDR_SIZE)
 		return -EBADMSG;

@@ -42,6 +42,7 @@ enum frame_kind {
 	FRAME_REPLY = 4,
 	FRAME_CANCEL = 5, /* client gave up on req_id: stop its bulk */
 	FRAME_BYE = 6,    /* either side is closing: fail everything pending */
+	FRAME_PING = 7,   /* server → idle client: a send that fails finds it dead */
 };
 
 struct frame_hdr {

@@ -23,6 +23,7 @@
 #define SRV_POST_RETRY_US 5000000
 #define SRV_PROGRESS_RETRY_US 200000
 #define SRV_LIVENESS_US 1000000
+#define SRV_PING_S 30 /* FERRY_RPC_PING_S overrides; 0 turns pings off */
 #define SRV_BLOCK_SLICE_US 2000
 #define SRV_CLOSE_DRAIN_US 100000
 
@@ -158,8 +159,8 @@ static void run_down_notifications(struct ferry_rpc_server *s)
 		pthread_mutex_unlock(&s->mu);
 		if (!p)
 			return;
-		FLOG_INFO(0, 0, "rpc: peer %016llx on %s is gone", (unsigned long long)p->token,
-			  s->uri);
+		FLOG_DEBUG(0, 0, "rpc: peer %016llx on %s is gone", (unsigned long long)p->token,
+			   s->uri);
 		if (s->down_fn)
 			s->down_fn(p->token, s->down_arg);
 		pthread_mutex_lock(&s->mu);
@@ -464,12 +465,49 @@ int srv_poll_cq(struct ferry_rpc_server *s)
 	return 0;
 }
 
+/* Network providers tell us that a client died only when we next send to
+ * it: ping every client now and then, so that a client killed while idle
+ * has its sessions closed.  The pings of one round go out together and
+ * their completions come back through the normal path. */
+static void ping_clients(struct ferry_rpc_server *s)
+{
+	struct srv_peer *targets[64];
+	uint64_t now = fab_now_us();
+	size_t n = 0, i;
+
+	if (!s->ping_us || now < s->next_ping_us || strcmp(s->prov, "shm") == 0)
+		return;
+	s->next_ping_us = now + s->ping_us;
+	pthread_mutex_lock(&s->mu);
+	/* At most 64 per round, resuming where the last round stopped. */
+	for (i = 0; i < SRV_PEER_BUCKETS && n < 64; i++) {
+		size_t bucket = (s->ping_cursor + i) % SRV_PEER_BUCKETS;
+		struct srv_peer *p;
+
+		for (p = s->peers[bucket]; p && n < 64; p = p->next) {
+			p->refs++;
+			targets[n++] = p;
+		}
+	}
+	s->ping_cursor = (s->ping_cursor + i) % SRV_PEER_BUCKETS;
+	pthread_mutex_unlock(&s->mu);
+	for (i = 0; i < n; i++) {
+		struct frame_hdr h = { .kind = FRAME_PING, .token = targets[i]->token };
+
+		send_frame(s, targets[i], &h, NULL);
+		pthread_mutex_lock(&s->mu);
+		srv_peer_unref(s, targets[i]);
+		pthread_mutex_unlock(&s->mu);
+	}
+}
+
 /* Once a second, look for shm clients whose process is gone. */
 static void check_liveness(struct ferry_rpc_server *s)
 {
 	uint64_t now = fab_now_us();
 	size_t i;
 
+	ping_clients(s);
 	if (now < s->next_liveness_us || strcmp(s->prov, "shm") != 0)
 		return;
 	s->next_liveness_us = now + SRV_LIVENESS_US;
@@ -677,6 +715,9 @@ static int server_open(const char *uri, const struct ferry_rpc_opts *opts,
 	ret = fab_open(&s->fab, s->prov, s->node, s->service, true, NULL);
 	if (ret)
 		goto fail;
+	env = getenv("FERRY_RPC_PING_S");
+	s->ping_us = (uint64_t)(env && *env ? atoi(env) : SRV_PING_S) * 1000000;
+	s->next_ping_us = fab_now_us() + s->ping_us;
 	s->inline_max = opts && opts->inline_max ? opts->inline_max : s->fab.inline_default;
 	env = getenv("FERRY_INLINE_MAX");
 	if (env && *env)

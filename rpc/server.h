@@ -94,6 +94,9 @@ struct ferry_rpc_server {
 	atomic_bool sleeping;
 	atomic_uint_fast64_t dropped;
 	uint64_t next_liveness_us;
+	uint64_t next_ping_us;
+	uint64_t ping_us;
+	size_t ping_cursor;
 };
 
 bool srv_on_progress_thread(struct ferry_rpc_server *s);
@@ -110,8 +113,9 @@ struct srv_op *srv_op_get(struct ferry_rpc_server *s, enum srv_op_kind kind);
 void srv_op_put(struct ferry_rpc_server *s, struct srv_op *op);
 static inline bool srv_err_is_peer_down(int err)
 {
+	/* tcp;ofi_rxm reports a connection lost under an RMA as EIO. */
 	return err == -ECONNRESET || err == -ECONNREFUSED || err == -EHOSTUNREACH ||
-	       err == -ENOTCONN || err == -EPIPE;
+	       err == -ENOTCONN || err == -EPIPE || err == -ECONNABORTED || err == -EIO;
 }
 
 #endif

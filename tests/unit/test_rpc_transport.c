@@ -218,6 +218,7 @@ static void server_main(const char *uri, int report_fd)
 	struct sigaction sa = { .sa_handler = on_sigterm };
 
 	pthread_mutex_init(&srv.mu, NULL);
+	setenv("FERRY_RPC_PING_S", "1", 1); /* notice idle dead clients quickly */
 	if (ferry_rpc_server_open(uri, NULL, handler, NULL, &srv.s) != 0 ||
 	    ferry_rpc_server_uri(srv.s, actual, sizeof(actual)) != 0)
 		actual[0] = '\0';
@@ -639,6 +640,44 @@ static void test_client_killed_mid_bulk(void **state)
 	ferry_rpc_client_close(observer);
 }
 
+/* A client killed while idle: the server notices (shm: its pid is gone;
+ * tcp: a ping fails) and reports the peer. */
+static void test_client_killed_idle(void **state)
+{
+	struct test_server *ts = *state;
+	struct ferry_rpc_client *observer;
+	int wstatus, fds[2];
+	char byte;
+	uint64_t t0;
+	pid_t pid;
+
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct ferry_rpc_client *c = NULL;
+
+		alarm(60);
+		if (ferry_rpc_client_open(ts->uri, NULL, &c) ||
+		    ferry_rpc_call(c, "N", 1, NULL, NULL, 0, NULL, 0) || write(fds[1], "r", 1) != 1)
+			_exit(2);
+		pause();
+		_exit(3);
+	}
+	close(fds[1]);
+	assert_int_equal(read(fds[0], &byte, 1), 1);
+	close(fds[0]);
+	observer = connect_client(ts);
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &wstatus, 0), pid);
+	remove_shm_regions_of(pid);
+	t0 = now_ms();
+	while (server_stat(observer, 'K') == 0 && now_ms() - t0 < 15000)
+		usleep(10000);
+	assert_int_equal(server_stat(observer, 'K'), 1);
+	ferry_rpc_client_close(observer);
+}
+
 static void test_server_gone_fails_fast(void **state)
 {
 	struct test_server *ts = *state;
@@ -736,6 +775,8 @@ static void test_fork_then_reopen(void **state)
 		cmocka_unit_test_prestate_setup_teardown(test_client_close_reports_peer_down, \
 							 server_start, server_teardown, state), \
 		cmocka_unit_test_prestate_setup_teardown(test_client_killed_mid_bulk,        \
+							 server_start, server_teardown, state), \
+		cmocka_unit_test_prestate_setup_teardown(test_client_killed_idle,            \
 							 server_start, server_teardown, state), \
 		cmocka_unit_test_prestate_setup_teardown(test_server_gone_fails_fast,        \
 							 server_start, server_teardown, state), \
