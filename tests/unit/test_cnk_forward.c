@@ -39,6 +39,15 @@
 
 #define TEST_TIMEOUT_S 90
 
+/* ThreadSanitizer cannot follow a clone(CLONE_VM) child. */
+#if defined(__SANITIZE_THREAD__)
+#define TEST_UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TEST_UNDER_TSAN 1
+#endif
+#endif
+
 static char test_dir[] = "/tmp/ferry-cnk-forward.XXXXXX";
 static char export_dir[512];
 static pid_t iond_pid = -1;
@@ -713,10 +722,14 @@ static void a_vfork_child_changes_nothing_here(void **state)
 {
 	struct vfork_args va = { .open_ret = 1 };
 	size_t stack_len = 256 << 10;
-	char *stack = malloc(stack_len);
 	int pipe_fds[2], status;
+	char *stack;
 	pid_t pid;
 
+#ifdef TEST_UNDER_TSAN
+	skip();
+#endif
+	stack = malloc(stack_len);
 	assert_non_null(stack);
 	assert_int_equal(pipe(pipe_fds), 0);
 	va.pipe_w = pipe_fds[1];
