@@ -91,7 +91,7 @@ bool cnk_runtime_fd_maybe(int fd)
 
 bool cnk_runtime_fd_is(int fd)
 {
-	struct runtime_fd_id now;
+	struct runtime_fd_id now = { 0 };
 
 	if (!cnk_runtime_fd_maybe(fd))
 		return false;
