@@ -68,9 +68,10 @@ kill -TERM "$iond_pid"; wait "$iond_pid" || true; iond_pid=
 
 files=$(find "$export_dir" -type f | wc -l)
 bytes=$(du -sb "$export_dir" | cut -f1)
-opened=$(grep -ci 'session.*open' "$work/iond.log" || true)
-closed=$(grep -ci 'session.*close' "$work/iond.log" || true)
+opened=$(grep -c 'session opened' "$work/iond.log" || true)
+closed=$(grep -c 'session closed' "$work/iond.log" || true)
 errors=$(grep -c ' ERROR ' "$work/iond.log" || true)
+calls=$(sed -n 's/.*stats (shutdown): calls \([0-9]*\) errors \([0-9]*\).*/\1 forwarded calls, \2 failed/p' "$work/iond.log")
 shared_ok=no
 [ "$(stat -c %s "$export_dir/demo/shared.dat" 2>/dev/null || echo 0)" -eq $((ranks * mib << 20)) ] && shared_ok=yes
 
@@ -80,7 +81,7 @@ echo "  I/O node        : ferry-iond on $uri, /pfs -> $export_dir"
 echo "  compute side    : /pfs exists locally? $( [ -e /pfs ] && echo yes || echo no ) (all /pfs I/O was forwarded)"
 echo "  MPI job         : $ranks ranks, $(tail -n 1 "$work/job.out" | sed 's/^mpi_io_demo: //')"
 echo "  on the I/O node : $files files, $((bytes >> 20)) MiB in $export_dir/demo; shared.dat complete: $shared_ok"
-echo "  daemon          : $opened session-open and $closed session-close log lines, $errors errors"
+echo "  daemon          : $opened sessions opened, $closed closed; ${calls:-no stats}; $errors errors logged"
 echo "  wall time       : $(python3 -c "print(f'{$t1 - $t0:.2f}')") s (job)"
 if [ "$job_rc" -eq 0 ] && [ "$shared_ok" = yes ] && [ "$errors" -eq 0 ]; then
   echo "  result          : PASS"

@@ -26,5 +26,12 @@ fi
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 echo "install-deps: installing ${missing[*]}"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+log=$(mktemp "${TMPDIR:-/tmp}/ferry-apt.XXXXXX")
+if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+       --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+  tail -n 30 "$log"
+  echo "install-deps: apt-get failed (full log: $log)" >&2
+  exit 1
+fi
+rm -f "$log"
+echo "install-deps: done"
