@@ -86,6 +86,7 @@ struct server_proc {
 	uint32_t late_replies;
 	atomic_uint peers_down;
 	atomic_int slow_status; /* of the last 'Q' transfer, 1 until it ends */
+	atomic_int workers;     /* bulk workers still running */
 };
 
 static struct server_proc srv;
@@ -122,6 +123,7 @@ static void *bulk_worker(void *arg)
 	if (slow)
 		atomic_store(&srv.slow_status, status);
 	ferry_rpc_reply(r, &status, sizeof(status));
+	atomic_fetch_sub(&srv.workers, 1);
 	return NULL;
 }
 
@@ -176,10 +178,13 @@ static void handler(struct ferry_rpc_request *r, void *arg)
 		/* fall through */
 	case 'P':
 	case 'W':
-		if (pthread_create(&t, NULL, bulk_worker, r) == 0)
+		atomic_fetch_add(&srv.workers, 1);
+		if (pthread_create(&t, NULL, bulk_worker, r) == 0) {
 			pthread_detach(t);
-		else
+		} else {
+			atomic_fetch_sub(&srv.workers, 1);
 			ferry_rpc_drop(r);
+		}
 		break;
 	default:
 		ferry_rpc_drop(r);
@@ -232,6 +237,10 @@ static void server_main(const char *uri, int report_fd)
 		ferry_rpc_server_progress(srv.s, 100);
 		reply_late();
 	}
+	/* Workers finish (their transfers fail fast once peers are gone)
+	 * before the server they use is closed, as in the daemon. */
+	for (int i = 0; i < 1000 && atomic_load(&srv.workers) > 0; i++)
+		ferry_rpc_server_progress(srv.s, 10);
 	if (srv.stashed)
 		ferry_rpc_drop(srv.stashed);
 	ferry_rpc_server_close(srv.s);
