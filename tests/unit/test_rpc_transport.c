@@ -432,12 +432,13 @@ static void test_bulk_both_directions(void **state)
 	ferry_rpc_client_close(c);
 }
 
+/* 1 GiB in one call: the server moves it in chunks of at most 4 MiB. */
 static void test_bulk_large_pull(void **state)
 {
 	struct test_server *ts = *state;
 	struct ferry_rpc_client *c = connect_client(ts);
 
-	bulk_round(c, (size_t)256 << 20, FERRY_BULK_TO_SERVER);
+	bulk_round(c, (size_t)1 << 30, FERRY_BULK_TO_SERVER);
 	ferry_rpc_client_close(c);
 }
 
