@@ -5,7 +5,8 @@
  *   ferry-rpc-bench URI                 server in a child process, client here
  *   ferry-rpc-bench --server URI        server only (prints the address)
  *   ferry-rpc-bench --client URI        client only
- *   options: -n ITERS (latency, default 10000), -b ITERS (bulk, default 1000)
+ *   options: -n ITERS (latency, default 10000), -b ITERS (bulk, default 1000),
+ *            --sweep (inline against RMA for 1-48 KiB, to place FERRY_INLINE_MAX)
  *
  * One request in flight; prints median and p99 per operation, and bulk
  * bandwidth from the median.  Compare with fi_pingpong on the same provider
@@ -14,6 +15,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +78,11 @@ static void handler(struct ferry_rpc_request *r, void *arg)
 		pthread_mutex_unlock(&work_mu);
 	} else if (msg[0] == 'E') {
 		ferry_rpc_reply(r, msg, len);
+	} else if (msg[0] == 'R' && len >= 5) {
+		uint32_t n;
+
+		memcpy(&n, msg + 1, sizeof(n));
+		ferry_rpc_reply(r, server_buf, n < 65536 ? n : 65536);
 	} else {
 		ferry_rpc_reply(r, NULL, 0);
 	}
@@ -140,7 +147,7 @@ struct sample {
 static int measure(struct ferry_rpc_client *c, const char *what, const void *req, size_t req_len,
 		   const struct ferry_rpc_bulk *bulk, int iters, struct sample *out)
 {
-	static uint8_t reply[4096];
+	static uint8_t reply[65536];
 	double *t = malloc(sizeof(double) * (size_t)iters);
 	size_t reply_len;
 	int i, ret = 0;
@@ -207,15 +214,58 @@ static int run_client(const char *uri, int iters, int bulk_iters)
 	return 0;
 }
 
+/* Where should the eager threshold be?  Writes and reads of n bytes, inline
+ * in the message against by RMA. */
+static int run_sweep(const char *uri, int iters)
+{
+	static const size_t sizes[] = { 1024, 4096, 8192, 16384, 32768, 49152 };
+	static uint8_t data[65536];
+	struct ferry_rpc_bulk bulk = { .buf = data };
+	struct ferry_rpc_client *c;
+	struct sample in_w, rma_w, in_r, rma_r;
+	uint8_t req[5] = { 'R' };
+	size_t i;
+	int ret;
+
+	ret = ferry_rpc_client_open(uri, NULL, &c);
+	if (ret) {
+		fprintf(stderr, "ferry-rpc-bench: cannot connect to %s: %s\n", uri, strerror(-ret));
+		return 1;
+	}
+	printf("%s: median us   write inline / rma    read inline / rma\n",
+	       ferry_rpc_client_provider(c));
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		uint32_t n = (uint32_t)sizes[i];
+
+		data[0] = 'N';
+		memcpy(req + 1, &n, sizeof(n));
+		bulk.len = n;
+		bulk.dir = FERRY_BULK_TO_SERVER;
+		if (measure(c, "inline write", data, n, NULL, iters, &in_w) ||
+		    measure(c, "rma write", "P", 1, &bulk, iters, &rma_w) ||
+		    measure(c, "inline read", req, sizeof(req), NULL, iters, &in_r))
+			break;
+		bulk.dir = FERRY_BULK_FROM_SERVER;
+		if (measure(c, "rma read", "W", 1, &bulk, iters, &rma_r))
+			break;
+		printf("%6zu B           %8.2f / %8.2f       %8.2f / %8.2f\n", sizes[i], in_w.median,
+		       rma_w.median, in_r.median, rma_r.median);
+	}
+	ferry_rpc_client_close(c);
+	return 0;
+}
+
 static int usage(void)
 {
-	fprintf(stderr, "usage: ferry-rpc-bench [--server|--client] [-n ITERS] [-b ITERS] URI\n");
+	fprintf(stderr, "usage: ferry-rpc-bench [--server|--client] [--sweep] [-n ITERS] [-b ITERS] "
+			"URI\n");
 	return 2;
 }
 
 int main(int argc, char **argv)
 {
 	int iters = 10000, bulk_iters = 1000, mode = 0; /* 0 both, 1 server, 2 client */
+	bool sweep = false;
 	char actual[256];
 	const char *uri;
 	int fds[2], opt, status, ret;
@@ -226,6 +276,8 @@ int main(int argc, char **argv)
 			mode = 1;
 		else if (strcmp(argv[opt], "--client") == 0)
 			mode = 2;
+		else if (strcmp(argv[opt], "--sweep") == 0)
+			sweep = true;
 		else if (strcmp(argv[opt], "-n") == 0 && opt + 1 < argc - 1)
 			iters = atoi(argv[++opt]);
 		else if (strcmp(argv[opt], "-b") == 0 && opt + 1 < argc - 1)
@@ -239,7 +291,7 @@ int main(int argc, char **argv)
 	if (mode == 1)
 		return run_server(uri, -1);
 	if (mode == 2)
-		return run_client(uri, iters, bulk_iters);
+		return sweep ? run_sweep(uri, iters) : run_client(uri, iters, bulk_iters);
 	if (pipe(fds))
 		return 1;
 	pid = fork();
@@ -254,7 +306,7 @@ int main(int argc, char **argv)
 		waitpid(pid, &status, 0);
 		return 1;
 	}
-	ret = run_client(actual, iters, bulk_iters);
+	ret = sweep ? run_sweep(actual, iters) : run_client(actual, iters, bulk_iters);
 	kill(pid, SIGTERM);
 	waitpid(pid, &status, 0);
 	return ret;
