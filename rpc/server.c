@@ -722,6 +722,8 @@ static int server_open(const char *uri, const struct ferry_rpc_opts *opts,
 	env = getenv("FERRY_INLINE_MAX");
 	if (env && *env)
 		s->inline_max = (size_t)strtoul(env, NULL, 10);
+	if (s->inline_max > FRAME_PAYLOAD_MAX - 4096)
+		s->inline_max = FRAME_PAYLOAD_MAX - 4096; /* room for the message header */
 	for (i = 0; i < SRV_RECV_COUNT; i++) {
 		struct srv_op *op = calloc(1, sizeof(*op));
 
