@@ -34,7 +34,8 @@ extern const char cnk_sigreturn_replay[];
  * %rsi / %rdi and resume address (see struct cnk_clone_frame). */
 extern const char cnk_clone_stub[];
 extern const char cnk_clone3_stub[];
-/* vfork-like: syscall; jmp *cnk_tb.vfork_resume. */
+/* vfork-like: syscall, then each side resumes through the struct
+ * cnk_vfork_slot that %r9 points to (the child arms SUD first). */
 extern const char cnk_vfork_stub[];
 /* Entry from the SIGSYS handler; see the frame layout below. */
 extern const char cnk_trampoline[];

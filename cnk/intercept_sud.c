@@ -146,13 +146,23 @@ __attribute__((no_sanitize("address"))) static void cnk_replay_sigreturn(ucontex
 		(type *)((sp_ - CNK_HANDLER_MARGIN - sizeof(type)) & ~(uintptr_t)15);      \
 	})
 
-/* A new thread of this process (own TLS, so its own thread block) gets SUD
- * armed by the stub before it runs application code (pitfall 4). */
+/*
+ * Which clone children the stub arms before they run application code:
+ * - a new thread with its own TLS, hence its own thread block (pitfall 4);
+ * - a CLONE_VM|CLONE_VFORK child (vfork, posix_spawn, system): it shares
+ *   the parent's memory and, without CLONE_SETTLS, its thread block and
+ *   selector, which is safe only because the parent stays suspended until
+ *   the child execs or exits.  The dispatcher knows such a child by its pid.
+ * A CLONE_VM child without CLONE_VFORK or CLONE_THREAD would run
+ * concurrently with a parent whose selector it shares: it is left unarmed.
+ */
 static uintptr_t cnk_clone_arms_child(unsigned long long flags)
 {
 	const unsigned long long thread = CLONE_VM | CLONE_THREAD | CLONE_SETTLS;
 
-	return (flags & thread) == thread;
+	if ((flags & thread) == thread)
+		return 1;
+	return (flags & (CLONE_VM | CLONE_VFORK)) == (CLONE_VM | CLONE_VFORK);
 }
 
 /*
@@ -225,12 +235,27 @@ __attribute__((no_sanitize("address"))) static int cnk_clone3_with_stack(ucontex
 }
 
 /* vfork and clone(CLONE_VM) without a stack: the child borrows the parent's
- * stack; both resume through the thread block (pitfall 5). */
-static void cnk_vfork_at_call_site(ucontext_t *uc)
+ * stack; each side finds its resume address through a slot of the thread
+ * block whose address travels in %r9 (pitfall 5; see thread_block.h).  The
+ * depth moves on now, so that a signal handler's vfork before the stub runs
+ * takes the next slot. */
+static void cnk_vfork_at_call_site(ucontext_t *uc, unsigned long long flags)
 {
 	greg_t *gregs = uc->uc_mcontext.gregs;
+	uintptr_t depth = cnk_tb.vfork_depth;
+	struct cnk_vfork_slot *slot;
 
-	cnk_tb.vfork_resume = (uintptr_t)gregs[REG_RIP];
+	if (depth >= CNK_VFORK_MAX) {
+		cnk_complete_here(uc, -EAGAIN);
+		return;
+	}
+	slot = &cnk_tb.vfork[depth];
+	slot->resume_rip = (uintptr_t)gregs[REG_RIP];
+	slot->saved_r9 = (uintptr_t)gregs[REG_R9];
+	slot->depth = depth;
+	slot->arm = cnk_clone_arms_child(flags);
+	cnk_tb.vfork_depth = depth + 1;
+	gregs[REG_R9] = (greg_t)slot;
 	gregs[REG_RIP] = (greg_t)cnk_vfork_stub;
 }
 
@@ -273,7 +298,7 @@ static void cnk_sigsys_handler(int sig, siginfo_t *info, void *ucv)
 		cnk_replay_sigreturn(uc);
 		return;
 	case SYS_vfork:
-		cnk_vfork_at_call_site(uc);
+		cnk_vfork_at_call_site(uc, CLONE_VM | CLONE_VFORK);
 		return;
 	case SYS_clone:
 		if ((unsigned long)gregs[REG_RDI] & CLONE_CLEAR_SIGHAND) {
@@ -285,7 +310,7 @@ static void cnk_sigsys_handler(int sig, siginfo_t *info, void *ucv)
 			return;
 		}
 		if ((unsigned long)gregs[REG_RDI] & CLONE_VM) {
-			cnk_vfork_at_call_site(uc);
+			cnk_vfork_at_call_site(uc, (unsigned long)gregs[REG_RDI]);
 			return;
 		}
 		break;
@@ -307,7 +332,7 @@ static void cnk_sigsys_handler(int sig, siginfo_t *info, void *ucv)
 			return;
 		}
 		if (args->flags & CLONE_VM) {
-			cnk_vfork_at_call_site(uc);
+			cnk_vfork_at_call_site(uc, args->flags);
 			return;
 		}
 		break;

@@ -45,6 +45,23 @@ struct cnk_app_action {
 
 static struct cnk_app_action cnk_app_actions[CNK_NSIG];
 
+/* The process whose records these are.  A vfork child (posix_spawn resets
+ * every handler to SIG_DFL there) shares this memory but has its own
+ * dispositions: its changes must not reach the parent's records. */
+static int cnk_signals_owner;
+
+static int cnk_in_vfork_child(void)
+{
+	return cnk_raw_syscall(SYS_getpid, 0, 0, 0) != __atomic_load_n(&cnk_signals_owner,
+								      __ATOMIC_RELAXED);
+}
+
+static void cnk_signals_set_owner(void)
+{
+	__atomic_store_n(&cnk_signals_owner, (int)cnk_raw_syscall(SYS_getpid, 0, 0, 0),
+			 __ATOMIC_RELAXED);
+}
+
 static void cnk_action_load(int sig, struct cnk_app_action *out)
 {
 	const struct cnk_app_action *a = &cnk_app_actions[sig];
@@ -83,8 +100,9 @@ static void cnk_signal_wrapper(int sig, siginfo_t *info, void *ucv)
 	struct cnk_app_action act;
 
 	cnk_action_load(sig, &act);
-	/* SA_RESETHAND: the kernel already reset it; so does our record. */
-	if (act.flags & SA_RESETHAND)
+	/* SA_RESETHAND: the kernel already reset it; so does our record
+	 * (not a vfork child's: the record is its parent's). */
+	if ((act.flags & SA_RESETHAND) && !cnk_in_vfork_child())
 		__atomic_store_n(&cnk_app_actions[sig].handler, (uintptr_t)SIG_DFL,
 				 __ATOMIC_RELEASE);
 	cnk_selector_set(CNK_SELECTOR_BLOCK);
@@ -120,6 +138,33 @@ static void cnk_action_report(const struct cnk_app_action *rec, struct cnk_kerne
 	out->mask = rec->mask;
 }
 
+/*
+ * rt_sigaction in a vfork child: its dispositions are its own (no
+ * CLONE_SIGHAND) but the records are the parent's, so the action is
+ * installed as given (SIGSYS already excluded, the mask stripped) and not
+ * recorded.  A handler installed there runs unwrapped; its return through
+ * libc's restorer is replayed like any application's.  A handler the child
+ * inherited still runs behind the wrapper with the parent's record, which
+ * is what it inherited.
+ */
+static long cnk_vfork_child_sigaction(long sig, const struct cnk_kernel_sigaction *installed,
+				      struct cnk_kernel_sigaction *oldact,
+				      const struct cnk_app_action *rec)
+{
+	struct cnk_kernel_sigaction kernel_old;
+	long ret;
+
+	ret = cnk_raw_syscall6(SYS_rt_sigaction, sig, (long)installed, (long)&kernel_old,
+			       CNK_SIGSET_SIZE, 0, 0);
+	if (ret < 0)
+		return ret;
+	if (kernel_old.handler == (uintptr_t)cnk_signal_wrapper && rec->recorded)
+		cnk_action_report(rec, &kernel_old);
+	if (oldact)
+		*oldact = kernel_old;
+	return 0;
+}
+
 static long cnk_rt_sigaction(long sig, const struct cnk_kernel_sigaction *act,
 			     struct cnk_kernel_sigaction *oldact, long sigsetsize)
 {
@@ -136,7 +181,7 @@ static long cnk_rt_sigaction(long sig, const struct cnk_kernel_sigaction *act,
 		/* act and oldact may be the same memory: read before writing. */
 		if (rec.recorded)
 			cnk_action_report(&rec, &previous);
-		if (act)
+		if (act && !cnk_in_vfork_child())
 			cnk_action_store((int)sig, act);
 		if (oldact)
 			*oldact = previous;
@@ -154,6 +199,8 @@ static long cnk_rt_sigaction(long sig, const struct cnk_kernel_sigaction *act,
 	}
 	installed = *act;
 	cnk_sigset_strip(&installed.mask);
+	if (cnk_in_vfork_child())
+		return cnk_vfork_child_sigaction(sig, &installed, oldact, &rec);
 	if (act->handler != (uintptr_t)SIG_DFL && act->handler != (uintptr_t)SIG_IGN) {
 		installed.handler = (uintptr_t)cnk_signal_wrapper;
 		installed.flags |= SA_SIGINFO;
@@ -207,6 +254,7 @@ int cnk_signals_adopt_existing(void)
 	long ret;
 	int sig, rc;
 
+	cnk_signals_set_owner();
 	for (sig = 1; sig < CNK_NSIG; sig++) {
 		if (sig == SIGKILL || sig == SIGSTOP)
 			continue;
@@ -250,6 +298,7 @@ static long cnk_fork_like(long nr, long a0, long a1, long a2, long a3, long a4, 
 		rc = cnk_intercept_arm_thread();
 		if (rc < 0)
 			cnk_die("cannot re-arm syscall interception in a forked child");
+		cnk_signals_set_owner();
 		cnk_dispatch_atfork_child();
 	} else {
 		cnk_dispatch_atfork_parent();

@@ -14,12 +14,19 @@
  * restores, and returns to the instruction after the syscall.
  */
 #define SYS_rt_sigreturn 15
+#define SYS_write 1
 #define SYS_prctl 157
+#define SYS_exit_group 231
 #define PR_SET_SYSCALL_USER_DISPATCH 59
 #define PR_SYS_DISPATCH_ON 1
 #define TB_ARMED 1
 #define TB_SELECTOR 0
-#define TB_VFORK_RESUME 8
+#define TB_VFORK_DEPTH 8
+/* struct cnk_vfork_slot */
+#define VS_RIP 0
+#define VS_R9 8
+#define VS_DEPTH 16
+#define VS_ARM 24
 #define SELECTOR_BLOCK 1
 /* struct cnk_trap_frame */
 #define F_NR 0
@@ -98,7 +105,11 @@ cnk_sigreturn_replay:
 1:	popq \reg
 	popq %rcx
 	jmpq *%rcx
-2:	popq \reg
+	/* The parent: a vfork child that shared this thread block may have
+	 * exec'ed or exited from the runtime, selector ALLOW. */
+2:	movq cnk_tb@gottpoff(%rip), %rcx
+	movb $SELECTOR_BLOCK, %fs:TB_SELECTOR(%rcx)
+	popq \reg
 	popq %rcx
 	movq (%rsp), %rsp
 	jmpq *%rcx
@@ -108,20 +119,84 @@ cnk_sigreturn_replay:
 	CLONE_STUB cnk_clone_stub, %rsi
 	CLONE_STUB cnk_clone3_stub, %rdi
 
-/* The child shares (and scribbles on) the parent's stack, so the resume
- * address lives in the thread block; %rcx is the syscall's to clobber. */
+/* vfork, and clone/clone3 with CLONE_VM and no stack: the child shares (and
+ * scribbles on) the parent's stack and usually its thread block, so %r9
+ * carries the address of this call's struct cnk_vfork_slot (see
+ * thread_block.h); %rcx and %r11 are the syscall's to clobber.
+ * The child (slot arm set: CLONE_VFORK, the parent is suspended until it
+ * execs or exits) arms SUD for itself -- below the red zone of the stack it
+ * borrows -- and takes the next depth, so that a vfork of its own uses the
+ * next slot.  If it cannot be armed it must not run unintercepted: it dies.
+ * The parent puts back its own depth and the selector BLOCK, which the child
+ * may have left ALLOW when it exec'ed or exited from the runtime. */
 	.globl cnk_vfork_stub
 	.hidden cnk_vfork_stub
 	.type cnk_vfork_stub, @function
 cnk_vfork_stub:
 	syscall
-	movq cnk_tb@gottpoff(%rip), %rcx
-	jmpq *%fs:TB_VFORK_RESUME(%rcx)
+	testq %rax, %rax
+	jnz 2f
+	cmpq $0, VS_ARM(%r9)
+	je 3f
+	leaq -128(%rsp), %rsp
+	pushq %rdi
+	pushq %rsi
+	pushq %rdx
+	pushq %r10
+	pushq %r8
+	pushq %r9
+	movl $SYS_prctl, %eax
+	movl $PR_SET_SYSCALL_USER_DISPATCH, %edi
+	movl $PR_SYS_DISPATCH_ON, %esi
+	leaq cnk_allowed_start(%rip), %rdx
+	leaq cnk_allowed_end(%rip), %r10
+	subq %rdx, %r10
+	movq cnk_tb@gottpoff(%rip), %r8
+	addq %fs:0, %r8
+	syscall
+	testq %rax, %rax
+	jnz 9f
+	popq %r9
+	popq %r8
+	popq %r10
+	popq %rdx
+	popq %rsi
+	popq %rdi
+	leaq 128(%rsp), %rsp
+	movq cnk_tb@gottpoff(%rip), %r11
+	movb $1, %fs:TB_ARMED(%r11)
+	movb $SELECTOR_BLOCK, %fs:TB_SELECTOR(%r11)
+	movq VS_DEPTH(%r9), %rcx
+	incq %rcx
+	movq %rcx, %fs:TB_VFORK_DEPTH(%r11)
+	xorl %eax, %eax
+	jmp 3f
+2:	movq cnk_tb@gottpoff(%rip), %r11
+	movq VS_DEPTH(%r9), %rcx
+	movq %rcx, %fs:TB_VFORK_DEPTH(%r11)
+	movb $SELECTOR_BLOCK, %fs:TB_SELECTOR(%r11)
+3:	movq VS_RIP(%r9), %rcx
+	movq VS_R9(%r9), %r9
+	jmpq *%rcx
+9:	movl $SYS_write, %eax
+	movl $2, %edi
+	leaq cnk_vfork_arm_failed(%rip), %rsi
+	movl $cnk_vfork_arm_failed_len, %edx
+	syscall
+	movl $SYS_exit_group, %eax
+	movl $127, %edi
+	syscall
+	ud2
 	.size cnk_vfork_stub, . - cnk_vfork_stub
 
 	.globl cnk_allowed_end
 	.hidden cnk_allowed_end
 cnk_allowed_end:
+
+	.section .rodata
+cnk_vfork_arm_failed:
+	.ascii "ferry: cannot arm syscall interception in a vfork child\n"
+	.set cnk_vfork_arm_failed_len, . - cnk_vfork_arm_failed
 
 	.text
 	.globl cnk_trampoline
