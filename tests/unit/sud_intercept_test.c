@@ -210,6 +210,13 @@ static void test_fork_and_vfork(void **state)
 	expect_probe_ok("fork");
 }
 
+/* vfork, clone(CLONE_VM|CLONE_VFORK), posix_spawn and system(): the child
+ * is intercepted until its exec, the parent resumes intercepted. */
+static void test_vfork_children(void **state)
+{
+	expect_probe_ok("vfork");
+}
+
 /* clone() with a stack, clone3 without one, CLONE_CLEAR_SIGHAND refused. */
 static void test_clone_variants(void **state)
 {
@@ -441,6 +448,7 @@ int main(void)
 		cmocka_unit_test(test_registers_preserved),
 		cmocka_unit_test(test_threads_and_spawn),
 		cmocka_unit_test(test_fork_and_vfork),
+		cmocka_unit_test(test_vfork_children),
 		cmocka_unit_test(test_clone_variants),
 		cmocka_unit_test(test_exec_reloads),
 		cmocka_unit_test(test_getppid_loop),

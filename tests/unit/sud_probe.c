@@ -511,12 +511,188 @@ static int probe_fork(void)
 	return 0;
 }
 
+/* Written by vfork children, which share this memory. */
+static volatile long vfork_seen;
+
+static void vfork_child_checks(void);
+
+static int clone_vfork_child(void *arg)
+{
+	(void)arg;
+	vfork_child_checks();
+	return 0;
+}
+
+static void vfork_usr1(int sig)
+{
+	(void)sig;
+	handler_calls++;
+}
+
+/* In a vfork child: is it intercepted, with SIGSYS usable under a full
+ * mask?  Leaves 1 in vfork_seen if so. */
+static void vfork_child_checks(void)
+{
+	sigset_t all;
+	long before = dispatched(SYS_getppid);
+
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, NULL);
+	vfork_seen = before >= 0 && inline_syscall(SYS_getppid, 0, 0, 0) > 0 &&
+		     dispatched(SYS_getppid) == before + 1;
+}
+
+/* The parent after a vfork: intercepted still (selector BLOCK). */
+static int parent_intercepted(void)
+{
+	long before = dispatched(SYS_getppid);
+
+	return before >= 0 && getppid() > 0 && dispatched(SYS_getppid) == before + 1;
+}
+
+/* A vfork child of a vfork child: the inner parent must resume too. */
+static void vfork_nested(void)
+{
+	pid_t pid = vfork();
+	int status;
+
+	if (pid == 0) {
+		vfork_child_checks();
+		_exit(vfork_seen ? 4 : 1);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 4 || !parent_intercepted())
+		_exit(1);
+	_exit(3);
+}
+
+/* One vfork whose child checks itself, then execs or exits.  0 if all is
+ * well on both sides. */
+__attribute__((noinline)) static int vfork_once(int exec)
+{
+	pid_t pid;
+	int status;
+
+	vfork_seen = 0;
+	pid = vfork();
+	if (pid == 0) {
+		vfork_child_checks();
+		if (exec && vfork_seen)
+			execl("/bin/true", "true", (char *)NULL);
+		_exit(vfork_seen ? 0 : 1);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0 || vfork_seen != 1)
+		return -1;
+	return 0;
+}
+
+/*
+ * vfork and CLONE_VM|CLONE_VFORK children are intercepted from the call on,
+ * SIGSYS stays usable in them, their rt_sigaction leaves the parent's
+ * handlers alone, and the parent resumes intercepted, 1000 times over.
+ */
+static int probe_vfork(void)
+{
+	static char stack[64 * 1024] __attribute__((aligned(16)));
+	char *spawn_argv[] = { "true", NULL };
+	long dups;
+	struct sigaction sa = { 0 };
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t all;
+	long before;
+	pid_t pid;
+	int status, i;
+
+	sa.sa_handler = vfork_usr1;
+	CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+
+	vfork_seen = 0;
+	pid = vfork();
+	if (pid == 0) {
+		vfork_child_checks();
+		/* The child's own disposition, not the parent's record. */
+		signal(SIGUSR1, SIG_DFL);
+		_exit(7);
+	}
+	CHECK(pid > 0);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 7);
+	CHECK(vfork_seen == 1);
+	CHECK(parent_intercepted());
+	handler_calls = 0;
+	CHECK(raise(SIGUSR1) == 0);
+	CHECK(handler_calls == 1);
+
+	/* The child's execve is seen; the parent resumes after it. */
+	before = dispatched(SYS_execve);
+	pid = vfork();
+	if (pid == 0) {
+		execl("/bin/true", "true", (char *)NULL);
+		_exit(99);
+	}
+	CHECK(pid > 0);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK(dispatched(SYS_execve) == before + 1);
+	CHECK(parent_intercepted());
+
+	pid = vfork();
+	if (pid == 0)
+		vfork_nested();
+	CHECK(pid > 0);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 3);
+	CHECK(parent_intercepted());
+
+	/* clone(CLONE_VM|CLONE_VFORK) on a stack of its own. */
+	vfork_seen = 0;
+	pid = clone(clone_vfork_child, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | SIGCHLD,
+		    NULL);
+	CHECK(pid > 0);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK(vfork_seen == 1);
+	CHECK(parent_intercepted());
+
+	/* posix_spawn: its dup2 and execve are seen; resetting every signal
+	 * (SIGSYS included) in the child changes nothing for the parent. */
+	CHECK(posix_spawn_file_actions_init(&fa) == 0);
+	CHECK(posix_spawn_file_actions_adddup2(&fa, 1, 2) == 0);
+	CHECK(posix_spawnattr_init(&attr) == 0);
+	CHECK(sigfillset(&all) == 0);
+	CHECK(posix_spawnattr_setsigdefault(&attr, &all) == 0);
+	CHECK(posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF) == 0);
+	before = dispatched(SYS_execve);
+	dups = dispatched(SYS_dup2);
+	CHECK(posix_spawn(&pid, "/bin/true", &fa, &attr, spawn_argv, environ) == 0);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK(dispatched(SYS_execve) == before + 1);
+	CHECK(dispatched(SYS_dup2) == dups + 1);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	handler_calls = 0;
+	CHECK(raise(SIGUSR1) == 0);
+	CHECK(handler_calls == 1);
+	status = system("exit 3");
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 3);
+	CHECK(parent_intercepted());
+
+	for (i = 0; i < 1000; i++)
+		CHECK(vfork_once(i % 100 == 0) == 0);
+	CHECK(parent_intercepted());
+	printf("vfork ok\n");
+	return 0;
+}
+
 static volatile long clone_child_ran;
 
 static int clone_child(void *arg)
 {
-	clone_child_ran = (long)arg;
-	/* Unintercepted: a process sharing memory must not run the dispatcher. */
+	/* A CLONE_VFORK child is intercepted, with the parent suspended. */
+	clone_child_ran = dispatched(SYS_getppid) >= 0 ? (long)arg : -1;
 	return 0;
 }
 
@@ -633,6 +809,8 @@ int main(int argc, char **argv)
 		return probe_fork();
 	if (!strcmp(cmd, "clone"))
 		return probe_clone();
+	if (!strcmp(cmd, "vfork"))
+		return probe_vfork();
 	if (!strcmp(cmd, "exec"))
 		return probe_exec(argv[0]);
 	if (!strcmp(cmd, "bench"))
@@ -640,6 +818,6 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "env"))
 		return probe_env();
 	fprintf(stderr, "usage: sud_probe raw|signal|sigreturn|restart|sigmask|sigsys|vector|"
-			"threads|fork|clone|exec|bench|env\n");
+			"threads|fork|clone|vfork|exec|bench|env\n");
 	return 2;
 }
