@@ -6,7 +6,7 @@
 # Configurations (each its own build tree):
 #   build/        gcc, -Werror: unit, integration and end-to-end tests
 #   build-clang/  clang with AddressSanitizer + UBSan: unit and integration tests
-#   build-tsan/   clang with ThreadSanitizer: the threaded unit tests
+#   build-tsan/   clang with ThreadSanitizer: unit and integration tests
 #   build-fuzz/   clang libFuzzer: the wire decoder fuzzed for a bounded time
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,7 +49,7 @@ run_config() {
 run_config build gcc "-DCMAKE_BUILD_TYPE=RelWithDebInfo" ""
 if [ $quick -eq 0 ]; then
   run_config build-clang clang "-DCMAKE_BUILD_TYPE=Debug -DFERRY_SANITIZE=address,undefined" "-LE e2e"
-  run_config build-tsan clang "-DCMAKE_BUILD_TYPE=Debug -DFERRY_SANITIZE=thread" "-L tsan"
+  run_config build-tsan clang "-DCMAKE_BUILD_TYPE=Debug -DFERRY_SANITIZE=thread" "-LE e2e"
   run_config build-fuzz clang "-DCMAKE_BUILD_TYPE=Debug -DFERRY_FUZZ=ON" "-L fuzz"
 fi
 

@@ -35,6 +35,7 @@ struct fixture {
 	char exp[96], exp2[96], sub[96], outside[96];
 	struct fsp_exports *e;
 	int escapes;
+	pthread_mutex_t escape_lock; /* the hook runs on every worker thread */
 	char last_escape[256];
 };
 
@@ -43,7 +44,9 @@ static void on_escape(const char *path, void *arg)
 	struct fixture *f = arg;
 
 	__atomic_add_fetch(&f->escapes, 1, __ATOMIC_SEQ_CST);
+	pthread_mutex_lock(&f->escape_lock);
 	snprintf(f->last_escape, sizeof(f->last_escape), "%s", path);
+	pthread_mutex_unlock(&f->escape_lock);
 }
 
 static void write_file(const char *dir, const char *name, const char *text)
@@ -73,6 +76,7 @@ static int setup(void **state)
 	char spec[256];
 
 	assert_non_null(f);
+	assert_int_equal(pthread_mutex_init(&f->escape_lock, NULL), 0);
 	snprintf(f->top, sizeof(f->top), "/tmp/ferry-fsp-XXXXXX");
 	assert_non_null(mkdtemp(f->top));
 	snprintf(f->exp, sizeof(f->exp), "%s/exp", f->top);
@@ -107,6 +111,7 @@ static int teardown(void **state)
 	fsp_exports_free(f->e);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->top);
 	assert_int_equal(system(cmd), 0);
+	pthread_mutex_destroy(&f->escape_lock);
 	free(f);
 	return 0;
 }
