@@ -29,5 +29,27 @@ fx_fails "a descriptor a fork child cannot carry fails loudly" \
 fx_fails "a file of the I/O node cannot be executed" \
   bash -c 'cp /bin/true /pfs/true && chmod +x /pfs/true && /pfs/true'
 
+# dash, posix_spawn, system() and python's subprocess create children with
+# vfork (CLONE_VM|CLONE_VFORK): the runtime sees their calls and their exec.
+check "dash: a forwarded descriptor of the shell itself" \
+  test "$(fx dash -c 'exec 3>/pfs/d3.txt; echo hi >&3; exec 3>&-; cat /pfs/d3.txt')" == hi
+check "the export holds it" test "$(cat "$EXPORT/d3.txt")" == hi
+printf 'b\na\n' > "$EXPORT/a.txt"; printf 'b\na\n' > "$LOCAL/a.txt"
+fx sh -c 'cat /pfs/a.txt | sort > /pfs/b.txt; echo done >> /pfs/b.txt'
+(cd "$LOCAL" && sh -c 'cat a.txt | sort > b.txt; echo done >> b.txt')
+check "sh: a pipeline into a forwarded file, then an append" cmp -s "$LOCAL/b.txt" "$EXPORT/b.txt"
+mkdir -p "$EXPORT/d" && touch "$EXPORT/d/only-here"
+check "dash: the forwarded cwd survives its vfork child's exec" \
+  test "$(fx dash -c 'cd /pfs/d && ls')" == only-here
+check "python subprocess (vfork) runs a shell that writes a forwarded file" \
+  fx python3 -c 'import subprocess; subprocess.run(["sh", "-c", "echo x > /pfs/p.txt"], check=True)'
+check "the export holds it" test "$(cat "$EXPORT/p.txt")" == x
+check "posix_spawn carries the forwarded cwd" \
+  test "$(fx python3 -c 'import os; os.chdir("/pfs/d"); pid = os.posix_spawn("/bin/pwd", ["pwd"], os.environ); os.waitpid(pid, 0)')" == /pfs/d
+check "system() carries the forwarded cwd" \
+  test "$(fx python3 -c 'import os; os.chdir("/pfs/d"); os.system("ls")')" == only-here
+fx_fails "dash: a forwarded descriptor its vfork child cannot carry fails loudly" \
+  dash -c '/bin/echo lost > /pfs/vf.txt'
+
 stop_iond
 finish
