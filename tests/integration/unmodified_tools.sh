@@ -57,10 +57,17 @@ both "python3 file operations"  python3 "$HERE/py_fileops.py" @D@/py
 both "sqlite3 10,000 rows"      sqlite3 @D@/db.sqlite ".read $HERE/sqlite_rows.sql"
 both "sqlite3 reopen and check" sqlite3 @D@/db.sqlite "PRAGMA integrity_check; SELECT count(*), sum(v) FROM t;"
 
+# FERRY_IONODE / FERRY_MOUNTS instead of the flags.
+check "FERRY_IONODE and FERRY_MOUNTS instead of flags" bash -c \
+  'test "$(FERRY_IONODE=$1 FERRY_MOUNTS=/pfs timeout 60 "$2" -- cat /pfs/in/sub/small.txt)" = "$(cat "$3")"' \
+  sh "$IONODE_URI" "$FEXEC" "$T_DIR/small.txt"
+
 # The I/O node's export holds exactly what the local run produced.
 check "export tree equals the local tree" diff -r --no-dereference "$LOCAL" "$EXPORT"
 check "file landed in the export" cmp -s "$T_DIR/big.bin" "$EXPORT/in/big.bin"
 check "compute side has no /pfs" test ! -e /pfs
+check "the database is whole on the I/O node" \
+  test "$(sqlite3 "$EXPORT/db.sqlite" 'PRAGMA integrity_check; SELECT count(*) FROM t;' | tr '\n' ' ')" = "ok 9990 "
 
 # Confinement: nothing outside the export is reachable.
 ln -s /etc/passwd "$EXPORT/abs-link"
