@@ -40,6 +40,22 @@ static int require_dir_if_slash(const struct fsp_exports *e, int dirfd, const ch
 	return 0;
 }
 
+/*
+ * The parent and name of an existing entry that the call acts on without
+ * following it (unlinkat, readlinkat, utimensat with AT_SYMLINK_NOFOLLOW,
+ * the l*xattr calls): a trailing '/' requires the entry to be a directory.
+ */
+static int parent_open_entry(const struct fsp_exports *e, int dirfd, const char *path,
+			     struct fsp_parent *pp)
+{
+	int ret;
+
+	ret = fsp_parent_open(e, dirfd, path, pp);
+	if (ret < 0)
+		return ret;
+	return require_dir_if_slash(e, dirfd, path, pp);
+}
+
 int fsp_openat(struct fsp_exports *e, int dirfd, const char *path, int flags, mode_t mode)
 {
 	struct fsp_path p;
@@ -136,10 +152,7 @@ int fsp_unlinkat(struct fsp_exports *e, int dirfd, const char *path, int at_flag
 
 	if (at_flags & ~AT_REMOVEDIR)
 		return -EINVAL;
-	ret = fsp_parent_open(e, dirfd, path, &pp);
-	if (ret < 0)
-		goto out;
-	ret = require_dir_if_slash(e, dirfd, path, &pp);
+	ret = parent_open_entry(e, dirfd, path, &pp);
 	if (ret < 0)
 		goto out;
 	if (unlinkat(pp.parent_fd, pp.name, at_flags) != 0)
@@ -263,10 +276,7 @@ long fsp_readlinkat(struct fsp_exports *e, int dirfd, const char *path, char *bu
 	}
 	/* The link is never followed: its parent and name suffice, and a
 	 * regular file gives EINVAL as readlink(2) does. */
-	ret = fsp_parent_open(e, dirfd, path, &pp);
-	if (ret < 0)
-		goto out;
-	ret = require_dir_if_slash(e, dirfd, path, &pp);
+	ret = parent_open_entry(e, dirfd, path, &pp);
 	if (ret < 0)
 		goto out;
 	n = readlinkat(pp.parent_fd, pp.name, buf, bufsiz);
@@ -357,10 +367,7 @@ int fsp_utimensat(struct fsp_exports *e, int dirfd, const char *path,
 		return -EINVAL;
 	if ((at_flags & AT_SYMLINK_NOFOLLOW) && !(path && path[0] == '\0')) {
 		/* The link itself: its parent and name, never followed. */
-		ret = fsp_parent_open(e, dirfd, path, &pp);
-		if (ret < 0)
-			goto out;
-		ret = require_dir_if_slash(e, dirfd, path, &pp);
+		ret = parent_open_entry(e, dirfd, path, &pp);
 		if (ret < 0)
 			goto out;
 		if (utimensat(pp.parent_fd, pp.name, times, AT_SYMLINK_NOFOLLOW) != 0)
@@ -415,10 +422,7 @@ static int xattr_target_open(const struct fsp_exports *e, int dirfd, const char 
 	t->pp.parent_fd = -1;
 	t->tgt.fd = -1;
 	if (nofollow && path && path[0] != '\0') {
-		ret = fsp_parent_open(e, dirfd, path, &t->pp);
-		if (ret < 0)
-			return ret;
-		ret = require_dir_if_slash(e, dirfd, path, &t->pp);
+		ret = parent_open_entry(e, dirfd, path, &t->pp);
 		if (ret < 0)
 			return ret;
 		fsp_fd_path(t->pp.parent_fd, fd_path);
