@@ -55,6 +55,27 @@ bool iond_client_gone(int rc);
 /* An argument that must fit in an int (flags, modes, commands). */
 int call_int_arg(const struct iond_call *c, int i, int *out);
 
+/* For opcode handlers: call_fd, call_dirfd or call_int_arg on args[i],
+ * returning its error from the handler. */
+#define GET_FD(c, i, fd)                                                       \
+	do {                                                                   \
+		int rc_ = call_fd((c), (c)->msg.args[(i)], &(fd));              \
+		if (rc_)                                                       \
+			return rc_;                                            \
+	} while (0)
+#define GET_DIRFD(c, i, fd)                                                    \
+	do {                                                                   \
+		int rc_ = call_dirfd((c), (c)->msg.args[(i)], &(fd));           \
+		if (rc_)                                                       \
+			return rc_;                                            \
+	} while (0)
+#define GET_INT(c, i, v)                                                       \
+	do {                                                                   \
+		int rc_ = call_int_arg((c), (i), &(v));                         \
+		if (rc_)                                                       \
+			return rc_;                                            \
+	} while (0)
+
 /* Opcode handlers, by file. */
 long op_openat(struct iond_call *c);
 long op_statx(struct iond_call *c);

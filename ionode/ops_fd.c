@@ -10,19 +10,6 @@
 #include "call.h"
 #include "session.h"
 
-#define GET_FD(c, i, fd)                                                       \
-	do {                                                                   \
-		int rc_ = call_fd((c), (c)->msg.args[(i)], &(fd));              \
-		if (rc_)                                                       \
-			return rc_;                                            \
-	} while (0)
-#define GET_INT(c, i, v)                                                       \
-	do {                                                                   \
-		int rc_ = call_int_arg((c), (i), &(v));                         \
-		if (rc_)                                                       \
-			return rc_;                                            \
-	} while (0)
-
 long op_close(struct iond_call *c)
 {
 	return iond_session_fd_close(c->sess, c->msg.args[0]);

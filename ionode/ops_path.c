@@ -18,20 +18,6 @@
 
 #define XATTR_VALUE_MAX 65536 /* Linux XATTR_SIZE_MAX */
 
-/* Parse the dh in args[i] and the int in args[j] (flags, mode). */
-#define GET_DIRFD(c, i, fd)                                                    \
-	do {                                                                   \
-		int rc_ = call_dirfd((c), (c)->msg.args[(i)], &(fd));           \
-		if (rc_)                                                       \
-			return rc_;                                            \
-	} while (0)
-#define GET_INT(c, i, v)                                                       \
-	do {                                                                   \
-		int rc_ = call_int_arg((c), (i), &(v));                         \
-		if (rc_)                                                       \
-			return rc_;                                            \
-	} while (0)
-
 static size_t bounded(int64_t asked, size_t cap)
 {
 	return (uint64_t)asked < cap ? (size_t)asked : cap;
