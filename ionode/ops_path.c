@@ -256,20 +256,20 @@ static int nofollow_arg(int64_t v, int *out)
 	return 0;
 }
 
-long op_xattr_get(struct iond_call *c)
+/* getxattr and listxattr: the buffer size in args[1], which the reply's
+ * data bounds, and nofollow in args[2]. */
+static int xattr_query_args(const struct iond_call *c, size_t *size, int *nofollow)
 {
-	size_t size;
-	int dirfd, nofollow;
-	long len;
-
-	GET_DIRFD(c, 0, dirfd);
-	if (c->msg.args[1] < 0 || nofollow_arg(c->msg.args[2], &nofollow))
+	if (c->msg.args[1] < 0 || nofollow_arg(c->msg.args[2], nofollow))
 		return -EINVAL;
-	size = bounded(c->msg.args[1], c->ctx->reply_data_max);
-	if (size > XATTR_VALUE_MAX)
-		size = XATTR_VALUE_MAX;
-	len = fsp_getxattr(c->ctx->exports, dirfd, c->msg.paths[0], nofollow, c->msg.paths[1],
-			   size ? c->scratch->data : NULL, size);
+	*size = bounded(c->msg.args[1], c->ctx->reply_data_max);
+	return 0;
+}
+
+/* A size of 0 asks only for the length; otherwise the reply carries the
+ * len bytes the call left in the scratch buffer. */
+static long xattr_query_reply(struct iond_call *c, size_t size, long len)
+{
 	if (len < 0)
 		return len;
 	if (size) {
@@ -277,6 +277,22 @@ long op_xattr_get(struct iond_call *c)
 		c->out_len = (uint32_t)len;
 	}
 	return len;
+}
+
+long op_xattr_get(struct iond_call *c)
+{
+	size_t size;
+	int dirfd, nofollow;
+	long len;
+
+	GET_DIRFD(c, 0, dirfd);
+	if (xattr_query_args(c, &size, &nofollow))
+		return -EINVAL;
+	if (size > XATTR_VALUE_MAX)
+		size = XATTR_VALUE_MAX;
+	len = fsp_getxattr(c->ctx->exports, dirfd, c->msg.paths[0], nofollow, c->msg.paths[1],
+			   size ? c->scratch->data : NULL, size);
+	return xattr_query_reply(c, size, len);
 }
 
 long op_xattr_set(struct iond_call *c)
@@ -300,18 +316,11 @@ long op_xattr_list(struct iond_call *c)
 	long len;
 
 	GET_DIRFD(c, 0, dirfd);
-	if (c->msg.args[1] < 0 || nofollow_arg(c->msg.args[2], &nofollow))
+	if (xattr_query_args(c, &size, &nofollow))
 		return -EINVAL;
-	size = bounded(c->msg.args[1], c->ctx->reply_data_max);
 	len = fsp_listxattr(c->ctx->exports, dirfd, c->msg.paths[0], nofollow,
 			    size ? c->scratch->data : NULL, size);
-	if (len < 0)
-		return len;
-	if (size) {
-		c->out_data = c->scratch->data;
-		c->out_len = (uint32_t)len;
-	}
-	return len;
+	return xattr_query_reply(c, size, len);
 }
 
 long op_xattr_remove(struct iond_call *c)
