@@ -218,8 +218,11 @@ static void handle_frame(struct ferry_rpc_client *c, const uint8_t *data, size_t
 	pthread_mutex_unlock(&c->mu);
 }
 
-static void complete_op(struct ferry_rpc_client *c, struct client_op *op, size_t len, int err)
+/* A fab_complete_fn: owner is the client, op_ctx a client_op. */
+static void complete_op(void *owner, void *op_ctx, size_t len, int err)
 {
+	struct ferry_rpc_client *c = owner;
+	struct client_op *op = op_ctx;
 	struct pending_call *p;
 
 	if (op->kind == CLIENT_OP_RECV) {
@@ -250,23 +253,7 @@ static void complete_op(struct ferry_rpc_client *c, struct client_op *op, size_t
 /* Reads and handles completions once; returns how many, or 0. */
 static int client_poll_cq(struct ferry_rpc_client *c)
 {
-	struct fi_cq_msg_entry ents[16];
-	struct fi_cq_err_entry err;
-	ssize_t n;
-	ssize_t i;
-
-	n = fi_cq_read(c->fab.cq, ents, 16);
-	if (n > 0) {
-		for (i = 0; i < n; i++)
-			complete_op(c, ents[i].op_context, ents[i].len, 0);
-		return (int)n;
-	}
-	if (n == -FI_EAVAIL && fab_cq_readerr(&c->fab, &err) == 1) {
-		if (err.op_context)
-			complete_op(c, err.op_context, 0, fab_errno(-err.err));
-		return 1;
-	}
-	return 0;
+	return fab_cq_poll(&c->fab, complete_op, c);
 }
 
 /* ---------------- sending and waiting ---------------- */

@@ -129,6 +129,34 @@ int fab_errno(ssize_t fi_ret);
 /* Name of the CQ error for logs, with the provider's detail. */
 int fab_cq_readerr(struct fab *f, struct fi_cq_err_entry *err);
 
+/* Hands one completion to its owner: op_ctx is the operation's context,
+ * err 0 or the negative errno of a completion error. */
+typedef void (*fab_complete_fn)(void *owner, void *op_ctx, size_t len, int err);
+
+/* Reads the CQ once and hands each completion (up to 16), or one error
+ * entry, to complete.  Returns how many, or 0.  Inline, so that each side's
+ * progress loop calls its complete directly. */
+static inline int fab_cq_poll(struct fab *f, fab_complete_fn complete, void *owner)
+{
+	struct fi_cq_msg_entry ents[16];
+	struct fi_cq_err_entry err;
+	ssize_t n;
+	ssize_t i;
+
+	n = fi_cq_read(f->cq, ents, 16);
+	if (n > 0) {
+		for (i = 0; i < n; i++)
+			complete(owner, ents[i].op_context, ents[i].len, 0);
+		return (int)n;
+	}
+	if (n == -FI_EAVAIL && fab_cq_readerr(f, &err) == 1) {
+		if (err.op_context)
+			complete(owner, err.op_context, 0, fab_errno(-err.err));
+		return 1;
+	}
+	return 0;
+}
+
 /* After spinning, waiters yield the CPU this long (µs) before they sleep:
  * on a busy node a sleep costs far more than a yield. */
 #define FAB_YIELD_US 1000

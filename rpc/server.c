@@ -417,8 +417,12 @@ static void handle_recv(struct ferry_rpc_server *s, struct srv_op *op, size_t le
 		FLOG_WARN(0, 0, "rpc: cannot re-post a receive buffer on %s", s->uri);
 }
 
-static void complete_op(struct ferry_rpc_server *s, struct srv_op *op, size_t len, int err)
+/* A fab_complete_fn: owner is the server, op_ctx an srv_op. */
+static void complete_op(void *owner, void *op_ctx, size_t len, int err)
 {
+	struct ferry_rpc_server *s = owner;
+	struct srv_op *op = op_ctx;
+
 	if (op->kind == SRV_OP_RECV) {
 		handle_recv(s, op, len, err);
 		return;
@@ -446,23 +450,7 @@ static void complete_op(struct ferry_rpc_server *s, struct srv_op *op, size_t le
 
 int srv_poll_cq(struct ferry_rpc_server *s)
 {
-	struct fi_cq_msg_entry ents[16];
-	struct fi_cq_err_entry err;
-	ssize_t n;
-	ssize_t i;
-
-	n = fi_cq_read(s->fab.cq, ents, 16);
-	if (n > 0) {
-		for (i = 0; i < n; i++)
-			complete_op(s, ents[i].op_context, ents[i].len, 0);
-		return (int)n;
-	}
-	if (n == -FI_EAVAIL && fab_cq_readerr(&s->fab, &err) == 1) {
-		if (err.op_context)
-			complete_op(s, err.op_context, 0, fab_errno(-err.err));
-		return 1;
-	}
-	return 0;
+	return fab_cq_poll(&s->fab, complete_op, s);
 }
 
 /* Network providers tell us that a client died only when we next send to
