@@ -11,7 +11,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -357,12 +356,8 @@ static int wait_call(struct ferry_rpc_client *c, struct pending_call *p, uint64_
 			now = fab_now_us();
 			if (now >= deadline)
 				break;
-			if (now < spin_end)
+			if (fab_spin_or_yield(now, spin_end))
 				continue;
-			if (now < spin_end + FAB_YIELD_US) {
-				sched_yield();
-				continue;
-			}
 			fab_wait(&c->fab, -1,
 				 (int64_t)(deadline - now < CLIENT_BLOCK_SLICE_US ? deadline - now
 										   : CLIENT_BLOCK_SLICE_US));

@@ -7,6 +7,7 @@
 #ifndef FERRY_RPC_FABRIC_H
 #define FERRY_RPC_FABRIC_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -160,6 +161,20 @@ static inline int fab_cq_poll(struct fab *f, fab_complete_fn complete, void *own
 /* After spinning, waiters yield the CPU this long (µs) before they sleep:
  * on a busy node a sleep costs far more than a yield. */
 #define FAB_YIELD_US 1000
+
+/* How a waiter that found nothing to do goes on at time now: true while it
+ * should poll again (spinning until spin_end, then yielding the CPU for
+ * FAB_YIELD_US), false once it should block. */
+static inline bool fab_spin_or_yield(uint64_t now, uint64_t spin_end)
+{
+	if (now < spin_end)
+		return true;
+	if (now < spin_end + FAB_YIELD_US) {
+		sched_yield();
+		return true;
+	}
+	return false;
+}
 
 /* Block until the CQ may have work, extra_fd (>= 0) is readable, or
  * timeout_us passes.  Returns 1 if extra_fd is readable, else 0. */

@@ -551,12 +551,8 @@ int ferry_rpc_server_progress(struct ferry_rpc_server *s, int timeout_ms)
 		now = fab_now_us();
 		if (now >= deadline)
 			break;
-		if (now < spin_end)
+		if (fab_spin_or_yield(now, spin_end))
 			continue;
-		if (now < spin_end + FAB_YIELD_US) {
-			sched_yield();
-			continue;
-		}
 		atomic_store(&s->sleeping, true);
 		/* A worker may have posted just before we said we sleep. */
 		if (srv_poll_cq(s) > 0) {
