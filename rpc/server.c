@@ -41,6 +41,18 @@ void srv_kick(struct ferry_rpc_server *s)
 	}
 }
 
+void srv_make_room(struct ferry_rpc_server *s, bool on_progress)
+{
+	if (on_progress) {
+		s->nesting++;
+		srv_poll_cq(s);
+		s->nesting--;
+	} else {
+		srv_kick(s);
+		sched_yield();
+	}
+}
+
 /* ---------------- operations ---------------- */
 
 struct srv_op *srv_op_get(struct ferry_rpc_server *s, enum srv_op_kind kind)
@@ -204,14 +216,7 @@ static int send_frame(struct ferry_rpc_server *s, struct srv_peer *peer, const s
 			      op->mr.desc, peer->addr, &op->ctx);
 		if (ret != -FI_EAGAIN || fab_now_us() > give_up)
 			break;
-		if (on_progress) {
-			s->nesting++;
-			srv_poll_cq(s);
-			s->nesting--;
-		} else {
-			srv_kick(s);
-			sched_yield();
-		}
+		srv_make_room(s, on_progress);
 	}
 	if (!ret) {
 		if (!on_progress)

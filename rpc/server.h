@@ -104,6 +104,10 @@ bool srv_on_progress_thread(struct ferry_rpc_server *s);
 int srv_poll_cq(struct ferry_rpc_server *s);
 /* While a non-progress thread waits for the provider: let it progress. */
 void srv_kick(struct ferry_rpc_server *s);
+/* A post found the provider's queue full (-FI_EAGAIN): before retrying,
+ * drain completions (on the progress thread) or kick the progress thread
+ * and yield (on any other). */
+void srv_make_room(struct ferry_rpc_server *s, bool on_progress);
 /* With mu held. */
 void srv_peer_unref(struct ferry_rpc_server *s, struct srv_peer *p);
 void srv_peer_mark_down(struct ferry_rpc_server *s, struct srv_peer *p);

@@ -6,7 +6,6 @@
  * completions; on the progress thread itself it polls the CQ instead.
  */
 #include <errno.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -120,14 +119,7 @@ static int post_chunk(struct ferry_rpc_server *s, struct ferry_rpc_request *r,
 				       r->bulk_key, &op->ctx);
 		if (ret != -FI_EAGAIN || fab_now_us() > give_up)
 			break;
-		if (on_progress) {
-			s->nesting++;
-			srv_poll_cq(s);
-			s->nesting--;
-		} else {
-			srv_kick(s);
-			sched_yield();
-		}
+		srv_make_room(s, on_progress);
 	}
 	if (!ret && !on_progress)
 		srv_kick(s);
