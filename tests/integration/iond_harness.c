@@ -443,3 +443,22 @@ long iond_null(struct iond_client *c)
 	rc = iond_call_msg(c, &m, NULL, &conv_reply, 0);
 	return rc ? rc : iond_rc(&conv_reply);
 }
+
+long iond_lock(struct iond_client *c, int64_t h, int cmd, short type, int timeout_ms)
+{
+	static _Thread_local struct iond_reply rep;
+	unsigned char wire[FERRY_WIRE_FLOCK_SIZE];
+	struct flock fl = {.l_type = type, .l_whence = SEEK_SET};
+	struct ferry_msg m;
+	int rc;
+
+	ferry_flock_encode(&fl, wire);
+	ferry_msg_init(&m, FERRY_OP_FCNTL, 0, 0);
+	ferry_msg_add_arg(&m, h);
+	ferry_msg_add_arg(&m, cmd);
+	ferry_msg_add_arg(&m, 0);
+	m.data = wire;
+	m.data_len = sizeof(wire);
+	rc = iond_call_msg(c, &m, NULL, &rep, timeout_ms);
+	return rc ? rc : iond_rc(&rep);
+}

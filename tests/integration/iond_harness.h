@@ -97,5 +97,9 @@ long iond_close_handle(struct iond_client *c, int64_t h);
 long iond_write(struct iond_client *c, int64_t h, const void *buf, size_t len, int64_t off);
 long iond_read(struct iond_client *c, int64_t h, void *buf, size_t len, int64_t off);
 long iond_null(struct iond_client *c);
+/* fcntl(h, cmd) with a whole-file lock of type (F_WRLCK, F_UNLCK, ...),
+ * waiting up to timeout_ms for the reply (0: the default).  The reply is
+ * kept per thread: one thread may wait in F_SETLKW while another calls. */
+long iond_lock(struct iond_client *c, int64_t h, int cmd, short type, int timeout_ms);
 
 #endif

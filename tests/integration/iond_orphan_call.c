@@ -16,25 +16,6 @@
 
 #include "iond_harness.h"
 
-static long lock_call(struct iond_client *c, int64_t h, int cmd, int timeout_ms)
-{
-	static struct iond_reply rep;
-	unsigned char wire[FERRY_WIRE_FLOCK_SIZE];
-	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-	struct ferry_msg m;
-	int rc;
-
-	ferry_flock_encode(&fl, wire);
-	ferry_msg_init(&m, FERRY_OP_FCNTL, 0, 0);
-	ferry_msg_add_arg(&m, h);
-	ferry_msg_add_arg(&m, cmd);
-	ferry_msg_add_arg(&m, 0);
-	m.data = wire;
-	m.data_len = sizeof(wire);
-	rc = iond_call_msg(c, &m, NULL, &rep, timeout_ms);
-	return rc ? rc : iond_rc(&rep);
-}
-
 /* The victim: block in F_SETLKW until killed. */
 static void victim(const char *uri)
 {
@@ -46,7 +27,7 @@ static void victim(const char *uri)
 	h = iond_openat(&c, "/pfs/lockfile", O_RDWR, 0);
 	if (h < 0)
 		_exit(12);
-	lock_call(&c, h, F_SETLKW, 600000);
+	iond_lock(&c, h, F_SETLKW, F_WRLCK, 600000);
 	_exit(13);
 }
 
@@ -65,7 +46,7 @@ int main(int argc, char **argv)
 	CHECK_ERR(iond_client_open(&holder, d.uri, 1), 0);
 	h = iond_openat(&holder, "/pfs/lockfile", O_CREAT | O_RDWR, 0644);
 	CHECK(h >= 0, "openat: %s", iond_errname(h));
-	CHECK_ERR(lock_call(&holder, h, F_SETLK, 0), 0);
+	CHECK_ERR(iond_lock(&holder, h, F_SETLK, F_WRLCK, 0), 0);
 
 	pid = fork();
 	CHECK(pid >= 0, "fork: %s", strerror(errno));
@@ -86,7 +67,7 @@ int main(int argc, char **argv)
 		long h2 = iond_openat(&next, "/pfs/lockfile", O_RDWR, 0);
 
 		CHECK(h2 >= 0, "openat: %s", iond_errname(h2));
-		CHECK_ERR(lock_call(&next, h2, F_SETLK, 0), -EAGAIN);
+		CHECK_ERR(iond_lock(&next, h2, F_SETLK, F_WRLCK, 0), -EAGAIN);
 	}
 
 	iond_client_close(&next);

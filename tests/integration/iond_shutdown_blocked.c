@@ -16,31 +16,12 @@
 
 #include "iond_harness.h"
 
-static long lock_call(struct iond_client *c, int64_t h, int cmd, int timeout_ms)
-{
-	static _Thread_local struct iond_reply rep;
-	unsigned char wire[FERRY_WIRE_FLOCK_SIZE];
-	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-	struct ferry_msg m;
-	int rc;
-
-	ferry_flock_encode(&fl, wire);
-	ferry_msg_init(&m, FERRY_OP_FCNTL, 0, 0);
-	ferry_msg_add_arg(&m, h);
-	ferry_msg_add_arg(&m, cmd);
-	ferry_msg_add_arg(&m, 0);
-	m.data = wire;
-	m.data_len = sizeof(wire);
-	rc = iond_call_msg(c, &m, NULL, &rep, timeout_ms);
-	return rc ? rc : iond_rc(&rep);
-}
-
 static struct iond_client waiter;
 static long waiter_h;
 
 static void *wait_for_lock(void *arg)
 {
-	lock_call(&waiter, waiter_h, F_SETLKW, 30000);
+	iond_lock(&waiter, waiter_h, F_SETLKW, F_WRLCK, 30000);
 	return NULL;
 }
 
@@ -60,7 +41,7 @@ int main(int argc, char **argv)
 	CHECK_ERR(iond_client_open(&holder, d.uri, 1), 0);
 	h = iond_openat(&holder, "/pfs/lockfile", O_CREAT | O_RDWR, 0644);
 	CHECK(h >= 0, "openat: %s", iond_errname(h));
-	CHECK_ERR(lock_call(&holder, h, F_SETLK, 0), 0);
+	CHECK_ERR(iond_lock(&holder, h, F_SETLK, F_WRLCK, 0), 0);
 	CHECK_ERR(iond_client_open(&waiter, d.uri, 2), 0);
 	waiter_h = iond_openat(&waiter, "/pfs/lockfile", O_RDWR, 0);
 	CHECK(waiter_h >= 0, "openat: %s", iond_errname(waiter_h));

@@ -23,25 +23,6 @@ struct waiter {
 	pthread_mutex_t mu;
 };
 
-static long lock_call(struct iond_client *c, int64_t h, int cmd, short type)
-{
-	static _Thread_local struct iond_reply rep;
-	unsigned char wire[FERRY_WIRE_FLOCK_SIZE];
-	struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
-	struct ferry_msg m;
-	int rc;
-
-	ferry_flock_encode(&fl, wire);
-	ferry_msg_init(&m, FERRY_OP_FCNTL, 0, 0);
-	ferry_msg_add_arg(&m, h);
-	ferry_msg_add_arg(&m, cmd);
-	ferry_msg_add_arg(&m, 0);
-	m.data = wire;
-	m.data_len = sizeof(wire);
-	rc = iond_call_msg(c, &m, NULL, &rep, 30000);
-	return rc ? rc : iond_rc(&rep);
-}
-
 static void *wait_for_lock(void *arg)
 {
 	struct waiter *w = arg;
@@ -50,7 +31,7 @@ static void *wait_for_lock(void *arg)
 
 	if (iond_client_open(&c, w->uri, 2) == 0) {
 		h = iond_openat(&c, "/pfs/lockfile", O_RDWR, 0);
-		rc = h < 0 ? h : lock_call(&c, h, F_SETLKW, F_WRLCK);
+		rc = h < 0 ? h : iond_lock(&c, h, F_SETLKW, F_WRLCK, 30000);
 		iond_client_close(&c);
 	}
 	pthread_mutex_lock(&w->mu);
@@ -85,7 +66,7 @@ int main(int argc, char **argv)
 	CHECK_ERR(iond_client_open(&holder, d.uri, 1), 0);
 	h = iond_openat(&holder, "/pfs/lockfile", O_CREAT | O_RDWR, 0644);
 	CHECK(h >= 0, "openat: %s", iond_errname(h));
-	CHECK_ERR(lock_call(&holder, h, F_SETLK, F_WRLCK), 0);
+	CHECK_ERR(iond_lock(&holder, h, F_SETLK, F_WRLCK, 30000), 0);
 
 	w.uri = d.uri;
 	CHECK(pthread_create(&tid, NULL, wait_for_lock, &w) == 0, "pthread_create");
@@ -101,10 +82,10 @@ int main(int argc, char **argv)
 		long h2 = iond_openat(&other, "/pfs/lockfile", O_RDWR, 0);
 
 		CHECK(h2 >= 0, "openat: %s", iond_errname(h2));
-		CHECK_ERR(lock_call(&other, h2, F_SETLK, F_WRLCK), -EAGAIN);
+		CHECK_ERR(iond_lock(&other, h2, F_SETLK, F_WRLCK, 30000), -EAGAIN);
 	}
 
-	CHECK_ERR(lock_call(&holder, h, F_SETLK, F_UNLCK), 0);
+	CHECK_ERR(iond_lock(&holder, h, F_SETLK, F_UNLCK, 30000), 0);
 	for (int i = 0; i < 500 && !waiter_done(&w); i++)
 		nanosleep(&tick, NULL);
 	CHECK(waiter_done(&w), "the waiter never got the lock");
