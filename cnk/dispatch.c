@@ -160,11 +160,38 @@ static long forward(const struct cnk_syscall_desc *d, long nr, const long *a)
 	return ret;
 }
 
+int cnk_dispatch_owner_pid(void)
+{
+	return atomic_load(&dispatch_pid);
+}
+
+/* Before a vfork child exists (CNK_NR_VFORK_PREPARE): it may carry forwarded
+ * descriptors across its exec but cannot ask the I/O node for their offsets. */
+static long vfork_prepare(void)
+{
+	uint64_t blocked = forward_blocked_signals, saved_mask = 0;
+	int saved_errno = errno;
+	long mret;
+
+	if (!cnk_policy_enabled() || cnk_fdtable_empty() || in_vfork_child())
+		return 0;
+	mret = cnk_raw_syscall6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&blocked, (long)&saved_mask,
+				sizeof(blocked), 0, 0);
+	cnk_exec_before_vfork();
+	if (mret == 0)
+		cnk_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&saved_mask, 0,
+				 sizeof(saved_mask), 0, 0);
+	errno = saved_errno;
+	return 0;
+}
+
 long cnk_dispatch(long nr, long a0, long a1, long a2, long a3, long a4, long a5)
 {
 	const long a[6] = { a0, a1, a2, a3, a4, a5 };
 	const struct cnk_syscall_desc *d;
 
+	if (nr == CNK_NR_VFORK_PREPARE)
+		return vfork_prepare();
 	if (nr < 0 || nr >= CNK_NSYSCALLS)
 		return cnk_raw_syscall6(nr, a0, a1, a2, a3, a4, a5);
 	d = &cnk_syscalls[nr];
@@ -209,7 +236,8 @@ static void warn_stale_file(int fd, const struct cnk_file *f)
 		return;
 	FLOG_WARN(cnk_session_id(), cnk_session_job(),
 		  "fd %d (%s) belongs to an I/O-node session this process no longer has "
-		  "(inherited across fork, or closed for an exec that failed): EBADF",
+		  "(inherited across fork, closed for an exec that failed, or carried by "
+		  "a vfork child into the program it ran): EBADF",
 		  fd, f->path ? f->path : "?");
 }
 

@@ -48,6 +48,8 @@ struct cnk_file *cnk_file_new(int64_t handle, int flags, const char *path)
 	}
 	atomic_init(&f->refs, 1);
 	atomic_init(&f->stale, false);
+	atomic_init(&f->vfork_offset, -1);
+	atomic_init(&f->carried, false);
 	f->handle = handle;
 	f->flags = flags;
 	f->is_dir = (flags & O_DIRECTORY) != 0;
@@ -108,7 +110,7 @@ int cnk_fd_acquire(int fd, struct cnk_file **out)
 	*out = NULL;
 	if (!f)
 		return 0;
-	if (atomic_load(&f->stale)) {
+	if (atomic_load(&f->stale) || atomic_load(&f->carried)) {
 		if (stale_hook)
 			stale_hook(fd, f);
 		cnk_file_put(f);

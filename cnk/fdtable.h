@@ -26,6 +26,12 @@ struct cnk_file {
 	bool is_dir;         /* known to be a directory (O_DIRECTORY or statx) */
 	atomic_bool stale;   /* inherited across fork: the handle is the parent's */
 	char *path;          /* compute-node path, for fchdir and logs (may be NULL) */
+	/* The offset fetched before the last vfork (-1: unknown), for a vfork
+	 * child that carries the file across its exec (forward_exec.c). */
+	_Atomic int64_t vfork_offset;
+	/* A vfork child carried it across its exec: the new program's open
+	 * file has its own offset, so ours is no longer right (EBADF). */
+	atomic_bool carried;
 };
 
 /* Called when the last reference to a file goes (send CLOSE).  Returns 0 or
@@ -49,8 +55,8 @@ bool cnk_fdtable_empty(void);
 struct cnk_file *cnk_fd_get(int fd);
 
 /* For the forward path: 1 with *out referenced, 0 when fd is not forwarded,
- * -EBADF when its file was inherited across fork (the stale hook is told,
- * to log it). */
+ * -EBADF when its file was inherited across fork or carried by a vfork
+ * child (the stale hook is told, to log it). */
 int cnk_fd_acquire(int fd, struct cnk_file **out);
 typedef void (*cnk_stale_hook_fn)(int fd, const struct cnk_file *f);
 void cnk_fdtable_set_stale_hook(cnk_stale_hook_fn fn);

@@ -33,6 +33,12 @@ cnk_fwd_fn cnk_fwd_chdir, cnk_fwd_fchdir, cnk_fwd_getcwd, cnk_fwd_exit_group, cn
 cnk_fwd_fn cnk_fwd_exec;
 /* At start: reopen the forwarded descriptors and cwd an exec carried. */
 void cnk_exec_adopt_inherited(void);
+/* In the parent, before a vfork child exists: note each forwarded file's
+ * offset, which the child cannot ask the I/O node for. */
+void cnk_exec_before_vfork(void);
+/* dispatch.c: the process whose descriptor table the runtime's describes
+ * (not a vfork child sharing it). */
+int cnk_dispatch_owner_pid(void);
 /* forward_mmap.c */
 cnk_fwd_fn cnk_fwd_mmap;
 

@@ -14,14 +14,20 @@
  * The reopened descriptor is a new open file on the I/O node: its offset is
  * no longer shared with descriptors other processes kept (the next issue
  * shares handles across processes).  A forwarded descriptor that cannot be
- * carried (a fork child's inherited one, or any in a vfork child) becomes an
- * O_PATH descriptor before exec, so the new program fails loudly (EBADF) on
- * it instead of reading and writing /dev/null.
+ * carried (a fork child's inherited one) becomes an O_PATH descriptor before
+ * exec, so the new program fails loudly (EBADF) on it instead of reading and
+ * writing /dev/null.
  *
  * Before an exec that will probably succeed, the session is closed (see
- * cnk_session_before_exec).  This runs in vfork children too (posix_spawn),
- * which share the parent's memory: there nothing is allocated, and the new
- * environment lives in a private anonymous mapping that exec discards.
+ * cnk_session_before_exec).  This runs in vfork children too (dash,
+ * posix_spawn, system), which share the parent's memory and must not use
+ * its session or its heap: nothing is allocated (the entries and the new
+ * environment live in private anonymous mappings that exec discards), the
+ * offsets are the ones the parent noted just before the vfork
+ * (cnk_exec_before_vfork), and the descriptors are matched to the parent's
+ * table by open file (kcmp), since the child may have moved them.  A file
+ * a vfork child carried is no longer usable by the parent (EBADF): its
+ * offset moved on in the new program only.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +38,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <linux/kcmp.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -127,45 +134,124 @@ static long remote_offset(const struct cnk_file *f)
 	return cnk_session_call(&m, NULL, NULL, 0, NULL, CNK_CALL_DEFAULT);
 }
 
-/* The forwarded descriptors that survive exec: carried ones get an
- * environment entry (allocated; only when carry is set), the others are
- * made unusable.  Returns the number of entries. */
-static size_t collect_surviving_fds(bool carry, char **entries, size_t cap)
+/* Where the carried entries are written: a private anonymous mapping,
+ * never the heap (a vfork child shares the parent's allocator). */
+#define ENTRY_MAX (sizeof(FD_VAR) + 3 * 24 + FERRY_PATH_MAX)
+#define ENTRIES_LEN (EXEC_MAX_CARRIED * ENTRY_MAX)
+/* A vfork child may have moved descriptors (posix_spawn's dup2): how far it
+ * looks for the placeholders it holds. */
+#define VFORK_FD_SCAN 256
+
+/* Its handle is this session's and its offset still ours. */
+static bool file_carriable(struct cnk_file *f)
+{
+	return !atomic_load(&f->stale) && !atomic_load(&f->carried) && f->path;
+}
+
+/* Carried by a vfork child, a file's offset moves on in the new program
+ * only: a later use here (or by another child) would read or overwrite at
+ * the old one, silently, so it fails with EBADF instead.  A write-only
+ * O_APPEND file has no offset to lose. */
+static void note_carried(struct cnk_file *f)
+{
+	if ((f->flags & O_ACCMODE) != O_WRONLY || !(f->flags & O_APPEND))
+		atomic_store(&f->carried, true);
+}
+
+void cnk_exec_before_vfork(void)
 {
 	int fd, high = cnk_fdtable_high();
-	size_t n = 0;
 
 	for (fd = 0; fd < high; fd++) {
 		struct cnk_file *f;
-		long fdflags, off;
 
 		if (!cnk_fd_is_forwarded(fd))
 			continue;
-		fdflags = cnk_raw_syscall(SYS_fcntl, fd, F_GETFD, 0);
-		if (fdflags < 0 || (fdflags & FD_CLOEXEC))
+		f = cnk_fd_get(fd);
+		if (!f)
 			continue;
-		f = carry ? cnk_fd_get(fd) : NULL;
-		if (!f || atomic_load(&f->stale) || !f->path || n == cap ||
-		    (off = remote_offset(f)) < 0 ||
-		    asprintf(&entries[n], FD_VAR "%d=%d:%ld:%s", fd, f->flags, off, f->path) < 0) {
+		atomic_store(&f->vfork_offset, !file_carriable(f) ? -1 : remote_offset(f));
+		cnk_file_put(f);
+	}
+}
+
+/* The forwarded file behind this process's fd, referenced, or NULL.  In a
+ * vfork child the table describes the parent's descriptors: the file is the
+ * one of the parent's descriptor that shares fd's open file (kcmp), or, where
+ * kcmp is missing, of the same number if fd is still a placeholder. */
+static struct cnk_file *surviving_file(int fd, bool vfork_child, int high)
+{
+	long self, owner;
+	int p;
+
+	if (!vfork_child)
+		return cnk_fd_is_forwarded(fd) ? cnk_fd_get(fd) : NULL;
+	if (!is_placeholder(fd))
+		return NULL;
+	self = cnk_raw_syscall(SYS_getpid, 0, 0, 0);
+	owner = cnk_dispatch_owner_pid();
+	for (p = 0; p < high; p++) {
+		long same;
+
+		if (!cnk_fd_is_forwarded(p))
+			continue;
+		same = cnk_raw_syscall6(SYS_kcmp, owner, self, KCMP_FILE, p, fd, 0);
+		if (same == 0 || (same < 0 && p == fd))
+			return cnk_fd_get(p);
+	}
+	return NULL;
+}
+
+/* The forwarded descriptors that survive exec: carried ones get an
+ * environment entry written in `buf` (only when carry is set), the others
+ * are made unusable.  Returns the number of entries. */
+static size_t collect_surviving_fds(bool carry, bool vfork_child, char *buf, char **entries,
+				    size_t cap)
+{
+	int fd, high = cnk_fdtable_high();
+	int limit = vfork_child && high < VFORK_FD_SCAN ? VFORK_FD_SCAN : high;
+	size_t n = 0;
+
+	for (fd = 0; fd < limit; fd++) {
+		struct cnk_file *f = surviving_file(fd, vfork_child, high);
+		long fdflags, off = -1;
+		int len = -1;
+
+		if (!f)
+			continue;
+		fdflags = cnk_raw_syscall(SYS_fcntl, fd, F_GETFD, 0);
+		if (fdflags < 0 || (fdflags & FD_CLOEXEC)) {
+			cnk_file_put(f);
+			continue;
+		}
+		if (carry && buf && file_carriable(f) && n < cap)
+			off = vfork_child ? (long)atomic_load(&f->vfork_offset) : remote_offset(f);
+		if (off >= 0) {
+			entries[n] = buf + n * ENTRY_MAX;
+			len = snprintf(entries[n], ENTRY_MAX, FD_VAR "%d=%d:%ld:%s", fd, f->flags,
+				       off, f->path);
+		}
+		if (len < 0 || (size_t)len >= ENTRY_MAX) {
 			make_unusable(fd);
 		} else {
 			n++;
+			if (vfork_child)
+				note_carried(f);
 		}
-		if (f)
-			cnk_file_put(f);
+		cnk_file_put(f);
 	}
 	return n;
 }
 
 long cnk_fwd_exec(long nr, const long *a)
 {
-	bool at = (nr == SYS_execveat), runnable, owner, closed = false;
+	bool at = (nr == SYS_execveat), runnable, owner, vfork_child, closed = false;
 	int env_index = at ? 3 : 2;
 	char *extra[EXEC_MAX_CARRIED + 1];
 	char cwd_entry[sizeof(CWD_VAR) + FERRY_PATH_MAX];
-	size_t nextra = 0, nfds, map_len = 0, i;
+	size_t nextra = 0, nfds = 0, map_len = 0;
 	struct cnk_target t;
+	char *entries = NULL;
 	long b[6], ret;
 	char **envp;
 
@@ -181,10 +267,21 @@ long cnk_fwd_exec(long nr, const long *a)
 	runnable = cnk_raw_syscall6(SYS_faccessat, at ? a[0] : AT_FDCWD, a[at ? 1 : 0], X_OK, 0,
 				    0, 0) == 0;
 	owner = runnable && cnk_session_owns_endpoint();
+	/* A vfork child carries what its parent noted before the vfork; it
+	 * must leave the parent's session alone. */
+	vfork_child = cnk_raw_syscall(SYS_getpid, 0, 0, 0) != cnk_dispatch_owner_pid();
 	memcpy(cwd_entry, CWD_VAR, sizeof(CWD_VAR) - 1);
 	if (cnk_cwd_get(cwd_entry + sizeof(CWD_VAR) - 1, FERRY_PATH_MAX) >= 0)
 		extra[nextra++] = cwd_entry;
-	nfds = runnable ? collect_surviving_fds(owner, extra + nextra, EXEC_MAX_CARRIED) : 0;
+	if (runnable && !cnk_fdtable_empty()) {
+		long map = cnk_raw_syscall6(SYS_mmap, 0, ENTRIES_LEN, PROT_READ | PROT_WRITE,
+					    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		/* Without room the descriptors are made unusable, not lost. */
+		entries = (map < 0 && map > -4096) ? NULL : (char *)map;
+		nfds = collect_surviving_fds(owner || (vfork_child && runnable), vfork_child,
+					     entries, extra + nextra, EXEC_MAX_CARRIED);
+	}
 	envp = env_rebuild((char *const *)a[env_index], extra, nextra + nfds, &map_len);
 	ret = -ENOMEM;
 	if (envp == MAP_FAILED)
@@ -192,7 +289,7 @@ long cnk_fwd_exec(long nr, const long *a)
 	memcpy(b, a, sizeof(b));
 	if (envp)
 		b[env_index] = (long)envp;
-	closed = owner && cnk_session_before_exec();
+	closed = owner && !vfork_child && cnk_session_before_exec();
 	ret = cnk_native(nr, b);
 	if (closed) {
 		/* Still us: the handles died with the session. */
@@ -202,8 +299,8 @@ long cnk_fwd_exec(long nr, const long *a)
 	if (envp)
 		cnk_raw_syscall(SYS_munmap, envp, map_len, 0);
 out:
-	for (i = 0; i < nfds; i++)
-		free(extra[nextra + i]);
+	if (entries)
+		cnk_raw_syscall(SYS_munmap, entries, ENTRIES_LEN, 0);
 	return ret;
 }
 

@@ -61,7 +61,7 @@ struct cnk_clone_frame {
 	uintptr_t saved_reg;
 	uintptr_t resume_rip;
 	uintptr_t resume_rsp;
-	uintptr_t pad;
+	uintptr_t nr; /* the syscall (the prepare call may have used %rax) */
 	/* clone3: the copy of struct clone_args the kernel reads. */
 	uint64_t args_copy[16];
 };

@@ -165,6 +165,15 @@ static uintptr_t cnk_clone_arms_child(unsigned long long flags)
 	return (flags & (CLONE_VM | CLONE_VFORK)) == (CLONE_VM | CLONE_VFORK);
 }
 
+/* A process sharing our memory while we wait: the dispatcher prepares for it
+ * (CNK_NR_VFORK_PREPARE) before it exists. */
+static int cnk_clone_is_vfork(unsigned long long flags)
+{
+	return (flags & (CLONE_VM | CLONE_VFORK | CLONE_THREAD)) == (CLONE_VM | CLONE_VFORK);
+}
+
+static void cnk_redirect_to_trampoline(ucontext_t *uc, long nr, uintptr_t below);
+
 /*
  * clone with a new stack: the child must resume at the call site on its own
  * stack, so the syscall runs from a stub in the allowed range.  The child's
@@ -174,7 +183,7 @@ static uintptr_t cnk_clone_arms_child(unsigned long long flags)
  */
 __attribute__((no_sanitize("address"))) static void
 cnk_clone_at_call_site(ucontext_t *uc, struct cnk_clone_frame *frame, uintptr_t child_top,
-		       uintptr_t saved_reg, uintptr_t arm_child, const char *stub)
+		       uintptr_t saved_reg, uintptr_t arm_child, long nr, const char *stub)
 {
 	greg_t *gregs = uc->uc_mcontext.gregs;
 	volatile uintptr_t *child_frame = (volatile uintptr_t *)(child_top - CNK_CLONE_CHILD_FRAME);
@@ -185,6 +194,7 @@ cnk_clone_at_call_site(ucontext_t *uc, struct cnk_clone_frame *frame, uintptr_t 
 	frame->saved_reg = saved_reg;
 	frame->resume_rip = (uintptr_t)gregs[REG_RIP];
 	frame->resume_rsp = (uintptr_t)gregs[REG_RSP];
+	frame->nr = (uintptr_t)nr;
 	gregs[REG_RSP] = (greg_t)frame;
 	gregs[REG_RIP] = (greg_t)stub;
 }
@@ -195,10 +205,13 @@ __attribute__((no_sanitize("address"))) static void cnk_clone_with_stack(ucontex
 	struct cnk_clone_frame *frame = CNK_FRAME_BELOW_HANDLER(struct cnk_clone_frame);
 	greg_t *gregs = uc->uc_mcontext.gregs;
 	uintptr_t stack = (uintptr_t)gregs[REG_RSI];
+	unsigned long flags = (unsigned long)gregs[REG_RDI];
 
-	cnk_clone_at_call_site(uc, frame, stack, stack,
-			       cnk_clone_arms_child((unsigned long)gregs[REG_RDI]), cnk_clone_stub);
+	cnk_clone_at_call_site(uc, frame, stack, stack, cnk_clone_arms_child(flags), SYS_clone,
+			       cnk_clone_stub);
 	gregs[REG_RSI] = (greg_t)(stack - CNK_CLONE_CHILD_FRAME);
+	if (cnk_clone_is_vfork(flags))
+		cnk_redirect_to_trampoline(uc, CNK_NR_VFORK_PREPARE, (uintptr_t)frame);
 }
 
 /*
@@ -229,8 +242,10 @@ __attribute__((no_sanitize("address"))) static int cnk_clone3_with_stack(ucontex
 		copy[i] = args[i];
 	((struct clone_args *)frame->args_copy)->stack_size -= CNK_CLONE_CHILD_FRAME;
 	cnk_clone_at_call_site(uc, frame, child_top, (uintptr_t)cl, cnk_clone_arms_child(cl->flags),
-			       cnk_clone3_stub);
+			       SYS_clone3, cnk_clone3_stub);
 	gregs[REG_RDI] = (greg_t)frame->args_copy;
+	if (cnk_clone_is_vfork(cl->flags))
+		cnk_redirect_to_trampoline(uc, CNK_NR_VFORK_PREPARE, (uintptr_t)frame);
 	return 0;
 }
 
@@ -239,7 +254,7 @@ __attribute__((no_sanitize("address"))) static int cnk_clone3_with_stack(ucontex
  * block whose address travels in %r9 (pitfall 5; see thread_block.h).  The
  * depth moves on now, so that a signal handler's vfork before the stub runs
  * takes the next slot. */
-static void cnk_vfork_at_call_site(ucontext_t *uc, unsigned long long flags)
+static void cnk_vfork_at_call_site(ucontext_t *uc, long nr, unsigned long long flags)
 {
 	greg_t *gregs = uc->uc_mcontext.gregs;
 	uintptr_t depth = cnk_tb.vfork_depth;
@@ -254,17 +269,26 @@ static void cnk_vfork_at_call_site(ucontext_t *uc, unsigned long long flags)
 	slot->saved_r9 = (uintptr_t)gregs[REG_R9];
 	slot->depth = depth;
 	slot->arm = cnk_clone_arms_child(flags);
+	slot->nr = (uintptr_t)nr;
 	cnk_tb.vfork_depth = depth + 1;
 	gregs[REG_R9] = (greg_t)slot;
 	gregs[REG_RIP] = (greg_t)cnk_vfork_stub;
+	if (cnk_clone_is_vfork(flags))
+		cnk_redirect_to_trampoline(uc, CNK_NR_VFORK_PREPARE, 0);
 }
 
-/* Everything else: leave a frame for cnk_trampoline and go there. */
-__attribute__((no_sanitize("address"))) static void cnk_redirect_to_trampoline(ucontext_t *uc,
-									       long nr)
+/* Everything else: leave a frame for cnk_trampoline and go there.  It
+ * returns to the context's %rip and %rsp, a clone stub and its frame for
+ * CNK_NR_VFORK_PREPARE; `below`, when not 0, is such a frame, which the
+ * trampoline's must not overlap. */
+__attribute__((no_sanitize("address"))) static void
+cnk_redirect_to_trampoline(ucontext_t *uc, long nr, uintptr_t below)
 {
 	struct cnk_trap_frame *frame = CNK_FRAME_BELOW_HANDLER(struct cnk_trap_frame);
 	greg_t *gregs = uc->uc_mcontext.gregs;
+
+	if (below != 0 && (uintptr_t)(frame + 1) > below)
+		frame = (struct cnk_trap_frame *)((below - sizeof(*frame)) & ~(uintptr_t)15);
 
 	frame->nr = nr;
 	frame->args[0] = gregs[REG_RDI];
@@ -298,7 +322,7 @@ static void cnk_sigsys_handler(int sig, siginfo_t *info, void *ucv)
 		cnk_replay_sigreturn(uc);
 		return;
 	case SYS_vfork:
-		cnk_vfork_at_call_site(uc, CLONE_VM | CLONE_VFORK);
+		cnk_vfork_at_call_site(uc, nr, CLONE_VM | CLONE_VFORK);
 		return;
 	case SYS_clone:
 		if ((unsigned long)gregs[REG_RDI] & CLONE_CLEAR_SIGHAND) {
@@ -310,7 +334,7 @@ static void cnk_sigsys_handler(int sig, siginfo_t *info, void *ucv)
 			return;
 		}
 		if ((unsigned long)gregs[REG_RDI] & CLONE_VM) {
-			cnk_vfork_at_call_site(uc, (unsigned long)gregs[REG_RDI]);
+			cnk_vfork_at_call_site(uc, nr, (unsigned long)gregs[REG_RDI]);
 			return;
 		}
 		break;
@@ -332,7 +356,7 @@ static void cnk_sigsys_handler(int sig, siginfo_t *info, void *ucv)
 			return;
 		}
 		if (args->flags & CLONE_VM) {
-			cnk_vfork_at_call_site(uc, args->flags);
+			cnk_vfork_at_call_site(uc, nr, args->flags);
 			return;
 		}
 		break;
@@ -348,7 +372,7 @@ static void cnk_sigsys_handler(int sig, siginfo_t *info, void *ucv)
 	default:
 		break;
 	}
-	cnk_redirect_to_trampoline(uc, nr);
+	cnk_redirect_to_trampoline(uc, nr, 0);
 }
 
 int cnk_sigsys_install(void)

@@ -33,6 +33,14 @@ int cnk_dispatch_init(void);
  * would: the result, or -errno.  Runs with the application's signal mask. */
 long cnk_dispatch(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
 
+/* A pseudo syscall number: cnk_dispatch(CNK_NR_VFORK_PREPARE, 0...) runs in
+ * the parent, in normal context with its signal mask, just before a
+ * CLONE_VM|CLONE_VFORK child is created (vfork, posix_spawn, system).  The
+ * child shares the parent's memory but must not use its I/O-node session;
+ * what it will need (the offsets of forwarded descriptors it may carry
+ * across its exec) is fetched here.  The result is ignored. */
+#define CNK_NR_VFORK_PREPARE (-0x5646L)
+
 /* Process hooks the mechanism calls around fork-like clones (no new stack)
  * and before execve; the dispatcher decides what they mean. */
 void cnk_dispatch_atfork_prepare(void);

@@ -24,6 +24,7 @@ struct cnk_vfork_slot {
 	uintptr_t saved_r9; /* the application's %r9 */
 	uintptr_t depth;    /* vfork_depth of the thread that made the call */
 	uintptr_t arm;      /* arm SUD in the child (CLONE_VFORK: the parent waits) */
+	uintptr_t nr;       /* the syscall (the prepare call may have used %rax) */
 };
 
 /* Nested vforks (a vfork child that vforks) deeper than this fail: EAGAIN. */
@@ -48,6 +49,7 @@ struct cnk_thread_block {
 #define CNK_VFORK_SLOT_R9 8
 #define CNK_VFORK_SLOT_DEPTH 16
 #define CNK_VFORK_SLOT_ARM 24
+#define CNK_VFORK_SLOT_NR 32
 
 _Static_assert(__builtin_offsetof(struct cnk_thread_block, selector) == CNK_TB_SELECTOR_OFFSET,
 	       "trampoline_x86_64.S uses this offset");
@@ -59,7 +61,8 @@ _Static_assert(__builtin_offsetof(struct cnk_thread_block, vfork_depth) ==
 _Static_assert(__builtin_offsetof(struct cnk_vfork_slot, resume_rip) == CNK_VFORK_SLOT_RIP &&
 		       __builtin_offsetof(struct cnk_vfork_slot, saved_r9) == CNK_VFORK_SLOT_R9 &&
 		       __builtin_offsetof(struct cnk_vfork_slot, depth) == CNK_VFORK_SLOT_DEPTH &&
-		       __builtin_offsetof(struct cnk_vfork_slot, arm) == CNK_VFORK_SLOT_ARM,
+		       __builtin_offsetof(struct cnk_vfork_slot, arm) == CNK_VFORK_SLOT_ARM &&
+		       __builtin_offsetof(struct cnk_vfork_slot, nr) == CNK_VFORK_SLOT_NR,
 	       "trampoline_x86_64.S uses these offsets");
 
 extern __thread struct cnk_thread_block cnk_tb __attribute__((tls_model("initial-exec")));

@@ -27,6 +27,9 @@
 #define VS_R9 8
 #define VS_DEPTH 16
 #define VS_ARM 24
+#define VS_NR 32
+/* struct cnk_clone_frame */
+#define CF_NR 24
 #define SELECTOR_BLOCK 1
 /* struct cnk_trap_frame */
 #define F_NR 0
@@ -69,6 +72,7 @@ cnk_sigreturn_replay:
 	.hidden \name
 	.type \name, @function
 \name:
+	movq CF_NR(%rsp), %rax
 	syscall
 	testq %rax, %rax
 	jnz 2f
@@ -133,6 +137,7 @@ cnk_sigreturn_replay:
 	.hidden cnk_vfork_stub
 	.type cnk_vfork_stub, @function
 cnk_vfork_stub:
+	movq VS_NR(%r9), %rax
 	syscall
 	testq %rax, %rax
 	jnz 2f
