@@ -48,8 +48,16 @@ check "posix_spawn carries the forwarded cwd" \
   test "$(fx python3 -c 'import os; os.chdir("/pfs/d"); pid = os.posix_spawn("/bin/pwd", ["pwd"], os.environ); os.waitpid(pid, 0)')" == /pfs/d
 check "system() carries the forwarded cwd" \
   test "$(fx python3 -c 'import os; os.chdir("/pfs/d"); os.system("ls")')" == only-here
-fx_fails "dash: a forwarded descriptor its vfork child cannot carry fails loudly" \
-  dash -c '/bin/echo lost > /pfs/vf.txt'
+check "dash: a redirection its vfork child carries across exec" \
+  test "$(fx dash -c '/bin/echo kept > /pfs/vf.txt; cat /pfs/vf.txt')" == kept
+check "the export holds it" test "$(cat "$EXPORT/vf.txt")" == kept
+check "dash: an offset noted before the vfork" \
+  test "$(fx dash -c 'exec 4< /pfs/in.txt; read -r first <&4; /usr/bin/head -n1 <&4')" == b
+fx_fails "dash: a descriptor a vfork child carried fails loudly afterwards" \
+  dash -c 'exec 3>/pfs/twice.txt; /bin/echo a >&3; /bin/echo b >&3'
+check "posix_spawn's dup2 of a forwarded descriptor" \
+  fx python3 -c 'import os; fd = os.open("/pfs/ps.txt", os.O_WRONLY | os.O_CREAT); os.waitpid(os.posix_spawn("/bin/echo", ["echo", "spawned"], os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, fd, 1)]), 0)'
+check "the export holds it" test "$(cat "$EXPORT/ps.txt")" == spawned
 
 stop_iond
 finish
