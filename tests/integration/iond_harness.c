@@ -339,15 +339,22 @@ static int call_bytes(struct iond_client *c, const void *req, size_t len,
 int iond_call_msg(struct iond_client *c, struct ferry_msg *req, const struct ferry_rpc_bulk *bulk,
 		  struct iond_reply *rep, int timeout_ms)
 {
-	static unsigned char buf[FERRY_MSG_MAX];
+	/* Per call, not static: tests call from several threads at once. */
+	unsigned char *buf = malloc(FERRY_MSG_MAX);
 	long len;
+	int rc;
 
+	CHECK(buf != NULL, "out of memory");
 	if (req->opcode != FERRY_OP_SESSION_OPEN)
 		req->session = c->session;
-	req->seq = ++c->seq;
-	len = ferry_msg_encode(req, buf, sizeof(buf));
+	req->seq = __atomic_add_fetch(&c->seq, 1, __ATOMIC_RELAXED);
+	len = ferry_msg_encode(req, buf, FERRY_MSG_MAX);
+	if (len <= 0)
+		free(buf);
 	CHECK(len > 0, "encode: %s", iond_errname(len));
-	return call_bytes(c, buf, (size_t)len, bulk, rep, timeout_ms);
+	rc = call_bytes(c, buf, (size_t)len, bulk, rep, timeout_ms);
+	free(buf);
+	return rc;
 }
 
 int iond_call_raw(struct iond_client *c, const void *bytes, size_t len, struct iond_reply *rep,
