@@ -5,7 +5,8 @@
  *   intercept_sud.c  (+ trampoline_x86_64.S, signals.c)  the mechanism:
  *       arms Syscall User Dispatch, turns each trapped syscall into a call of
  *       cnk_dispatch() in normal context, owns SIGSYS, rt_sigreturn, the
- *       selector byte, signal-handler wrapping, clone with a new stack.
+ *       selector byte, signal-handler wrapping, clone with a new stack,
+ *       arming new threads and vfork (CLONE_VM|CLONE_VFORK) children.
  *   dispatch.c (+ syscalls.def, policy.c, fdtable.c, forward_*.c)  the policy:
  *       the one dispatcher, the syscall table, forwarded descriptors, the
  *       session with the I/O node.
@@ -63,8 +64,9 @@ int cnk_intercept_active(void);
  * rt_sigsuspend, ppoll, pselect6, epoll_pwait(2), signalfd(4),
  * rt_sigtimedwait (SIGSYS is removed from every mask), and fork, vfork and
  * clone/clone3 without a new stack (atfork hooks run, SUD re-armed in the
- * child).  clone with a new stack, clone3 with a stack and rt_sigreturn never
- * reach the dispatcher: the SIGSYS handler executes them at the call site. */
+ * child).  clone with a new stack, clone3 with a stack, vfork, clone(CLONE_VM)
+ * and rt_sigreturn never reach the dispatcher: the SIGSYS handler executes
+ * them at the call site (a vfork-like one after CNK_NR_VFORK_PREPARE). */
 long cnk_mechanism_syscall(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
 
 #endif
