@@ -604,7 +604,7 @@ static int probe_vfork(void)
 {
 	static char stack[64 * 1024] __attribute__((aligned(16)));
 	char *spawn_argv[] = { "true", NULL };
-	long dups;
+	long dups, prepares;
 	struct sigaction sa = { 0 };
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -615,6 +615,8 @@ static int probe_vfork(void)
 
 	sa.sa_handler = vfork_usr1;
 	CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+	prepares = inline_syscall(SUD_QUERY_NR, SUD_QUERY_VFORK_PREPARES, 0, 0);
+	CHECK(prepares >= 0);
 
 	vfork_seen = 0;
 	pid = vfork();
@@ -629,6 +631,8 @@ static int probe_vfork(void)
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 7);
 	CHECK(vfork_seen == 1);
 	CHECK(parent_intercepted());
+	/* The dispatcher prepared for the child before it existed. */
+	CHECK(inline_syscall(SUD_QUERY_NR, SUD_QUERY_VFORK_PREPARES, 0, 0) == prepares + 1);
 	handler_calls = 0;
 	CHECK(raise(SIGUSR1) == 0);
 	CHECK(handler_calls == 1);
@@ -683,6 +687,7 @@ static int probe_vfork(void)
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	CHECK(dispatched(SYS_execve) == before + 1);
 	CHECK(dispatched(SYS_dup2) == dups + 1);
+	CHECK(inline_syscall(SUD_QUERY_NR, SUD_QUERY_VFORK_PREPARES, 0, 0) > prepares + 1);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	handler_calls = 0;

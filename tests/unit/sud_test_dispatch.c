@@ -21,6 +21,7 @@
 struct sud_counts {
 	uint64_t calls[SUD_COUNT_MAX];
 	uint64_t hooks;
+	uint64_t vfork_prepares;
 };
 
 static struct sud_counts *sud_counts;
@@ -131,7 +132,14 @@ long cnk_dispatch(long nr, long a0, long a1, long a2, long a3, long a4, long a5)
 			return (long)__atomic_load_n(&sud_counts->calls[a1], __ATOMIC_RELAXED);
 		if (a0 == SUD_QUERY_HOOKS)
 			return (long)__atomic_load_n(&sud_counts->hooks, __ATOMIC_RELAXED);
+		if (a0 == SUD_QUERY_VFORK_PREPARES)
+			return (long)__atomic_load_n(&sud_counts->vfork_prepares,
+						     __ATOMIC_RELAXED);
 		return -EINVAL;
+	}
+	if (nr == CNK_NR_VFORK_PREPARE) {
+		__atomic_fetch_add(&sud_counts->vfork_prepares, 1, __ATOMIC_RELAXED);
+		return 0;
 	}
 	if (nr >= 0 && nr < SUD_COUNT_MAX)
 		__atomic_fetch_add(&sud_counts->calls[nr], 1, __ATOMIC_RELAXED);

@@ -14,6 +14,9 @@
 /* query(SUD_QUERY_HOOKS): atfork prepare + 100 * child + 10000 * parent. */
 #define SUD_QUERY_HOOKS 2
 
+/* query(SUD_QUERY_VFORK_PREPARES): CNK_NR_VFORK_PREPARE calls seen. */
+#define SUD_QUERY_VFORK_PREPARES 3
+
 /* Syscalls counted: the table is indexed by number. */
 #define SUD_COUNT_MAX 512
 
