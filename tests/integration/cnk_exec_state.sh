@@ -55,6 +55,8 @@ check "dash: an offset noted before the vfork" \
   test "$(fx dash -c 'exec 4< /pfs/in.txt; read -r first <&4; /usr/bin/head -n1 <&4')" == b
 fx_fails "dash: a descriptor a vfork child carried fails loudly afterwards" \
   dash -c 'exec 3>/pfs/twice.txt; /bin/echo a >&3; /bin/echo b >&3'
+check "dash vforks 1000 times with a forwarded cwd and descriptors" \
+  test "$(fx dash -c 'cd /pfs/d; exec 3>>/pfs/loop.txt; i=0; while [ $i -lt 1000 ]; do /nonexistent/x 2>/dev/null; i=$((i+1)); done; echo "$i" >&3; pwd; cat /pfs/loop.txt')" == "$(printf '/pfs/d\n1000')"
 check "posix_spawn's dup2 of a forwarded descriptor" \
   fx python3 -c 'import os; fd = os.open("/pfs/ps.txt", os.O_WRONLY | os.O_CREAT); os.waitpid(os.posix_spawn("/bin/echo", ["echo", "spawned"], os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, fd, 1)]), 0)'
 check "the export holds it" test "$(cat "$EXPORT/ps.txt")" == spawned
