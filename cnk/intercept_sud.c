@@ -9,7 +9,9 @@
  * back the application's signal mask, execution continues in
  * cnk_trampoline with the call's number and arguments in a frame on the
  * stack.  Only rt_sigreturn and the clone/vfork calls whose child resumes at
- * the call site are executed there directly, from stubs in the allowed range.
+ * the call site are executed there directly, from stubs in the allowed range
+ * (for a vfork-like one, after a trip through the trampoline that lets the
+ * dispatcher prepare for the child: CNK_NR_VFORK_PREPARE).
  */
 #include <errno.h>
 #include <linux/sched.h>
