@@ -184,14 +184,27 @@ pp_run() {
   [ -n "$PP_US" ] || { echo "cannot parse $log" >&2; return 1; }
 }
 
+# pp_retry: pp_run up to three times.  fi_pingpong on shm now and then
+# fails to enable its endpoint (EBUSY) on a busy machine; a failed attempt
+# keeps its output next to the log as .failed-N.
+pp_retry() {
+  local try
+  for try in 1 2 3; do
+    pp_run "$@" && return 0
+    mv -f "$4" "$4.failed-$try" 2>/dev/null || true
+    sleep 0.5
+  done
+  return 1
+}
+
 # pp_oneway PROV SIZE ITERS TAG: sets OW (one-way µs, the connection set-up
 # and first touch subtracted) and OW_RAW (fi_pingpong's own mean).
 #   elapsed(N) = 2 N usec/xfer(N);  one-way = (elapsed(N) - elapsed(1)) / (2 (N - 1))
 pp_oneway() {
   local fprov=$1 size=$2 iters=$3 tag=$4 raw one
-  pp_run "$fprov" "$size" "$iters" "$OUT/raw/fi_pingpong-$tag-$size.txt" || return 1
+  pp_retry "$fprov" "$size" "$iters" "$OUT/raw/fi_pingpong-$tag-$size.txt" || return 1
   raw=$PP_US
-  pp_run "$fprov" "$size" 1 "$OUT/raw/fi_pingpong-$tag-$size-1iter.txt" || return 1
+  pp_retry "$fprov" "$size" 1 "$OUT/raw/fi_pingpong-$tag-$size-1iter.txt" || return 1
   one=$PP_US
   OW_RAW=$raw
   OW=$(awk -v r="$raw" -v o="$one" -v n="$iters" 'BEGIN {
