@@ -361,6 +361,7 @@ static void handle_request(struct ferry_rpc_server *s, const struct frame_hdr *h
 		.bulk_len = h->bulk_len,
 		.bulk_dir = (enum ferry_bulk_dir)h->bulk_dir,
 		.len = h->payload_len,
+		.arrived_us = fab_now_us(),
 	};
 	memcpy(r->msg, payload, h->payload_len);
 	if (r->bulk_dir != FERRY_BULK_NONE) {
@@ -603,6 +604,11 @@ const void *ferry_rpc_request_msg(const struct ferry_rpc_request *r, size_t *len
 	if (len)
 		*len = r->len;
 	return r->msg;
+}
+
+uint64_t ferry_rpc_request_age_us(const struct ferry_rpc_request *r)
+{
+	return fab_now_us() - r->arrived_us;
 }
 
 uint64_t ferry_rpc_request_peer(const struct ferry_rpc_request *r)

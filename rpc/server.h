@@ -62,6 +62,7 @@ struct ferry_rpc_request {
 	uint64_t bulk_len;
 	enum ferry_bulk_dir bulk_dir;
 	size_t len;
+	uint64_t arrived_us; /* fab_now_us() when read off the CQ */
 	uint8_t msg[];
 };
 

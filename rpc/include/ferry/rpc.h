@@ -110,6 +110,9 @@ const void *ferry_rpc_request_msg(const struct ferry_rpc_request *r, size_t *len
  * connection: the daemon binds sessions to it, so a session id guessed by
  * another client is useless. */
 uint64_t ferry_rpc_request_peer(const struct ferry_rpc_request *r);
+/* Microseconds since the progress thread received the request: lets the
+ * daemon tell time spent queued for a worker from time spent running. */
+uint64_t ferry_rpc_request_age_us(const struct ferry_rpc_request *r);
 size_t ferry_rpc_request_bulk_len(const struct ferry_rpc_request *r);
 enum ferry_bulk_dir ferry_rpc_request_bulk_dir(const struct ferry_rpc_request *r);
 
