@@ -355,6 +355,7 @@ static void run_request(void *item, void *state, void *arg)
 {
 	struct iond_call c = {.ctx = arg, .scratch = state, .req = item};
 	const struct op_spec *spec = NULL;
+	uint64_t queued_us, ran_us;
 	const void *buf;
 	size_t len;
 	long result;
@@ -368,6 +369,10 @@ static void run_request(void *item, void *state, void *arg)
 		return;
 	}
 	current_call = &c;
+	/* Queue wait and run time, for the stats and the debug line: a call
+	 * that is slow because the filesystem is (an fsync behind a device
+	 * flush) must be told apart from one slow to reach a worker. */
+	queued_us = ferry_rpc_request_age_us(c.req);
 	result = admit(&c, &spec);
 	if (result == 0 && c.sess) {
 		result = iond_identity_enter(&iond_session_info(c.sess)->cred);
@@ -384,7 +389,8 @@ static void run_request(void *item, void *state, void *arg)
 	}
 	for (int i = 0; i < c.nborrowed; i++)
 		iond_session_fd_put(c.sess, c.borrowed[i]);
-	iond_stats_call(c.ctx->stats, c.msg.opcode, result < 0);
+	ran_us = ferry_rpc_request_age_us(c.req) - queued_us;
+	iond_stats_call(c.ctx->stats, c.msg.opcode, result < 0, ran_us);
 	if (result < 0 && ferry_log_enabled(FERRY_LOG_DEBUG))
 		FLOG_DEBUG(c.msg.session, c.jobid, "%s: %s",
 			   ferry_op_name(c.msg.opcode) ? ferry_op_name(c.msg.opcode) : "?",
@@ -395,6 +401,11 @@ static void run_request(void *item, void *state, void *arg)
 	} else {
 		send_reply(&c, result);
 	}
+	/* After the reply, so that logging never delays it. */
+	FLOG_DEBUG(c.msg.session, c.jobid, "%s seq %llu: queued %llu us, ran %llu us -> %ld",
+		   ferry_op_name(c.msg.opcode) ? ferry_op_name(c.msg.opcode) : "?",
+		   (unsigned long long)c.msg.seq, (unsigned long long)queued_us,
+		   (unsigned long long)ran_us, result);
 	current_call = NULL;
 	if (c.sess)
 		iond_session_put(c.sess);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Signals: SIGUSR1 logs the statistics and the daemon keeps serving;
+ * Signals: SIGUSR1 logs the statistics (with each opcode's slowest call)
+ * and the daemon keeps serving;
  * SIGTERM closes every session and its descriptors, logs the per-op
  * summary, removes the ready file and exits 0.
  */
@@ -16,13 +17,14 @@
 
 int main(int argc, char **argv)
 {
+	static const char *const debug_args[] = { "--log-level", "debug", NULL };
 	const char *transport = iond_test_begin(argc, argv, 60);
 	struct iond_daemon d;
 	struct iond_client c;
 	int status;
 	long h;
 
-	iond_daemon_start(&d, transport, NULL);
+	iond_daemon_start(&d, transport, debug_args);
 	CHECK_ERR(iond_client_open(&c, d.uri, 5), 0);
 	h = iond_openat(&c, "/pfs/open-at-exit", O_CREAT | O_RDWR, 0644);
 	CHECK(h >= 0, "openat: %s", iond_errname(h));
@@ -30,8 +32,11 @@ int main(int argc, char **argv)
 
 	CHECK(kill(d.pid, SIGUSR1) == 0, "kill: %s", strerror(errno));
 	CHECK(iond_log_contains(&d, "stats (SIGUSR1): calls", 5000), "no stats on SIGUSR1");
-	CHECK(iond_log_contains(&d, "stats (SIGUSR1): WRITE calls 1 errors 0", 1000),
+	CHECK(iond_log_contains(&d, "stats (SIGUSR1): WRITE calls 1 errors 0 slowest ", 1000),
 	      "no per-op line on SIGUSR1");
+	/* At debug, each call's queue wait and run time. */
+	CHECK(iond_log_contains(&d, " WRITE seq ", 0) && iond_log_contains(&d, " us -> 3", 0),
+	      "no per-call timing line at debug");
 	CHECK_ERR(iond_null(&c), 0);
 
 	status = iond_daemon_stop(&d, SIGTERM, 20);
