@@ -12,9 +12,11 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ferry/log.h>
@@ -92,6 +94,8 @@ static long session_roundtrip(struct ferry_msg *req, const struct ferry_rpc_bulk
 	size_t reply_cap = SESSION_REPLY_OVERHEAD + data_cap;
 	size_t reply_len = 0;
 	struct ferry_msg reply;
+	struct timespec t0, t1;
+	bool timed;
 	long ret;
 
 	if (data_len)
@@ -117,8 +121,24 @@ static long session_roundtrip(struct ferry_msg *req, const struct ferry_rpc_bulk
 	ret = ferry_msg_encode(req, req_buf, req_len);
 	if (ret < 0)
 		goto out;
+	/* At debug, each call's round trip: set against the daemon's line
+	 * for the same seq (queue wait, run time), it tells transport and
+	 * waiting from time spent in the I/O node's filesystem. */
+	timed = ferry_log_enabled(FERRY_LOG_DEBUG);
+	if (timed)
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 	ret = ferry_rpc_call(session_client, req_buf, (size_t)ret, bulk, reply_buf, reply_cap,
 			     &reply_len, timeout);
+	if (timed) {
+		long long us;
+
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		us = (long long)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+		FLOG_DEBUG(session_ident, session_jobid,
+			   "%s seq %llu: %lld us round trip, %zu bytes bulk -> %ld",
+			   ferry_op_name(req->opcode) ? ferry_op_name(req->opcode) : "?",
+			   (unsigned long long)req->seq, us, bulk ? (size_t)bulk->len : 0, ret);
+	}
 	if (ret < 0) {
 		log_failure_once(ferry_op_name(req->opcode), (int)ret);
 		if (ret == -ECONNRESET || ret == -EIO)
