@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ferry/log.h"
 #include "ferry/rpc.h"
@@ -294,6 +295,21 @@ int fab_open(struct fab *f, const char *prov, const char *node, const char *serv
 		/* shm would name the region "NAME:uid:index"; clients know
 		 * only NAME, so the endpoint takes exactly that name. */
 		ret = fi_setname(&f->ep->fid, (void *)node, strlen(node) + 1);
+		step = "fi_setname";
+		if (ret)
+			goto fail;
+	} else if (is_shm) {
+		/* shm would name a client's region "pid:uid:index".  A process
+		 * that dies without closing (SIGKILL; SIGTERM too, as we do not
+		 * keep the provider's cleanup handler) leaves its region, and
+		 * the next process to get that pid, or this one after exec,
+		 * then fails fi_enable with EBUSY: the region's recorded owner
+		 * is alive -- it is us.  A random part makes the name ours. */
+		char name[64];
+
+		snprintf(name, sizeof(name), "ferry-%d-%016llx", (int)getpid(),
+			 (unsigned long long)fab_random64());
+		ret = fi_setname(&f->ep->fid, name, strlen(name) + 1);
 		step = "fi_setname";
 		if (ret)
 			goto fail;

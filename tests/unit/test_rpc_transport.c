@@ -9,6 +9,7 @@
  *   'W' fill the bulk region on a worker with the pattern, reply status
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -585,16 +586,19 @@ static void test_client_close_reports_peer_down(void **state)
 	ferry_rpc_client_close(observer);
 }
 
-/* A process killed with SIGKILL leaves its shm region ("PID:UID:N") behind. */
+/* A process killed with SIGKILL leaves its shm region behind: "ferry-PID-R"
+ * (rpc/ names client endpoints so), or "PID:UID:N" as the provider would. */
 static void remove_shm_regions_of(pid_t pid)
 {
-	char prefix[32];
+	char ours[32], provider[32];
 	struct dirent *e;
 	DIR *d = opendir("/dev/shm");
-	int n = snprintf(prefix, sizeof(prefix), "%d:", (int)pid);
+	int n = snprintf(ours, sizeof(ours), "ferry-%d-", (int)pid);
+	int m = snprintf(provider, sizeof(provider), "%d:", (int)pid);
 
 	while (d && (e = readdir(d)))
-		if (strncmp(e->d_name, prefix, (size_t)n) == 0)
+		if (strncmp(e->d_name, ours, (size_t)n) == 0 ||
+		    strncmp(e->d_name, provider, (size_t)m) == 0)
 			shm_unlink(e->d_name);
 	if (d)
 		closedir(d);
@@ -765,6 +769,56 @@ static void test_fork_then_reopen(void **state)
 	ferry_rpc_client_close(c);
 }
 
+/* A client that never closed its endpoint (killed by SIGKILL, or by SIGTERM:
+ * the provider's cleanup handler is not kept) leaves its shm region behind,
+ * and shm names a client's region after its pid.  Another process that gets
+ * the same pid, or the same process after exec, must still connect: the
+ * provider refuses to reuse a region whose recorded owner is alive, and that
+ * owner is now us.  The child execs this program twice; the first image
+ * connects and execs without closing, the second connects again. */
+#define STALE_HELPER_ENV "FERRY_TEST_STALE_SHM_HELPER"
+
+static int stale_shm_helper(const char *uri, const char *stage)
+{
+	struct ferry_rpc_client *c = NULL;
+	char reply[16];
+	size_t reply_len;
+
+	alarm(30);
+	if (ferry_rpc_client_open(uri, NULL, &c) != 0 ||
+	    ferry_rpc_call(c, "Eok", 3, NULL, reply, sizeof(reply), &reply_len, 5000) != 0)
+		return 1;
+	if (strcmp(stage, "first") == 0) {
+		/* Leave the region behind, as a killed process would. */
+		setenv(STALE_HELPER_ENV, "second", 1);
+		execl("/proc/self/exe", "test_rpc_transport", uri, (char *)NULL);
+		return 2;
+	}
+	ferry_rpc_client_close(c);
+	return 0;
+}
+
+static void test_stale_shm_region_of_same_pid(void **state)
+{
+	struct test_server *ts = *state;
+	int wstatus;
+	pid_t pid;
+
+	if (strcmp(ts->kind, "shm") != 0)
+		skip();
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		setenv(STALE_HELPER_ENV, "first", 1);
+		execl("/proc/self/exe", "test_rpc_transport", ts->uri, (char *)NULL);
+		_exit(127);
+	}
+	assert_int_equal(waitpid(pid, &wstatus, 0), pid);
+	remove_shm_regions_of(pid);
+	assert_true(WIFEXITED(wstatus));
+	assert_int_equal(WEXITSTATUS(wstatus), 0);
+}
+
 #define PROVIDER_TESTS(state)                                                               \
 	cmocka_unit_test_prestate_setup_teardown(test_null_and_echo, server_start,          \
 						 server_teardown, state),                   \
@@ -793,15 +847,19 @@ static void test_fork_then_reopen(void **state)
 		cmocka_unit_test_prestate_setup_teardown(test_nobody_listening, server_start, \
 							 server_teardown, state),           \
 		cmocka_unit_test_prestate_setup_teardown(test_fork_then_reopen, server_start, \
-							 server_teardown, state)
+							 server_teardown, state),           \
+		cmocka_unit_test_prestate_setup_teardown(test_stale_shm_region_of_same_pid,  \
+							 server_start, server_teardown, state)
 
-int main(void)
+int main(int argc, char **argv)
 {
 	static struct test_server shm = { .kind = "shm" };
 	static struct test_server tcp = { .kind = "tcp" };
 	const struct CMUnitTest tests[] = { PROVIDER_TESTS(&shm), PROVIDER_TESTS(&tcp) };
 
 	signal(SIGPIPE, SIG_IGN);
+	if (getenv(STALE_HELPER_ENV) && argc == 2)
+		return stale_shm_helper(argv[1], getenv(STALE_HELPER_ENV));
 	if (getenv("FERRY_TEST_FILTER")) /* e.g. FERRY_TEST_FILTER=test_bulk* */
 		cmocka_set_test_filter(getenv("FERRY_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
