@@ -48,8 +48,8 @@ uint64_t cnk_xsave_mask;
 
 static int cnk_active;
 
-/* Bytes left free between a handler function's stack pointer and a frame it
- * builds: its own red zone and anything it still calls. */
+/* Bytes left free between cnk_leave_frames' stack pointer and the frames it
+ * leaves: its own red zone (128 bytes), with room to spare. */
 #define CNK_HANDLER_MARGIN 512
 
 /* AMX tile config and data: left out of the save mask.  Their permission is
@@ -136,19 +136,6 @@ __attribute__((no_sanitize("address"))) static void cnk_replay_sigreturn(ucontex
 }
 
 /*
- * Memory the handler may use for a frame that must outlive it: below its own
- * stack pointer (the kernel's signal frame, which rt_sigreturn still has to
- * read, lies between it and the application's red zone), with room left for
- * the handler's remaining calls.  Always inlined: %rsp is the caller's.
- */
-#define CNK_FRAME_BELOW_HANDLER(type)                                                      \
-	({                                                                                 \
-		uintptr_t sp_;                                                             \
-		__asm__ volatile("movq %%rsp, %0" : "=r"(sp_));                            \
-		(type *)((sp_ - CNK_HANDLER_MARGIN - sizeof(type)) & ~(uintptr_t)15);      \
-	})
-
-/*
  * Which clone children the stub arms before they run application code:
  * - a new thread with its own TLS, hence its own thread block (pitfall 4);
  * - a CLONE_VM|CLONE_VFORK child (vfork, posix_spawn, system): it shares
@@ -174,14 +161,75 @@ static int cnk_clone_is_vfork(unsigned long long flags)
 	return (flags & (CLONE_VM | CLONE_VFORK | CLONE_THREAD)) == (CLONE_VM | CLONE_VFORK);
 }
 
-static void cnk_redirect_to_trampoline(ucontext_t *uc, long nr, uintptr_t below);
+/*
+ * Leave the frames that must outlive the handler -- a copy of `clone_frame`
+ * (NULL: none) and, below it when `to_trampoline`, a trap frame for
+ * cnk_trampoline -- just below this function's stack pointer (the kernel's signal frame, which
+ * rt_sigreturn still has to read, lies between the handler and the
+ * application's red zone), and point the context at the lowest.
+ *
+ * Whatever a function calls after it has put a frame below its stack
+ * pointer builds its own frame right there, and how big that is depends on
+ * the build (a sanitized -O0 function easily takes 700 bytes; no margin is a
+ * bound).  So this is the handler's last call and a leaf on every path that
+ * returns: the selector store comes first, the copies are word by word
+ * through volatile (no memcpy, which ASan intercepts), and nothing is called
+ * once the first word is written.  The margin only has to cover its red zone.
+ *
+ * The trampoline returns to the context's %rip and %rsp: the application, or
+ * the clone stub and its frame (CNK_NR_VFORK_PREPARE).
+ */
+__attribute__((no_sanitize("address"), noinline)) static void
+cnk_leave_frames(ucontext_t *uc, const struct cnk_clone_frame *clone_frame, int to_trampoline,
+		 long nr)
+{
+	greg_t *gregs = uc->uc_mcontext.gregs;
+	uintptr_t sp;
+	size_t i;
+
+	/* The dispatcher runs as the runtime: its own syscalls are real. */
+	if (to_trampoline)
+		cnk_selector_set(CNK_SELECTOR_ALLOW);
+	__asm__ volatile("movq %%rsp, %0" : "=r"(sp));
+	sp -= CNK_HANDLER_MARGIN;
+	if (clone_frame != NULL) {
+		struct cnk_clone_frame *frame =
+			(struct cnk_clone_frame *)((sp - sizeof(*frame)) & ~(uintptr_t)15);
+		const volatile uintptr_t *src = (const volatile uintptr_t *)clone_frame;
+		volatile uintptr_t *dst = (volatile uintptr_t *)frame;
+
+		for (i = 0; i < sizeof(*frame) / sizeof(uintptr_t); i++)
+			dst[i] = src[i];
+		/* clone3: the kernel reads the copy kept in the frame. */
+		if (clone_frame->nr == SYS_clone3)
+			gregs[REG_RDI] = (greg_t)frame->args_copy;
+		gregs[REG_RSP] = (greg_t)frame;
+		sp = (uintptr_t)frame;
+	}
+	if (to_trampoline) {
+		volatile struct cnk_trap_frame *frame =
+			(volatile struct cnk_trap_frame *)((sp - sizeof(*frame)) & ~(uintptr_t)15);
+
+		frame->nr = nr;
+		frame->args[0] = gregs[REG_RDI];
+		frame->args[1] = gregs[REG_RSI];
+		frame->args[2] = gregs[REG_RDX];
+		frame->args[3] = gregs[REG_R10];
+		frame->args[4] = gregs[REG_R8];
+		frame->args[5] = gregs[REG_R9];
+		frame->resume_rip = (uintptr_t)gregs[REG_RIP];
+		frame->resume_rsp = (uintptr_t)gregs[REG_RSP];
+		gregs[REG_RSP] = (greg_t)frame;
+		gregs[REG_RIP] = (greg_t)cnk_trampoline;
+	}
+}
 
 /*
  * clone with a new stack: the child must resume at the call site on its own
  * stack, so the syscall runs from a stub in the allowed range.  The child's
  * [arm flag][saved reg][resume rip] go just below its stack pointer, which
  * the kernel is told is CNK_CLONE_CHILD_FRAME bytes lower; the parent's
- * frame goes below this handler.
+ * frame, filled in here, goes below the handler (cnk_leave_frames).
  */
 __attribute__((no_sanitize("address"))) static void
 cnk_clone_at_call_site(ucontext_t *uc, struct cnk_clone_frame *frame, uintptr_t child_top,
@@ -197,23 +245,21 @@ cnk_clone_at_call_site(ucontext_t *uc, struct cnk_clone_frame *frame, uintptr_t 
 	frame->resume_rip = (uintptr_t)gregs[REG_RIP];
 	frame->resume_rsp = (uintptr_t)gregs[REG_RSP];
 	frame->nr = (uintptr_t)nr;
-	gregs[REG_RSP] = (greg_t)frame;
 	gregs[REG_RIP] = (greg_t)stub;
 }
 
 /* Raw clone(flags, stack, ptid, ctid, tls) with a stack. */
 __attribute__((no_sanitize("address"))) static void cnk_clone_with_stack(ucontext_t *uc)
 {
-	struct cnk_clone_frame *frame = CNK_FRAME_BELOW_HANDLER(struct cnk_clone_frame);
+	struct cnk_clone_frame frame;
 	greg_t *gregs = uc->uc_mcontext.gregs;
 	uintptr_t stack = (uintptr_t)gregs[REG_RSI];
 	unsigned long flags = (unsigned long)gregs[REG_RDI];
 
-	cnk_clone_at_call_site(uc, frame, stack, stack, cnk_clone_arms_child(flags), SYS_clone,
+	cnk_clone_at_call_site(uc, &frame, stack, stack, cnk_clone_arms_child(flags), SYS_clone,
 			       cnk_clone_stub);
 	gregs[REG_RSI] = (greg_t)(stack - CNK_CLONE_CHILD_FRAME);
-	if (cnk_clone_is_vfork(flags))
-		cnk_redirect_to_trampoline(uc, CNK_NR_VFORK_PREPARE, (uintptr_t)frame);
+	cnk_leave_frames(uc, &frame, cnk_clone_is_vfork(flags), CNK_NR_VFORK_PREPARE);
 }
 
 /*
@@ -223,16 +269,16 @@ __attribute__((no_sanitize("address"))) static void cnk_clone_with_stack(ucontex
  */
 __attribute__((no_sanitize("address"))) static int cnk_clone3_with_stack(ucontext_t *uc)
 {
-	struct cnk_clone_frame *frame = CNK_FRAME_BELOW_HANDLER(struct cnk_clone_frame);
+	struct cnk_clone_frame frame;
 	greg_t *gregs = uc->uc_mcontext.gregs;
 	const volatile uint64_t *args = (const volatile uint64_t *)gregs[REG_RDI];
 	const struct clone_args *cl = (const struct clone_args *)gregs[REG_RDI];
 	size_t size = (size_t)gregs[REG_RSI];
-	volatile uint64_t *copy = frame->args_copy;
+	volatile uint64_t *copy = frame.args_copy;
 	uintptr_t child_top;
 	size_t i;
 
-	if (size > sizeof(frame->args_copy) || size % 8 != 0)
+	if (size > sizeof(frame.args_copy) || size % 8 != 0)
 		return -E2BIG;
 	if (cl->flags & CLONE_CLEAR_SIGHAND)
 		return -EINVAL;
@@ -242,12 +288,12 @@ __attribute__((no_sanitize("address"))) static int cnk_clone3_with_stack(ucontex
 	/* Word by word through volatile: no memcpy (ASan intercepts it). */
 	for (i = 0; i < size / 8; i++)
 		copy[i] = args[i];
-	((struct clone_args *)frame->args_copy)->stack_size -= CNK_CLONE_CHILD_FRAME;
-	cnk_clone_at_call_site(uc, frame, child_top, (uintptr_t)cl, cnk_clone_arms_child(cl->flags),
+	for (; i < sizeof(frame.args_copy) / 8; i++)
+		copy[i] = 0;
+	((struct clone_args *)frame.args_copy)->stack_size -= CNK_CLONE_CHILD_FRAME;
+	cnk_clone_at_call_site(uc, &frame, child_top, (uintptr_t)cl, cnk_clone_arms_child(cl->flags),
 			       SYS_clone3, cnk_clone3_stub);
-	gregs[REG_RDI] = (greg_t)frame->args_copy;
-	if (cnk_clone_is_vfork(cl->flags))
-		cnk_redirect_to_trampoline(uc, CNK_NR_VFORK_PREPARE, (uintptr_t)frame);
+	cnk_leave_frames(uc, &frame, cnk_clone_is_vfork(cl->flags), CNK_NR_VFORK_PREPARE);
 	return 0;
 }
 
@@ -276,35 +322,7 @@ static void cnk_vfork_at_call_site(ucontext_t *uc, long nr, unsigned long long f
 	gregs[REG_R9] = (greg_t)slot;
 	gregs[REG_RIP] = (greg_t)cnk_vfork_stub;
 	if (cnk_clone_is_vfork(flags))
-		cnk_redirect_to_trampoline(uc, CNK_NR_VFORK_PREPARE, 0);
-}
-
-/* Everything else: leave a frame for cnk_trampoline and go there.  It
- * returns to the context's %rip and %rsp, a clone stub and its frame for
- * CNK_NR_VFORK_PREPARE; `below`, when not 0, is such a frame, which the
- * trampoline's must not overlap. */
-__attribute__((no_sanitize("address"))) static void
-cnk_redirect_to_trampoline(ucontext_t *uc, long nr, uintptr_t below)
-{
-	struct cnk_trap_frame *frame = CNK_FRAME_BELOW_HANDLER(struct cnk_trap_frame);
-	greg_t *gregs = uc->uc_mcontext.gregs;
-
-	if (below != 0 && (uintptr_t)(frame + 1) > below)
-		frame = (struct cnk_trap_frame *)((below - sizeof(*frame)) & ~(uintptr_t)15);
-
-	frame->nr = nr;
-	frame->args[0] = gregs[REG_RDI];
-	frame->args[1] = gregs[REG_RSI];
-	frame->args[2] = gregs[REG_RDX];
-	frame->args[3] = gregs[REG_R10];
-	frame->args[4] = gregs[REG_R8];
-	frame->args[5] = gregs[REG_R9];
-	frame->resume_rip = (uintptr_t)gregs[REG_RIP];
-	frame->resume_rsp = (uintptr_t)gregs[REG_RSP];
-	gregs[REG_RSP] = (greg_t)frame;
-	gregs[REG_RIP] = (greg_t)cnk_trampoline;
-	/* The dispatcher runs as the runtime: its own syscalls are real. */
-	cnk_selector_set(CNK_SELECTOR_ALLOW);
+		cnk_leave_frames(uc, NULL, 1, CNK_NR_VFORK_PREPARE);
 }
 
 static void cnk_sigsys_handler(int sig, siginfo_t *info, void *ucv)
@@ -374,7 +392,7 @@ static void cnk_sigsys_handler(int sig, siginfo_t *info, void *ucv)
 	default:
 		break;
 	}
-	cnk_redirect_to_trampoline(uc, nr, 0);
+	cnk_leave_frames(uc, NULL, 1, nr);
 }
 
 int cnk_sigsys_install(void)
