@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -268,6 +269,26 @@ static bool address_plausible(const struct ferry_rpc_server *s, const uint8_t *a
 	}
 }
 
+/* A shm client killed without closing leaves its 16 MiB region in
+ * /dev/shm for good.  Remember the region's name when it is one our clients
+ * make ("ferry-PID-HEX", PID the process the client claims to be) so that
+ * it can be removed once that process is gone; a name of any other shape
+ * (another program's, a path) is never touched.  address_plausible() has
+ * checked that the address is a printable NUL-terminated string. */
+static void remember_shm_region(struct srv_peer *p, const char *addr)
+{
+	const char *name = strstr(addr, "ferry-");
+	unsigned long long rnd;
+	int pid, end = 0;
+
+	if (!name || strlen(name) >= sizeof(p->shm_region))
+		return;
+	if (sscanf(name, "ferry-%d-%16llx%n", &pid, &rnd, &end) != 2 || name[end] != '\0' ||
+	    pid != p->pid)
+		return;
+	memcpy(p->shm_region, name, strlen(name) + 1);
+}
+
 static void handle_hello(struct ferry_rpc_server *s, const struct frame_hdr *h,
 			 const uint8_t *payload)
 {
@@ -294,8 +315,10 @@ static void handle_hello(struct ferry_rpc_server *s, const struct frame_hdr *h,
 	p->refs = 1;
 	/* shm: the client says which process it is (HELLO's status field);
 	 * the provider would never tell us that it died. */
-	if (strcmp(s->prov, "shm") == 0 && h->status > 0)
+	if (strcmp(s->prov, "shm") == 0 && h->status > 0) {
 		p->pid = (pid_t)h->status;
+		remember_shm_region(p, (const char *)payload);
+	}
 	pthread_mutex_lock(&s->mu);
 	do
 		p->token = fab_random64();
@@ -511,8 +534,14 @@ static void check_liveness(struct ferry_rpc_server *s)
 
 		for (; p; p = next) {
 			next = p->next;
-			if (p->pid > 0 && kill(p->pid, 0) < 0 && errno == ESRCH)
+			if (p->pid > 0 && kill(p->pid, 0) < 0 && errno == ESRCH) {
+				/* Its process is gone, so nothing maps the
+				 * region any more but the provider's cache. */
+				if (p->shm_region[0] && shm_unlink(p->shm_region) == 0)
+					FLOG_DEBUG(0, 0, "rpc: removed %s of dead client pid %d",
+						   p->shm_region, (int)p->pid);
 				srv_peer_mark_down(s, p);
+			}
 		}
 	}
 	pthread_mutex_unlock(&s->mu);

@@ -23,6 +23,7 @@ struct srv_peer {
 	uint64_t token;
 	fi_addr_t addr;
 	pid_t pid; /* shm: the client's process, to notice it die */
+	char shm_region[64]; /* shm: its region "ferry-PID-RANDOM", removed when it dies */
 	int refs; /* table, requests, operations in flight, down queue */
 	bool down;
 };

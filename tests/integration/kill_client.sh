@@ -29,6 +29,15 @@ for _ in $(seq 100); do
 done
 check "the dead client's descriptors are closed in the daemon" test $closed -eq 0
 check "the daemon is still running" kill -0 "$IOND_PID"
+if [ "$PROV" = shm ]; then
+  # Nothing else would ever remove a killed client's 16 MiB region.
+  gone=1
+  for _ in $(seq 50); do
+    compgen -G "/dev/shm/ferry-$victim-*" >/dev/null || { gone=0; break; }
+    sleep 0.1
+  done
+  check "the dead client's shared-memory region is removed" test $gone -eq 0
+fi
 
 printf 'after the crash\n' > "$T_DIR/next.txt"
 check "the next client is served" fx cp "$T_DIR/next.txt" /pfs/next.txt
