@@ -12,7 +12,7 @@ flags=(--oversubscribe --bind-to none -np 3)
 [ "$(id -u)" -eq 0 ] && flags+=(--allow-run-as-root)
 out=$(timeout -k 5 120 mpirun "${flags[@]}" "$FEXEC" --ionode "$IONODE_URI" --mount /pfs -- \
       "$DEMO" /pfs/demo 2 2>&1) && rc=0 || rc=$?
-echo "$out" | tail -n 5
+if [ "$rc" -eq 0 ]; then echo "$out" | tail -n 3; else echo "$out" | grep -v "^--------" | head -n 40; fi
 check "the MPI job succeeded" test "$rc" -eq 0
 check "every rank verified its neighbour's data" grep -q "all data verified" <<<"$out"
 check "per-rank files are on the I/O node" test "$(ls "$EXPORT/demo" | grep -c '^rank-')" -eq 3
