@@ -86,6 +86,17 @@ static long enter_directory(char *path)
 	return ret;
 }
 
+/* chdir/fchdir to a local directory: the kernel does it, and the cwd is no
+ * longer forwarded. */
+static long native_chdir(long nr, const long *a)
+{
+	long ret = cnk_native(nr, a);
+
+	if (ret == 0)
+		cnk_cwd_set(NULL);
+	return ret;
+}
+
 long cnk_fwd_chdir(long nr, const long *a)
 {
 	struct cnk_target t;
@@ -93,12 +104,8 @@ long cnk_fwd_chdir(long nr, const long *a)
 
 	if (ret < 0)
 		return ret;
-	if (ret == 0) {
-		ret = cnk_native(nr, a);
-		if (ret == 0)
-			cnk_cwd_set(NULL);
-		return ret;
-	}
+	if (ret == 0)
+		return native_chdir(nr, a);
 	ret = remote_is_dir(t.dh, t.path);
 	if (ret == 0)
 		ret = enter_directory(t.buf);
@@ -114,12 +121,8 @@ long cnk_fwd_fchdir(long nr, const long *a)
 
 	if (ret < 0)
 		return ret;
-	if (ret == 0) {
-		ret = cnk_native(nr, a);
-		if (ret == 0)
-			cnk_cwd_set(NULL);
-		return ret;
-	}
+	if (ret == 0)
+		return native_chdir(nr, a);
 	ret = -ENOENT;
 	if (!f->path || strlen(f->path) >= sizeof(path))
 		goto out;
