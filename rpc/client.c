@@ -321,7 +321,8 @@ static int send_frame(struct ferry_rpc_client *c, const struct frame_hdr *h, con
  * forgotten so that a late reply is dropped. */
 static int wait_call(struct ferry_rpc_client *c, struct pending_call *p, uint64_t deadline)
 {
-	uint64_t spin_end = fab_now_us() + (uint64_t)c->spin_us;
+	uint64_t start = fab_now_us();
+	uint64_t spin_end = start + (uint64_t)c->spin_us;
 	int ret;
 
 	pthread_mutex_lock(&c->mu);
@@ -360,7 +361,8 @@ static int wait_call(struct ferry_rpc_client *c, struct pending_call *p, uint64_
 				continue;
 			fab_wait(&c->fab, -1,
 				 (int64_t)(deadline - now < CLIENT_BLOCK_SLICE_US ? deadline - now
-										   : CLIENT_BLOCK_SLICE_US));
+										   : CLIENT_BLOCK_SLICE_US),
+				 now - start);
 		}
 		pthread_mutex_lock(&c->mu);
 		c->poller_active = false;

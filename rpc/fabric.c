@@ -21,7 +21,22 @@
 #define FAB_AV_COUNT 1024
 #define FAB_RMA_CHUNK_MAX (4u << 20)
 /* Without a wait fd we sleep in slices this long (µs) between CQ polls. */
-#define FAB_POLL_SLICE_US 20
+/* Without a wait fd (shm) a waiter can only poll and sleep in slices.  A
+ * slice is at most 1/8 of the time already spent waiting, between 20 us and
+ * 1 ms: a burst of calls is served at once, and an idle daemon or a client
+ * in a long call (fsync, a lock) does not wake 50,000 times a second -- on a
+ * compute node that would be OS noise for the application. */
+#define FAB_POLL_SLICE_MIN_US 20
+#define FAB_POLL_SLICE_MAX_US 1000
+
+static int64_t poll_slice_us(uint64_t waited_us)
+{
+	uint64_t slice = waited_us / 8;
+
+	if (slice < FAB_POLL_SLICE_MIN_US)
+		return FAB_POLL_SLICE_MIN_US;
+	return slice > FAB_POLL_SLICE_MAX_US ? FAB_POLL_SLICE_MAX_US : (int64_t)slice;
+}
 
 /* ---------------- frame header ---------------- */
 
@@ -428,7 +443,7 @@ void fab_mr_close(struct fab_mr *m)
 
 /* ---------------- waiting ---------------- */
 
-int fab_wait(struct fab *f, int extra_fd, int64_t timeout_us)
+int fab_wait(struct fab *f, int extra_fd, int64_t timeout_us, uint64_t waited_us)
 {
 	struct pollfd pfd[2];
 	struct timespec ts;
@@ -448,11 +463,11 @@ int fab_wait(struct fab *f, int extra_fd, int64_t timeout_us)
 		if (ret == FI_SUCCESS) {
 			pfd[n].fd = f->cq_wait_fd;
 			pfd[n++].events = POLLIN;
-		} else if (timeout_us > FAB_POLL_SLICE_US) {
-			timeout_us = FAB_POLL_SLICE_US;
+		} else if (timeout_us > poll_slice_us(waited_us)) {
+			timeout_us = poll_slice_us(waited_us);
 		}
-	} else if (timeout_us > FAB_POLL_SLICE_US) {
-		timeout_us = FAB_POLL_SLICE_US;
+	} else if (timeout_us > poll_slice_us(waited_us)) {
+		timeout_us = poll_slice_us(waited_us);
 	}
 	if (extra_fd >= 0) {
 		pfd[n].fd = extra_fd;

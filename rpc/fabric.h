@@ -177,8 +177,10 @@ static inline bool fab_spin_or_yield(uint64_t now, uint64_t spin_end)
 }
 
 /* Block until the CQ may have work, extra_fd (>= 0) is readable, or
- * timeout_us passes.  Returns 1 if extra_fd is readable, else 0. */
-int fab_wait(struct fab *f, int extra_fd, int64_t timeout_us);
+ * timeout_us passes.  waited_us: how long the caller has waited for work so
+ * far, which bounds the sleep slice on providers without a wait fd.
+ * Returns 1 if extra_fd is readable, else 0. */
+int fab_wait(struct fab *f, int extra_fd, int64_t timeout_us, uint64_t waited_us);
 
 uint64_t fab_now_us(void);
 uint64_t fab_random64(void);

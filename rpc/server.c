@@ -567,7 +567,10 @@ int ferry_rpc_server_progress(struct ferry_rpc_server *s, int timeout_ms)
 {
 	uint64_t start = fab_now_us();
 	uint64_t deadline = start + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000;
-	uint64_t spin_end = start + (uint64_t)s->spin_us;
+	/* Spin (then yield) only right after work: a daemon idle for a while
+	 * goes straight to sleep at each call instead of burning a core. */
+	uint64_t spin_end = (start < s->last_event_us + 1000 ? start : s->last_event_us) +
+			    (uint64_t)s->spin_us;
 	int total = 0;
 
 	if (!atomic_load(&s->progress_known)) {
@@ -581,9 +584,11 @@ int ferry_rpc_server_progress(struct ferry_rpc_server *s, int timeout_ms)
 		total += run_deferred(s);
 		check_liveness(s);
 		run_down_notifications(s);
+		now = fab_now_us();
+		if (total > 0)
+			s->last_event_us = now;
 		if (total > 0 || timeout_ms <= 0)
 			break;
-		now = fab_now_us();
 		if (now >= deadline)
 			break;
 		if (fab_spin_or_yield(now, spin_end))
@@ -593,13 +598,15 @@ int ferry_rpc_server_progress(struct ferry_rpc_server *s, int timeout_ms)
 		if (srv_poll_cq(s) > 0) {
 			atomic_store(&s->sleeping, false);
 			total++;
+			s->last_event_us = now;
 			continue;
 		}
 		/* Bounded: rxm makes progress on new connections only when
 		 * polled, and their sockets are not in the CQ's wait set. */
 		if (fab_wait(&s->fab, s->wake_fd,
 			     (int64_t)(deadline - now < SRV_BLOCK_SLICE_US ? deadline - now
-									: SRV_BLOCK_SLICE_US))) {
+									: SRV_BLOCK_SLICE_US),
+			     now - s->last_event_us)) {
 			uint64_t count;
 
 			atomic_store(&s->sleeping, false);

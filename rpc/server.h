@@ -96,6 +96,7 @@ struct ferry_rpc_server {
 	atomic_bool sleeping;
 	atomic_uint_fast64_t dropped;
 	uint64_t next_liveness_us;
+	uint64_t last_event_us; /* progress thread only: bounds its idle sleep */
 	uint64_t next_ping_us;
 	uint64_t ping_us;
 	size_t ping_cursor;
