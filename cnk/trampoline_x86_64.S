@@ -42,6 +42,21 @@
 #define F_RIP 56
 #define F_RSP 64
 
+/* Arm SUD for the calling thread: the allowed range is our stubs, the
+ * selector is this thread's byte in the runtime's TLS block.  Clobbers
+ * rax, rdi, rsi, rdx, r10, r8 (and rcx, r11 by the syscall); rax: result. */
+.macro ARM_SUD_THIS_THREAD
+	movl $SYS_prctl, %eax
+	movl $PR_SET_SYSCALL_USER_DISPATCH, %edi
+	movl $PR_SYS_DISPATCH_ON, %esi
+	leaq cnk_allowed_start(%rip), %rdx
+	leaq cnk_allowed_end(%rip), %r10
+	subq %rdx, %r10
+	movq cnk_tb@gottpoff(%rip), %r8
+	addq %fs:0, %r8
+	syscall
+.endm
+
 	.section .text.cnk_allowed, "ax", @progbits
 	.balign 64
 	.globl cnk_allowed_start
@@ -84,15 +99,7 @@ cnk_sigreturn_replay:
 	pushq %rdx
 	pushq %r10
 	pushq %r8
-	movl $SYS_prctl, %eax
-	movl $PR_SET_SYSCALL_USER_DISPATCH, %edi
-	movl $PR_SYS_DISPATCH_ON, %esi
-	leaq cnk_allowed_start(%rip), %rdx
-	leaq cnk_allowed_end(%rip), %r10
-	subq %rdx, %r10
-	movq cnk_tb@gottpoff(%rip), %r8
-	addq %fs:0, %r8
-	syscall
+	ARM_SUD_THIS_THREAD
 	/* Armed or not (a failure here has no one to report to), the thread
 	 * starts as application code. */
 	movq cnk_tb@gottpoff(%rip), %rcx
@@ -150,15 +157,7 @@ cnk_vfork_stub:
 	pushq %r10
 	pushq %r8
 	pushq %r9
-	movl $SYS_prctl, %eax
-	movl $PR_SET_SYSCALL_USER_DISPATCH, %edi
-	movl $PR_SYS_DISPATCH_ON, %esi
-	leaq cnk_allowed_start(%rip), %rdx
-	leaq cnk_allowed_end(%rip), %r10
-	subq %rdx, %r10
-	movq cnk_tb@gottpoff(%rip), %r8
-	addq %fs:0, %r8
-	syscall
+	ARM_SUD_THIS_THREAD
 	testq %rax, %rax
 	jnz 9f
 	popq %r9
