@@ -368,7 +368,8 @@ long iond_rc(const struct iond_reply *rep)
 	return rep->msg.err ? -(long)rep->msg.err : (long)rep->msg.ret;
 }
 
-static struct iond_reply conv_reply;
+/* Per thread: the convenience calls below are made from several threads. */
+static _Thread_local struct iond_reply conv_reply;
 
 long iond_openat(struct iond_client *c, const char *path, int flags, int mode)
 {
