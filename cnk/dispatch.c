@@ -20,6 +20,7 @@
 
 #include "fdtable.h"
 #include "forward.h"
+#include "profile.h"
 #include "policy.h"
 #include "raw_syscall.h"
 #include "runtime.h"
@@ -185,7 +186,8 @@ static long vfork_prepare(void)
 	return 0;
 }
 
-long cnk_dispatch(long nr, long a0, long a1, long a2, long a3, long a4, long a5)
+static long dispatch_call(long nr, long a0, long a1, long a2, long a3, long a4, long a5,
+			  enum cnk_profile_how *how)
 {
 	const long a[6] = { a0, a1, a2, a3, a4, a5 };
 	const struct cnk_syscall_desc *d;
@@ -200,12 +202,16 @@ long cnk_dispatch(long nr, long a0, long a1, long a2, long a3, long a4, long a5)
 		return cnk_mechanism_syscall(nr, a0, a1, a2, a3, a4, a5);
 	case CNK_CLASS_FD:
 	case CNK_CLASS_PATH:
-		if (cnk_policy_enabled() && desc_wants_forward(d, a))
+		if (cnk_policy_enabled() && desc_wants_forward(d, a)) {
+			*how = CNK_PROFILE_FORWARDED;
 			return forward(d, nr, a);
+		}
 		break;
 	case CNK_CLASS_SPECIAL:
-		if (cnk_policy_enabled())
+		if (cnk_policy_enabled()) {
+			*how = CNK_PROFILE_FORWARDED;
 			return forward(d, nr, a);
+		}
 		break;
 	case CNK_CLASS_EXEC:
 		if (cnk_policy_enabled()) {
@@ -220,6 +226,20 @@ long cnk_dispatch(long nr, long a0, long a1, long a2, long a3, long a4, long a5)
 		break;
 	}
 	return cnk_raw_syscall6(nr, a0, a1, a2, a3, a4, a5);
+}
+
+long cnk_dispatch(long nr, long a0, long a1, long a2, long a3, long a4, long a5)
+{
+	enum cnk_profile_how how = CNK_PROFILE_LOCAL;
+	uint64_t t0;
+	long ret;
+
+	if (__builtin_expect(!cnk_profile_active, 1))
+		return dispatch_call(nr, a0, a1, a2, a3, a4, a5, &how);
+	t0 = cnk_profile_now_ns();
+	ret = dispatch_call(nr, a0, a1, a2, a3, a4, a5, &how);
+	cnk_profile_record(nr, how, cnk_profile_now_ns() - t0);
+	return ret;
 }
 
 /* Last reference to a forwarded file: close the remote handle. */
@@ -273,6 +293,7 @@ int cnk_dispatch_init(void)
 
 	atomic_store(&dispatch_pid, (int)getpid());
 	cnk_session_log_init();
+	cnk_profile_init();
 	ret = cnk_policy_init(mounts);
 	if (ret < 0) {
 		FLOG_ERR(0, 0, "FERRY_MOUNTS=\"%s\": %s (expected absolute paths separated by ',')",
@@ -341,5 +362,6 @@ void cnk_dispatch_exit(void)
 {
 	if (atomic_exchange(&dispatch_exited, true))
 		return;
+	cnk_profile_flush();
 	cnk_session_close();
 }

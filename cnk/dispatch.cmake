@@ -13,4 +13,6 @@ set(CNK_DISPATCH_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/forward_path.c
   ${CMAKE_CURRENT_LIST_DIR}/forward_cwd.c
   ${CMAKE_CURRENT_LIST_DIR}/forward_exec.c
-  ${CMAKE_CURRENT_LIST_DIR}/forward_mmap.c)
+  ${CMAKE_CURRENT_LIST_DIR}/forward_mmap.c
+  ${CMAKE_CURRENT_LIST_DIR}/profile.c
+  ${CMAKE_CURRENT_LIST_DIR}/credential.c)

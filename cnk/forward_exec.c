@@ -47,6 +47,7 @@
 
 #include "fdtable.h"
 #include "forward.h"
+#include "profile.h"
 #include "policy.h"
 #include "raw_syscall.h"
 #include "session.h"
@@ -290,6 +291,8 @@ long cnk_fwd_exec(long nr, const long *a)
 	if (envp)
 		b[env_index] = (long)envp;
 	closed = owner && !vfork_child && cnk_session_before_exec();
+	if (runnable && !vfork_child)
+		cnk_profile_flush();
 	ret = cnk_native(nr, b);
 	if (closed) {
 		/* Still us: the handles died with the session. */

@@ -6,6 +6,7 @@
  * forwarded call.
  */
 #include "session.h"
+#include "credential.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -177,6 +178,9 @@ out:
 
 static int session_open_remote(void)
 {
+	/* A MUNGE credential is a few hundred bytes. */
+	static char cred[2048];
+	size_t cred_len = 0;
 	struct ferry_msg m;
 	long ret;
 
@@ -185,6 +189,11 @@ static int session_open_remote(void)
 	ferry_msg_add_arg(&m, getuid());
 	ferry_msg_add_arg(&m, getgid());
 	ferry_msg_add_arg(&m, (int64_t)session_jobid);
+	ret = cnk_credential_make(session_jobid, cred, sizeof(cred), &cred_len);
+	if (ret < 0)
+		return (int)ret;
+	m.data = cred;
+	m.data_len = (uint32_t)cred_len;
 	ret = session_roundtrip(&m, NULL, NULL, 0, NULL, CNK_CALL_DEFAULT);
 	if (ret < 0)
 		return (int)ret;

@@ -10,8 +10,10 @@ PACKAGES=(
   libcmocka-dev                                                # unit-test framework
   libinih-dev                                                  # config-file parsing
   libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools    # MPI jobs and examples
-  munge libmunge-dev                                           # authentication (launcher issue)
+  munge libmunge-dev                                           # MUNGE credentials (munged, libmunge)
+  slurm-wlm                                                    # single-machine Slurm for batch tests
   sqlite3 python3 file tar findutils coreutils procps iproute2 # programs the tests run unmodified
+  git make curl                                                # programs the tests run unmodified
   gnuplot-nox                                                  # benchmark plots
 )
 
