@@ -20,7 +20,7 @@ target_include_directories(test_cnk_stat PRIVATE ${_cnkd_src})
 if(TARGET ferry-iond)
   ferry_unit_test(test_cnk_forward
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_cnk_forward.c ${CNK_DISPATCH_SOURCES}
-    LIBS ferry_rpc
+    LIBS ferry_rpc PkgConfig::MUNGE
     TIMEOUT 120)
   target_include_directories(test_cnk_forward PRIVATE ${_cnkd_src})
   target_compile_definitions(test_cnk_forward PRIVATE FERRY_IOND="$<TARGET_FILE:ferry-iond>")
