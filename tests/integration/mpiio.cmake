@@ -1,0 +1,8 @@
+# MPI-IO and parallel HDF5 through Ferry, and a job submitted to a
+# single-machine Slurm.  All start their own daemons (label e2e).
+if(TARGET mpiio_check)
+  foreach(prov tcp shm)
+    ferry_integration_test(mpiio_${prov}
+      COMMAND ${CMAKE_CURRENT_LIST_DIR}/mpiio.sh ${prov} TIMEOUT 240 LABELS e2e)
+  endforeach()
+endif()
