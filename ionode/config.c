@@ -22,6 +22,7 @@ enum {
 	OPT_MAX_WORKERS,
 	OPT_DRAIN,
 	OPT_WORKER_SPIN,
+	OPT_MUNGE_SOCKET,
 };
 
 static const struct option long_opts[] = {
@@ -32,6 +33,7 @@ static const struct option long_opts[] = {
 	{"max-workers", required_argument, NULL, OPT_MAX_WORKERS},
 	{"config", required_argument, NULL, 'c'},
 	{"auth", required_argument, NULL, 'a'},
+	{"munge-socket", required_argument, NULL, OPT_MUNGE_SOCKET},
 	{"log-level", required_argument, NULL, 'L'},
 	{"max-sessions", required_argument, NULL, OPT_MAX_SESSIONS},
 	{"max-fds", required_argument, NULL, OPT_MAX_FDS},
@@ -53,7 +55,11 @@ void iond_config_usage(FILE *out)
 		"  -w, --workers N          worker threads always running (default max(4, nproc))\n"
 		"      --max-workers N      ceiling when slow calls occupy every worker\n"
 		"  -c, --config FILE        ini file, section [ionode] (default %s if present)\n"
-		"  -a, --auth MODE          none (MUNGE comes later)\n"
+		"  -a, --auth MODE          munge: sessions prove their user with a MUNGE\n"
+		"                           credential; none: believe them (development only;\n"
+		"                           the default, and warned about at start-up)\n"
+		"      --munge-socket PATH  munged's socket (default libmunge's,\n"
+		"                           /run/munge/munge.socket.2)\n"
 		"  -L, --log-level LEVEL    error, warn, info, debug (default info)\n"
 		"      --max-sessions N     refuse sessions beyond N (default %d)\n"
 		"      --max-fds N          open handles per session (default %d)\n"
@@ -64,7 +70,7 @@ void iond_config_usage(FILE *out)
 		"  -V, --version            print the version\n"
 		"\n"
 		"Environment: FERRY_LISTEN, FERRY_EXPORTS (comma-separated PREFIX=DIR),\n"
-		"FERRY_LOG_LEVEL, FERRY_LOG_FILE.  Flags override the environment, which\n"
+		"FERRY_MUNGE_SOCKET, FERRY_LOG_LEVEL, FERRY_LOG_FILE.  Flags override the environment, which\n"
 		"overrides the config file.\n",
 		IOND_DEFAULT_CONFIG, IOND_DEFAULT_MAX_SESSIONS, IOND_DEFAULT_MAX_FDS,
 		IOND_DEFAULT_DRAIN_SECS, IOND_DEFAULT_WORKER_SPIN_US);
@@ -156,6 +162,8 @@ static int apply_setting(struct iond_config *cfg, const char *key, const char *v
 		return add_exports(cfg, value, origin, err, err_len);
 	if (!strcmp(key, "auth"))
 		return replace_str(&cfg->auth, value);
+	if (!strcmp(key, "munge_socket") || !strcmp(key, "munge-socket"))
+		return replace_str(&cfg->munge_socket, value);
 	if (!strcmp(key, "log_level") || !strcmp(key, "log-level"))
 		return replace_str(&cfg->log_level, value);
 	if (!strcmp(key, "ready_file") || !strcmp(key, "ready-file"))
@@ -238,10 +246,16 @@ static int load_env(struct iond_config *cfg, char *err, size_t err_len)
 {
 	const char *listen = getenv("FERRY_LISTEN");
 	const char *exports = getenv("FERRY_EXPORTS");
+	const char *munge_socket = getenv("FERRY_MUNGE_SOCKET");
 	int rc;
 
 	if (listen && *listen) {
 		rc = replace_str(&cfg->listen, listen);
+		if (rc)
+			return rc;
+	}
+	if (munge_socket && *munge_socket) {
+		rc = replace_str(&cfg->munge_socket, munge_socket);
 		if (rc)
 			return rc;
 	}
@@ -313,6 +327,8 @@ static const char *flag_key(int c)
 		return "drain_timeout";
 	case OPT_WORKER_SPIN:
 		return "worker_spin_us";
+	case OPT_MUNGE_SOCKET:
+		return "munge_socket";
 	default:
 		return NULL;
 	}
@@ -400,6 +416,7 @@ void iond_config_free(struct iond_config *cfg)
 	clear_exports(cfg);
 	free(cfg->listen);
 	free(cfg->auth);
+	free(cfg->munge_socket);
 	free(cfg->log_level);
 	free(cfg->ready_file);
 	free(cfg->config_path);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ferry-iond settings: command-line flags override the environment
- * (FERRY_LISTEN, FERRY_EXPORTS), which overrides the config file
+ * (FERRY_LISTEN, FERRY_EXPORTS, FERRY_MUNGE_SOCKET), which overrides the config file
  * ([ionode] section; --config FILE, else /etc/ferry/ferry.conf if present).
  */
 #ifndef IOND_CONFIG_H
@@ -19,7 +19,8 @@ struct iond_config {
 	size_t nexports;
 	unsigned int workers;     /* 0: the default (max(4, nproc)) */
 	unsigned int max_workers; /* 0: the default (see workers.h) */
-	char *auth;               /* "none" */
+	char *auth;               /* "none" or "munge" */
+	char *munge_socket;       /* NULL: libmunge's default */
 	char *log_level;          /* NULL: FERRY_LOG_LEVEL or info */
 	char *ready_file;
 	char *config_path; /* the file actually read, or NULL */

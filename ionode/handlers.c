@@ -171,12 +171,14 @@ int call_int_arg(const struct iond_call *c, int i, int *out)
 static long op_session_open(struct iond_call *c)
 {
 	struct iond_cred cred;
+	char why[320];
 	int rc;
 
-	rc = iond_auth_check(c->ctx->auth, &c->msg, &cred);
+	rc = iond_auth_check(c->ctx->auth, &c->msg, &cred, why, sizeof(why));
 	if (rc) {
-		IOND_CLIENT_WARN(0, 0, "session refused for peer %#llx (pid %lld): %s",
-			  (unsigned long long)c->peer, (long long)c->msg.args[0], strerror(-rc));
+		IOND_CLIENT_WARN(0, 0, "session refused for peer %#llx (pid %lld): %s: %s",
+			  (unsigned long long)c->peer, (long long)c->msg.args[0], strerror(-rc),
+			  why);
 		return rc;
 	}
 	iond_identity_lookup_groups(&cred);

@@ -319,8 +319,12 @@ int main(int argc, char **argv)
 	if (setup_logging(&d->cfg))
 		goto out_config;
 	if (iond_auth_parse(d->cfg.auth, &d->ctx.auth)) {
-		fprintf(stderr, "ferry-iond: --auth %s: not supported (this build knows: none)\n",
+		fprintf(stderr, "ferry-iond: --auth %s: not supported (this build knows: munge, none)\n",
 			d->cfg.auth);
+		goto out_config;
+	}
+	if (iond_auth_set_munge_socket(d->cfg.munge_socket)) {
+		fprintf(stderr, "ferry-iond: out of memory\n");
 		goto out_config;
 	}
 	{
@@ -417,6 +421,7 @@ out_exports:
 	fsp_exports_free(d->ctx.exports);
 	stop_signal_thread(d);
 out_config:
+	iond_auth_set_munge_socket(NULL);
 	iond_config_free(&d->cfg);
 	free(d);
 	return status;
