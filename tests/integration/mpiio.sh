@@ -39,7 +39,8 @@ for io in ompio romio321; do
   lout=$(timeout -k 5 120 mpirun "${flags[@]}" "${cf[@]}" "$CHECK" "$LOCAL/$io" "$KIB" 2>&1) && lrc=0 || lrc=$?
   [ "$lrc" -eq 0 ] || echo "$lout" | head -n 20
   check "$io: the native run succeeded" test "$lrc" -eq 0
-  check "$io: rank files are on the I/O node" test "$(ls "$EXPORT/$io" | grep -c '^rank-[0-9]*\.dat$')" -eq "$NP"
+  ranks=("$EXPORT/$io"/rank-*.dat)
+  check "$io: rank files are on the I/O node" test "${#ranks[@]}" -eq "$NP" -a -s "${ranks[0]}"
   same=1
   for f in "$LOCAL/$io"/rank-*.dat "$LOCAL/$io/shared.dat"; do
     cmp -s "$f" "$EXPORT/$io/${f##*/}" || { echo "differs from the native run: $EXPORT/$io/${f##*/}"; same=0; }
