@@ -5,12 +5,20 @@
  *   ferry-exec [--ionode URI] [--mount PREFIX]... [--log-level L] -- PROGRAM [ARGS...]
  *
  * Flags set FERRY_IONODE, FERRY_MOUNTS (comma-separated) and FERRY_LOG_LEVEL;
- * values already in the environment are used where a flag is absent.  Exit
- * status follows env(1): 2 for a usage error, 127 when the program cannot be
- * run, otherwise the program's own.
+ * values already in the environment are used where a flag is absent.
+ * Without --ionode, FERRY_IONODE_MAP (lines "HOST URI") picks this host's
+ * I/O node, else FERRY_IONODE is used.  Exit status follows env(1): 2 for a
+ * usage error, 127 when the program cannot be run, otherwise the program's
+ * own.
+ *
+ * Run with no argument and FERRY_EXEC_TASK_PROLOG=1 (srun's task prolog), it
+ * prints the "export NAME=value" lines that load the runtime into the task.
  */
 #include <elf.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
@@ -37,6 +45,8 @@ static const char usage_text[] =
 	"  --mount PREFIX     forward paths under PREFIX (repeatable; default: $FERRY_MOUNTS)\n"
 	"  --log-level LEVEL  error, warn, info or debug (default: $FERRY_LOG_LEVEL or warn)\n"
 	"  --help, --version\n"
+	"Without --ionode, $FERRY_IONODE_MAP (\"HOST URI\" entries separated by ';' or\n"
+	"newlines, or a file of them when it starts with '/') picks this host's I/O node.\n"
 	"The runtime library is ../lib/libferry.so next to this program, or $FERRY_LIBRARY.\n";
 
 static int usage_error(const char *what)
@@ -179,6 +189,102 @@ static int runtime_library(char *out, size_t out_len)
 	return (n < 0 || (size_t)n >= out_len) ? -ENAMETOOLONG : 0;
 }
 
+/* Is NAME this host: its hostname, the same short name, or (a numeric
+ * address) one of its interfaces' addresses? */
+static int host_is_me(const char *name, const char *host)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_flags = AI_NUMERICHOST};
+	struct addrinfo *res = NULL;
+	struct ifaddrs *ifs = NULL;
+	size_t host_short = strcspn(host, "."), name_short = strcspn(name, ".");
+	int found = 0;
+
+	if (!strcmp(name, host) || (host_short == name_short && !strncmp(name, host, host_short)))
+		return 1;
+	if (getaddrinfo(name, NULL, &hints, &res) != 0)
+		return 0;
+	if (getifaddrs(&ifs) == 0) {
+		for (struct ifaddrs *i = ifs; i && !found; i = i->ifa_next) {
+			if (!i->ifa_addr || i->ifa_addr->sa_family != res->ai_family)
+				continue;
+			if (res->ai_family == AF_INET)
+				found = !memcmp(&((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr,
+						&((struct sockaddr_in *)(void *)res->ai_addr)->sin_addr,
+						sizeof(struct in_addr));
+			else if (res->ai_family == AF_INET6)
+				found = !memcmp(&((struct sockaddr_in6 *)(void *)i->ifa_addr)->sin6_addr,
+						&((struct sockaddr_in6 *)(void *)res->ai_addr)->sin6_addr,
+						sizeof(struct in6_addr));
+		}
+		freeifaddrs(ifs);
+	}
+	freeaddrinfo(res);
+	return found;
+}
+
+/* The text of FERRY_IONODE_MAP: the value itself, or the file it names. */
+static char *map_text(const char *map)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (map[0] != '/')
+		return strdup(map);
+	f = fopen(map, "re");
+	if (!f) {
+		fprintf(stderr, "ferry-exec: FERRY_IONODE_MAP %s: %s\n", map, strerror(errno));
+		return NULL;
+	}
+	if (getdelim(&text, &len, '\0', f) < 0 && !feof(f)) {
+		fprintf(stderr, "ferry-exec: FERRY_IONODE_MAP %s: %s\n", map, strerror(errno));
+		free(text);
+		text = NULL;
+	} else if (!text) {
+		text = strdup("");
+	}
+	fclose(f);
+	return text;
+}
+
+/* This host's I/O node from MAP; a '*' entry matches any host, after the
+ * named ones.  A malloc'd URI, or NULL (reported). */
+static char *ionode_from_map(const char *map, const char *host)
+{
+	char *text = map_text(map), *save = NULL, *entry, *found = NULL, *any = NULL;
+
+	if (!text)
+		return NULL;
+	for (entry = strtok_r(text, ";\n", &save); entry && !found;
+	     entry = strtok_r(NULL, ";\n", &save)) {
+		char *name = entry + strspn(entry, " \t"), *uri;
+
+		if (!*name || *name == '#')
+			continue;
+		uri = name + strcspn(name, " \t");
+		if (*uri)
+			*uri++ = '\0';
+		uri += strspn(uri, " \t");
+		uri[strcspn(uri, " \t\r")] = '\0';
+		if (!*uri)
+			continue;
+		if (!strcmp(name, "*")) {
+			if (!any)
+				any = uri;
+		} else if (host_is_me(name, host)) {
+			found = uri;
+		}
+	}
+	if (!found)
+		found = any;
+	found = found ? strdup(found) : NULL;
+	if (!found)
+		fprintf(stderr, "ferry-exec: host %s is not in FERRY_IONODE_MAP%s%s\n", host,
+			map[0] == '/' ? " " : "", map[0] == '/' ? map : "");
+	free(text);
+	return found;
+}
+
 static int preload_prepend(const char *library)
 {
 	const char *old = getenv("LD_PRELOAD");
@@ -196,6 +302,27 @@ static int preload_prepend(const char *library)
 	return rc;
 }
 
+/* srun's task prolog: standard output lines "export NAME=value" set the
+ * task's environment.  The task gets its I/O node and the runtime. */
+static int task_prolog(const char *ionode)
+{
+	char library[PATH_MAX];
+	const char *old = getenv("LD_PRELOAD");
+	int rc = runtime_library(library, sizeof(library));
+
+	if (rc == 0 && access(library, R_OK) != 0)
+		rc = -errno;
+	if (rc < 0) {
+		fprintf(stderr, "ferry-exec: runtime library %s: %s (set FERRY_LIBRARY)\n", library,
+			strerror(-rc));
+		return EXIT_CANNOT_RUN;
+	}
+	printf("export FERRY_IONODE=%s\n", ionode);
+	printf("export LD_PRELOAD=%s%s%s\n", library, old && old[0] ? ":" : "", old ? old : "");
+	printf("unset FERRY_EXEC_TASK_PROLOG\n");
+	return fflush(stdout) == 0 ? 0 : EXIT_CANNOT_RUN;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -206,8 +333,11 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *ionode = NULL, *log_level = NULL;
-	char *mounts = NULL;
+	const char *ionode = NULL, *log_level = NULL, *map;
+	char *mounts = NULL, *mapped = NULL;
+	char host[HOST_NAME_MAX + 1] = "?";
+	const char *source = "--ionode";
+	int prolog = 0;
 	char program[PATH_MAX], library[PATH_MAX] = "";
 	int opt, rc, status = EXIT_CANNOT_RUN;
 
@@ -246,12 +376,26 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (optind >= argc) {
+	if (optind >= argc && argc == 1 && getenv("FERRY_EXEC_TASK_PROLOG") &&
+	    !strcmp(getenv("FERRY_EXEC_TASK_PROLOG"), "1"))
+		prolog = 1;
+	else if (optind >= argc) {
 		status = usage_error("no program given");
 		goto out;
 	}
+	if (gethostname(host, sizeof(host) - 1) != 0)
+		snprintf(host, sizeof(host), "?");
+	map = getenv("FERRY_IONODE_MAP");
+	if (!ionode && map && map[0]) {
+		mapped = ionode_from_map(map, host);
+		if (!mapped)
+			goto out;
+		ionode = mapped;
+		source = "FERRY_IONODE_MAP";
+	}
 	if (!ionode) {
 		ionode = getenv("FERRY_IONODE");
+		source = "FERRY_IONODE";
 		if (!ionode || !ionode[0]) {
 			status = usage_error("no I/O node: give --ionode URI or set FERRY_IONODE");
 			goto out;
@@ -261,6 +405,15 @@ int main(int argc, char **argv)
 	    (mounts && setenv("FERRY_MOUNTS", mounts, 1) != 0) ||
 	    (log_level && setenv("FERRY_LOG_LEVEL", log_level, 1) != 0)) {
 		fprintf(stderr, "ferry-exec: cannot set the environment: %s\n", strerror(errno));
+		goto out;
+	}
+	if (!log_level)
+		log_level = getenv("FERRY_LOG_LEVEL");
+	if (log_level && (!strcmp(log_level, "info") || !strcmp(log_level, "debug")))
+		fprintf(stderr, "ferry-exec: host %s pid %ld: I/O node %s (%s)\n", host,
+			(long)getpid(), ionode, source);
+	if (prolog) {
+		status = task_prolog(ionode);
 		goto out;
 	}
 	rc = find_program(argv[optind], program, sizeof(program));
@@ -301,5 +454,6 @@ int main(int argc, char **argv)
 	fprintf(stderr, "ferry-exec: %s: %s\n", argv[optind], strerror(errno));
 out:
 	free(mounts);
+	free(mapped);
 	return status;
 }
