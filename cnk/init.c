@@ -22,6 +22,7 @@
 
 #include "intercept.h"
 #include "raw_syscall.h"
+#include "rewrite.h"
 #include "runtime.h"
 #include "thread_block.h"
 
@@ -81,6 +82,19 @@ static int cnk_sud_supported(void)
 	return ret == 0;
 }
 
+/* FERRY_FASTPATH: 1 (default) rewrites trapped call sites, 0 keeps every
+ * call on the signal path. */
+static int cnk_fastpath_setting(void)
+{
+	const char *v = getenv("FERRY_FASTPATH");
+
+	if (v == NULL || *v == '\0' || strcmp(v, "1") == 0)
+		return 1;
+	if (strcmp(v, "0") == 0)
+		return 0;
+	cnk_die("FERRY_FASTPATH must be 0 or 1");
+}
+
 __attribute__((constructor(101))) static void cnk_init(void)
 {
 	int rc;
@@ -95,6 +109,7 @@ __attribute__((constructor(101))) static void cnk_init(void)
 	if (rc < 0)
 		cnk_die_init(rc);
 	cnk_trampoline_setup();
+	cnk_rewrite_init(cnk_fastpath_setting());
 	rc = cnk_signals_adopt_existing();
 	if (rc < 0)
 		cnk_die("cannot take over the signal handlers installed before the runtime");

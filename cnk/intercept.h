@@ -42,7 +42,7 @@ extern const char cnk_trampoline[];
 
 /* Vector state save area size and method, set once by cnk_trampoline_setup(). */
 extern uint64_t cnk_xsave_size;
-extern uint64_t cnk_use_xsave;
+extern uint64_t cnk_use_xsave; /* 0: FXSAVE, 1: XSAVE, 2: XSAVEC */
 extern uint64_t cnk_xsave_mask; /* EDX:EAX of XSAVE/XRSTOR */
 
 /* Frame the SIGSYS handler leaves for cnk_trampoline (at the new %rsp). */

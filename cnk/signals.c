@@ -25,6 +25,7 @@
 
 #include "intercept.h"
 #include "raw_syscall.h"
+#include "rewrite.h"
 #include "runtime.h"
 #include "thread_block.h"
 
@@ -295,6 +296,7 @@ static long cnk_fork_like(long nr, long a0, long a1, long a2, long a3, long a4, 
 	cnk_dispatch_atfork_prepare();
 	ret = cnk_raw_syscall6(nr, a0, a1, a2, a3, a4, a5);
 	if (ret == 0) {
+		cnk_rewrite_atfork_child();
 		rc = cnk_intercept_arm_thread();
 		if (rc < 0)
 			cnk_die("cannot re-arm syscall interception in a forked child");

@@ -30,7 +30,11 @@
 #define VS_NR 32
 /* struct cnk_clone_frame */
 #define CF_NR 24
+#define SELECTOR_ALLOW 0
 #define SELECTOR_BLOCK 1
+/* sizeof(struct cnk_trap_frame) and the red zone */
+#define TRAP_FRAME_SIZE 80
+#define RED_ZONE 128
 /* struct cnk_trap_frame */
 #define F_NR 0
 #define F_A0 8
@@ -242,7 +246,13 @@ cnk_trampoline:
 	movq %rax, 568(%rsp)
 	movl cnk_xsave_mask(%rip), %eax
 	movl 4+cnk_xsave_mask(%rip), %edx
+	cmpq $2, cnk_use_xsave(%rip)
+	je 5f
 	xsave (%rsp)
+	jmp 2f
+	/* Compacted, components in their initial state left out (XRSTOR
+	 * reads the format from the header XSAVEC writes). */
+5:	xsavec (%rsp)
 	jmp 2f
 1:	fxsave (%rsp)
 2:
@@ -279,19 +289,68 @@ cnk_trampoline:
 	popq %rdx
 	popq %rbx
 	popq %rbp
-	popfq
 	/* Back to the application: selector BLOCK, result in %rax, %rcx and
 	 * %r11 as the syscall instruction leaves them, and no application
 	 * memory written. */
+	movq (%rsp), %r11
+	popfq
 	movq cnk_tb@gottpoff(%rip), %rcx
 	movb $SELECTOR_BLOCK, %fs:TB_SELECTOR(%rcx)
-	pushfq
-	popq %r11
 	movq F_NR(%rsp), %rax
 	movq F_RIP(%rsp), %rcx
 	movq F_RSP(%rsp), %rsp
 	jmpq *%rcx
 	.cfi_endproc
 	.size cnk_trampoline, . - cnk_trampoline
+
+/* The fast path (rewrite.c): a rewritten site's stub jumps here with %eax =
+ * the syscall number, %rcx = the address after the site's syscall
+ * instruction, %rsp the application's, every other register as the
+ * application left it; %r11 is free (the syscall clobbers it).  Nothing
+ * below the application's red zone is written.
+ * - Selector BLOCK (application code): leave the trap frame the SIGSYS
+ *   handler would have left, selector ALLOW, and go through the same
+ *   cnk_trampoline.
+ * - Otherwise the runtime itself (its libc calls, selector ALLOW) or a thread
+ *   that was never armed made the call: run it natively, like the syscall
+ *   instruction it replaces.
+ * Flags are the application's throughout (lea, mov, xchg and jrcxz leave
+ * them alone), as the trampoline saves and restores them.  ALLOW is 0. */
+	.globl cnk_fast_entry
+	.hidden cnk_fast_entry
+	.type cnk_fast_entry, @function
+	.balign 16
+cnk_fast_entry:
+	.cfi_startproc
+	.cfi_undefined rip
+	leaq -RED_ZONE(%rsp), %rsp
+	/* %r11 = the selector, tested with jrcxz (no flags touched). */
+	movq cnk_tb@gottpoff(%rip), %r11
+	movzbl %fs:TB_SELECTOR(%r11), %r11d
+	xchgq %r11, %rcx
+	jrcxz 1f
+	movq %r11, %rcx
+	movq cnk_tb@gottpoff(%rip), %r11
+	leaq -TRAP_FRAME_SIZE(%rsp), %rsp
+	movq %rax, F_NR(%rsp)
+	movq %rdi, F_A0(%rsp)
+	movq %rsi, F_A1(%rsp)
+	movq %rdx, F_A2(%rsp)
+	movq %r10, F_A3(%rsp)
+	movq %r8, F_A4(%rsp)
+	movq %r9, F_A5(%rsp)
+	movq %rcx, F_RIP(%rsp)
+	leaq TRAP_FRAME_SIZE+RED_ZONE(%rsp), %rcx
+	movq %rcx, F_RSP(%rsp)
+	movb $SELECTOR_ALLOW, %fs:TB_SELECTOR(%r11)
+	jmp cnk_trampoline
+1:	movq %r11, %rcx
+	pushq %rcx
+	syscall
+	popq %rcx
+	leaq RED_ZONE(%rsp), %rsp
+	jmpq *%rcx
+	.cfi_endproc
+	.size cnk_fast_entry, . - cnk_fast_entry
 
 	.section .note.GNU-stack, "", @progbits

@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 
 #include "raw_syscall.h"
+#include "rewrite.h"
 #include "runtime.h"
 #include "sud_test_dispatch.h"
 
@@ -125,6 +126,27 @@ static int sud_is_mechanism(long nr)
 	}
 }
 
+static long sud_fastpath_query(long what, long addr)
+{
+	struct cnk_rewrite_stats st;
+
+	cnk_rewrite_get_stats(&st);
+	switch (what) {
+	case 0:
+		return (long)st.traps;
+	case 1:
+		return (long)st.rewritten;
+	case 2:
+		return (long)st.refused;
+	case 3:
+		return cnk_rewrite_is_site((uintptr_t)addr);
+	case 4:
+		return cnk_rewrite_enabled();
+	default:
+		return -EINVAL;
+	}
+}
+
 long cnk_dispatch(long nr, long a0, long a1, long a2, long a3, long a4, long a5)
 {
 	if (nr == SUD_QUERY_NR) {
@@ -135,6 +157,8 @@ long cnk_dispatch(long nr, long a0, long a1, long a2, long a3, long a4, long a5)
 		if (a0 == SUD_QUERY_VFORK_PREPARES)
 			return (long)__atomic_load_n(&sud_counts->vfork_prepares,
 						     __ATOMIC_RELAXED);
+		if (a0 == SUD_QUERY_FASTPATH)
+			return sud_fastpath_query(a1, a2);
 		return -EINVAL;
 	}
 	if (nr == CNK_NR_VFORK_PREPARE) {

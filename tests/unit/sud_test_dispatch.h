@@ -17,6 +17,11 @@
 /* query(SUD_QUERY_VFORK_PREPARES): CNK_NR_VFORK_PREPARE calls seen. */
 #define SUD_QUERY_VFORK_PREPARES 3
 
+/* query(SUD_QUERY_FASTPATH, what): the mechanism's fast-path counters:
+ * what 0: SIGSYS traps, 1: sites rewritten, 2: sites refused, 3: is the
+ * syscall ending at address a2 a rewritten site (0/1), 4: fast path on. */
+#define SUD_QUERY_FASTPATH 4
+
 /* Syscalls counted: the table is indexed by number. */
 #define SUD_COUNT_MAX 512
 
