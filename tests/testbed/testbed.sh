@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# A multi-node cluster on one machine: each node a network namespace with its
+# own address (a veth to a bridge in a "switch" namespace) and its own
+# hostname (a UTS namespace), /etc/hosts naming every node, and an rsh agent
+# through which mpirun starts its daemons on the other nodes.  See
+# docs/testbed.md.  Needs root.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=${FERRY_TESTBED_DIR:-/run/ferry-testbed}
+
+usage() {
+  cat <<'USAGE'
+usage: testbed.sh up [--compute N] [--ionodes M] [--name NAME] [--subnet A.B.C] [--slots S] [--pfs DIR]
+       testbed.sh down [--name NAME]
+       testbed.sh exec [--name NAME] NODE CMD [ARGS...]
+       testbed.sh status [--name NAME]
+       testbed.sh env [--name NAME]
+A test bed of N compute nodes (c1..cN, A.B.C.101..) and M I/O nodes
+(io1..ioM, A.B.C.11..), each a network namespace "ferry-NAME-NODE" with its
+own hostname, on a bridge in the namespace "ferry-NAME-sw".
+  up       create it (--compute 4, --ionodes 2, --name ferry, --subnet 10.9.0,
+           --slots 2 per compute node, --pfs: the directory the I/O nodes
+           export, default STATE/pfs); fails if NAME exists
+  down     remove everything of NAME: processes still in its nodes, namespaces,
+           veths, bridge, /etc/netns entries, state (idempotent)
+  exec     run CMD on NODE (its network, hostname and /etc/hosts), with the
+           OpenMPI settings that make mpirun span the nodes
+  status   nodes, addresses and processes
+  env      print those OpenMPI settings as shell exports
+State: $FERRY_TESTBED_DIR/NAME (default /run/ferry-testbed/NAME): nodes,
+hostfile (I/O nodes first, then compute nodes with slots=S), pfs/.
+USAGE
+}
+
+die() { echo "testbed: $*" >&2; exit 1; }
+
+NAME=ferry
+parse_name() {
+  # Leaves the other arguments in ARGS.
+  ARGS=()
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --name) NAME=${2:?--name needs a value}; shift 2 ;;
+      --name=*) NAME=${1#--name=}; shift ;;
+      *) ARGS+=("$1"); shift ;;
+    esac
+  done
+  [[ $NAME =~ ^[A-Za-z0-9_-]{1,24}$ ]] || die "--name $NAME: letters, digits, - and _ (at most 24)"
+  STATE=$ROOT/$NAME
+  SW=ferry-$NAME-sw
+}
+
+ns_of() { echo "ferry-$NAME-$1"; }
+
+need_root() { [ "$(id -u)" -eq 0 ] || die "needs root (namespaces, veths, a bridge)"; }
+
+# node_exists NODE: is NODE in this test bed?
+node_line() { awk -v n="$1" '$1 == n' "$STATE/nodes" 2>/dev/null; }
+
+cmd_up() {
+  local ncompute=4 nion=2 subnet=10.9.0 slots=2 pfs=
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --compute) ncompute=$2; shift 2 ;;
+      --ionodes) nion=$2; shift 2 ;;
+      --subnet) subnet=$2; shift 2 ;;
+      --slots) slots=$2; shift 2 ;;
+      --pfs) pfs=$2; shift 2 ;;
+      --help|-h) usage; exit 0 ;;
+      *) die "up: unknown option $1" ;;
+    esac
+  done
+  [[ $ncompute =~ ^[0-9]+$ && $ncompute -ge 1 && $ncompute -le 89 ]] || die "--compute: 1 to 89"
+  [[ $nion =~ ^[0-9]+$ && $nion -ge 0 && $nion -le 89 ]] || die "--ionodes: 0 to 89"
+  [[ $slots =~ ^[0-9]+$ && $slots -ge 1 ]] || die "--slots: a positive number"
+  [[ $subnet =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "--subnet: three octets, e.g. 10.9.0"
+  need_root
+  [ -e "$STATE" ] && die "test bed $NAME exists ($STATE); 'testbed.sh down --name $NAME' first"
+  command -v nsenter >/dev/null && command -v unshare >/dev/null || die "needs nsenter and unshare (util-linux)"
+  mkdir -p "$STATE/uts"
+  # From here on, a failure leaves nothing behind.
+  trap 'echo "testbed: up failed; removing $NAME" >&2; cmd_down >/dev/null 2>&1 || true' ERR
+  [ -n "$pfs" ] || pfs=$STATE/pfs
+  mkdir -p "$pfs"
+  pfs=$(cd "$pfs" && pwd)
+  echo "$pfs" >"$STATE/pfs-dir"
+  echo "$subnet.0/24" >"$STATE/subnet"
+
+  local nodes=() ips=() roles=() i
+  for ((i = 1; i <= nion; i++)); do nodes+=("io$i"); ips+=("$subnet.$((10 + i))"); roles+=(ionode); done
+  for ((i = 1; i <= ncompute; i++)); do nodes+=("c$i"); ips+=("$subnet.$((100 + i))"); roles+=(compute); done
+
+  ip netns add "$SW"
+  ip -n "$SW" link set lo up
+  ip -n "$SW" link add br0 type bridge
+  ip -n "$SW" link set br0 up
+
+  : >"$STATE/nodes"
+  : >"$STATE/hostfile"
+  local hosts="127.0.0.1 localhost"$'\n'
+  for i in "${!nodes[@]}"; do
+    hosts+="${ips[$i]} ${nodes[$i]}"$'\n'
+  done
+  for i in "${!nodes[@]}"; do
+    local n=${nodes[$i]} ns
+    ns=$(ns_of "$n")
+    ip netns add "$ns"
+    ip -n "$SW" link add "$n" type veth peer name eth0 netns "$ns"
+    ip -n "$SW" link set "$n" master br0 up
+    ip -n "$ns" link set lo up
+    ip -n "$ns" addr add "${ips[$i]}/24" dev eth0
+    ip -n "$ns" link set eth0 up
+    # ip netns exec binds /etc/netns/NS/* over /etc/*.
+    mkdir -p "/etc/netns/$ns"
+    printf '%s' "$hosts" >"/etc/netns/$ns/hosts"
+    echo "$n" >"/etc/netns/$ns/hostname"
+    # A persistent UTS namespace, bound to a file: no process holds it.
+    touch "$STATE/uts/$n"
+    unshare --uts="$STATE/uts/$n" hostname "$n"
+    echo "$n ${ips[$i]} ${roles[$i]}" >>"$STATE/nodes"
+    if [ "${roles[$i]}" = ionode ]; then
+      echo "$n slots=1" >>"$STATE/hostfile"
+    else
+      echo "$n slots=$slots" >>"$STATE/hostfile"
+    fi
+  done
+  trap - ERR
+  echo "test bed $NAME up: $ncompute compute nodes, $nion I/O nodes on $subnet.0/24; PFS $pfs"
+  echo "  run on a node:  $0 exec --name $NAME c1 CMD...   (hostfile: $STATE/hostfile)"
+}
+
+# The environment every command run on a node gets: mpirun launches its
+# daemons through the agent and uses the test bed's subnet.
+node_env() {
+  local subnet
+  subnet=$(cat "$STATE/subnet")
+  echo "FERRY_TESTBED=$NAME"
+  echo "FERRY_TESTBED_STATE=$STATE"
+  echo "FERRY_TESTBED_HOSTFILE=$STATE/hostfile"
+  echo "FERRY_TESTBED_PFS=$(cat "$STATE/pfs-dir")"
+  echo "OMPI_MCA_plm_rsh_agent=$HERE/agent.sh"
+  echo "OMPI_MCA_btl_tcp_if_include=$subnet"
+  echo "OMPI_MCA_oob_tcp_if_include=$subnet"
+  # ranks on different nodes talk tcp; the same node, shared memory
+  echo "OMPI_MCA_btl=self,vader,tcp"
+}
+
+cmd_env() {
+  [ -f "$STATE/nodes" ] || die "no test bed $NAME"
+  node_env | sed 's/^/export /'
+}
+
+cmd_exec() {
+  [ $# -ge 2 ] || die "exec: NODE CMD [ARGS...]"
+  local node=$1; shift
+  [ -f "$STATE/nodes" ] || die "no test bed $NAME (testbed.sh up --name $NAME)"
+  [ -n "$(node_line "$node")" ] || die "no node $node in test bed $NAME (nodes: $(awk '{printf "%s ", $1}' "$STATE/nodes"))"
+  need_root
+  local envs=()
+  mapfile -t envs < <(node_env)
+  exec ip netns exec "$(ns_of "$node")" nsenter --uts="$STATE/uts/$node" -- env "${envs[@]}" "$@"
+}
+
+cmd_status() {
+  [ -f "$STATE/nodes" ] || { echo "test bed $NAME: down"; return 0; }
+  echo "test bed $NAME: up; PFS $(cat "$STATE/pfs-dir"); hostfile $STATE/hostfile"
+  local n ip role pids
+  while read -r n ip role; do
+    pids=$(ip netns pids "$(ns_of "$n")" 2>/dev/null | tr '\n' ' ' || true)
+    printf '  %-5s %-15s %-8s %s\n' "$n" "$ip" "$role" "${pids:+processes: $pids}"
+  done <"$STATE/nodes"
+}
+
+# Kill every process in network namespace NS (TERM, then KILL).
+kill_ns_procs() {
+  local ns=$1 pids try
+  for try in TERM TERM TERM KILL KILL; do
+    pids=$(ip netns pids "$ns" 2>/dev/null || true)
+    [ -n "$pids" ] || return 0
+    # shellcheck disable=SC2086
+    kill -"$try" $pids 2>/dev/null || true
+    sleep 0.3
+  done
+}
+
+cmd_down() {
+  need_root
+  local ns n
+  # Nodes: from the state if there is one, else whatever namespaces carry the name.
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^ferry-$NAME-" || true); do
+    [ "$ns" = "$SW" ] && continue
+    kill_ns_procs "$ns"
+    ip netns del "$ns" 2>/dev/null || true
+    rm -rf "/etc/netns/$ns"
+  done
+  if ip netns list 2>/dev/null | awk '{print $1}' | grep -qx "$SW"; then
+    kill_ns_procs "$SW"
+    ip netns del "$SW" 2>/dev/null || true
+  fi
+  for ns in /etc/netns/ferry-"$NAME"-*; do
+    [ -e "$ns" ] && rm -rf "$ns"
+  done
+  if [ -d "$STATE/uts" ]; then
+    for n in "$STATE"/uts/*; do
+      [ -e "$n" ] || continue
+      umount "$n" 2>/dev/null || true
+      rm -f "$n"
+    done
+  fi
+  rm -rf "$STATE"
+  echo "test bed $NAME down"
+}
+
+[ $# -ge 1 ] || { usage >&2; exit 2; }
+sub=$1; shift
+case $sub in
+  --help|-h|help) usage; exit 0 ;;
+esac
+# exec: only the options before NODE are ours.
+if [ "$sub" = exec ]; then
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --name) NAME=$2; shift 2 ;;
+      --name=*) NAME=${1#--name=}; shift ;;
+      --help|-h) usage; exit 0 ;;
+      *) break ;;
+    esac
+  done
+  parse_name
+  cmd_exec "$@"
+fi
+parse_name "$@"
+set -- ${ARGS[@]+"${ARGS[@]}"}
+case $sub in
+  up) cmd_up "$@" ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  env) cmd_env ;;
+  *) usage >&2; exit 2 ;;
+esac
