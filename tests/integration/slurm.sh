@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# The example batch job (examples/ferry-job.sbatch) submitted with sbatch to
+# a single-machine Slurm brought up for the test: a private munged, slurmctld
+# and slurmd with their own slurm.conf, ports, state and spool under the
+# test's temporary directory.  The job must complete, its MPI-IO and HDF5
+# results must be verified, and nothing it started may be left running.
+# Needs root (slurmd starts jobs as their user); exits 77 (skipped) otherwise.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/munge_lib.sh"
+: "${FERRY_SRC:?set FERRY_SRC to the source tree}"
+JOB=$FERRY_SRC/examples/ferry-job.sbatch
+if [ "$(id -u)" -ne 0 ]; then echo "slurm test needs root (slurmd runs jobs as their user): skipped"; exit 77; fi
+for b in slurmctld slurmd sbatch sinfo scontrol scancel; do
+  command -v "$b" >/dev/null || { echo "$b not installed (slurm-wlm, slurm-client)"; exit 1; }
+done
+for b in mpiio_check h5_parallel ferry-iond ferry-exec; do
+  [ -x "$FERRY_BUILD/bin/$b" ] || { echo "$FERRY_BUILD/bin/$b not built"; exit 1; }
+done
+
+SL=$T_DIR/slurm
+mkdir -p "$SL/state" "$SL/spool" "$SL/log" "$T_DIR/tmp"
+CTLD_PID=
+SLURMD_PID=
+
+# stop_slurm: cancel what is still queued or running, then stop the daemons.
+stop_slurm() {
+  if [ -n "$CTLD_PID" ] && kill -0 "$CTLD_PID" 2>/dev/null; then
+    scancel --quiet --user=root 2>/dev/null || true
+    for _ in $(seq 50); do [ -z "$(squeue -h 2>/dev/null)" ] && break; sleep 0.2; done
+  fi
+  local p
+  for p in $SLURMD_PID $CTLD_PID; do
+    kill -TERM "$p" 2>/dev/null || continue
+    for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+  SLURMD_PID=
+  CTLD_PID=
+}
+# Chain the EXIT trap (munged's, then lib.sh's): Slurm stops first.
+_slurm_prev_exit_trap=
+eval "_slurm_prev_exit_trap=$(trap -p EXIT | sed -e 's/^trap -- //' -e 's/ EXIT$//')"
+_slurm_exit() {
+  local rc=$?
+  set +e
+  if [ "$rc" -ne 0 ] || [ "$T_FAIL" -ne 0 ]; then
+    echo "---- slurmctld / slurmd logs (last 15 lines each) ----"
+    tail -n 15 "$SL/log/slurmctld.log" "$SL/log/slurmd.log" 2>/dev/null
+  fi
+  stop_slurm
+  (exit "$rc")
+  eval "$_slurm_prev_exit_trap"
+  exit "$rc"
+}
+trap _slurm_exit EXIT
+
+start_munged "$T_DIR/munge"
+
+# One node (this machine, as many CPUs as it has), one partition, every file
+# under $SL, ports nobody else uses.
+HOST=$(hostname)
+export SLURM_CONF=$SL/slurm.conf
+cat >"$SLURM_CONF" <<EOF
+ClusterName=ferrytest
+SlurmctldHost=$HOST(127.0.0.1)
+SlurmctldPort=$(free_tcp_port)
+SlurmdPort=$(free_tcp_port)
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$MUNGE_SOCKET
+StateSaveLocation=$SL/state
+SlurmdSpoolDir=$SL/spool
+SlurmctldPidFile=$SL/slurmctld.pid
+SlurmdPidFile=$SL/slurmd.pid
+SlurmctldLogFile=$SL/log/slurmctld.log
+SlurmdLogFile=$SL/log/slurmd.log
+SlurmctldDebug=info
+SlurmdDebug=info
+PlugStackConfig=$SL/plugstack.conf
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+MpiDefault=none
+SwitchType=switch/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+ReturnToService=2
+NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$(nproc) State=UNKNOWN
+PartitionName=ferry Nodes=$HOST Default=YES MaxTime=10 State=UP
+EOF
+: >"$SL/plugstack.conf" # no SPANK plugins from the system's configuration
+
+slurmctld -D >>"$SL/log/slurmctld.out" 2>&1 &
+CTLD_PID=$!
+slurmd -D >>"$SL/log/slurmd.out" 2>&1 &
+SLURMD_PID=$!
+state=
+for _ in $(seq 120); do
+  state=$(sinfo -h -n "$HOST" -o %T 2>/dev/null || true)
+  [ "$state" = idle ] && break
+  kill -0 "$CTLD_PID" 2>/dev/null || break
+  kill -0 "$SLURMD_PID" 2>/dev/null || break
+  sleep 0.5
+done
+check "slurmctld and slurmd are up and the node is idle (state: ${state:-none})" test "$state" = idle
+[ "$state" = idle ] || exit 1
+
+# The job sees the submitter's environment: the build's programs on PATH, a
+# private TMPDIR, and (as root) mpirun's consent to run as root.
+export PATH=$FERRY_BUILD/bin:$PATH TMPDIR=$T_DIR/tmp
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+
+# submit NAME ARGS...: sbatch the example and wait for it; sets JID, JRC, JOUT.
+submit() {
+  local name=$1; shift
+  JOUT=$T_DIR/$name.out
+  JID=$(timeout -k 5 200 sbatch --parsable --wait --chdir="$T_DIR" --output="$JOUT" "$JOB" "$@") && JRC=0 || JRC=$?
+  JID=${JID%%;*}
+  echo "---- job $JID ($name): sbatch exit $JRC ----"
+  grep -v '^--------' "$JOUT" 2>/dev/null | head -n 40
+}
+
+submit job "$EXPORT"
+info=$(scontrol show job "$JID" 2>&1 || true)
+check "sbatch --wait returned the job's success" test "$JRC" -eq 0
+check "Slurm says the job COMPLETED" grep -q "JobState=COMPLETED" <<<"$info"
+check "with exit code 0:0" grep -q "ExitCode=0:0" <<<"$info"
+check "the job ran 8 tasks on the node" grep -q "8 tasks, I/O node tcp://" "$JOUT"
+check "mpiio_check: 8 ranks verified all data" grep -q "^mpiio_check: 8 ranks .*all data verified" "$JOUT"
+check "h5_parallel: 8 ranks, collective, all values verified" \
+  grep -q "^h5_parallel: 8 ranks .*collective, all values verified" "$JOUT"
+check "h5dump through Ferry in the job saw the dataset" grep -q "DATASPACE  SIMPLE { ( 256, 16 )" "$JOUT"
+check "the job reached its end" grep -q "^ferry-job: done" "$JOUT"
+ranks=("$EXPORT/mpiio-$JID"/rank-*.dat)
+check "the exported directory holds the 8 rank files" test "${#ranks[@]}" -eq 8 -a -s "${ranks[0]}"
+check "and the complete shared file" test "$(stat -c %s "$EXPORT/mpiio-$JID/shared.dat" 2>/dev/null)" -eq $((3 * 8 * 64 * 1024))
+vals=$(h5dump -d /data -y -w 0 "$EXPORT/h5-$JID.h5" 2>/dev/null |
+       awk '/DATA \{/ {on=1; next} on && /\}/ {exit} on' | tr -s ', \n' '\n' | sed '/^$/d')
+check "the exported HDF5 file holds element i = i for all 4096 values" \
+  test "$(awk '$1 == NR - 1 { good++ } END { print good + 0 }' <<<"$vals")" -eq 4096
+check "no ferry-iond (or other process) of the job is left running" test -z "$(pgrep -f -- "$EXPORT" || true)"
+check "the job removed its working directory" test -z "$(ls -A "$T_DIR/tmp")"
+sessions=$(sed -n 's/^ferry-job: ferry-iond stopped: \([0-9]*\) sessions opened, \([0-9]*\) closed$/\1 \2/p' "$JOUT")
+check "every rank and h5dump had a session (8 + 8 + 1): ${sessions:-none}" test "${sessions%% *}" -ge 17
+check "every session was closed" test -n "$sessions" -a "${sessions%% *}" = "${sessions##* }"
+
+# A job that cannot run (its PFS directory is missing) must be seen to fail.
+submit bad "$T_DIR/no-such-dir"
+info=$(scontrol show job "$JID" 2>&1 || true)
+check "a failing job makes sbatch --wait fail" test "$JRC" -ne 0
+check "Slurm says the failing job FAILED" grep -q "JobState=FAILED" <<<"$info"
+check "with a non-zero exit code" grep -q "ExitCode=[1-9][0-9]*:0" <<<"$info"
+check "and its reason in the output" grep -q "is not a directory" "$JOUT"
+
+stop_slurm
+check "slurmctld and slurmd stopped" test -z "$CTLD_PID$SLURMD_PID"
+finish
