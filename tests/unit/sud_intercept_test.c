@@ -232,6 +232,41 @@ static void test_exec_reloads(void **state)
 	expect_probe_ok("exec");
 }
 
+/* The fast path: sites are rewritten and behave (results, errno, registers,
+ * signals during rewritten calls, eight threads racing the rewriting, fork
+ * and vfork children, the program's own SIGSYS). */
+static void test_fastpath(void **state)
+{
+	expect_probe_ok("fastpath");
+	assert_null(strstr(probe_result.output, "(0 sites rewritten"));
+}
+
+static void run_fastpath_setting(const char *setting, struct run_result *res)
+{
+	const char *argv[] = { SUD_PROBE, "fastpath", NULL };
+	const char *env[] = { setting, NULL };
+
+	run(argv, SUD_LIBRARY, env, res);
+}
+
+/* FERRY_FASTPATH=0: nothing is rewritten, every call still intercepted;
+ * any other value than 0 or 1 stops the program before main. */
+static void test_fastpath_off(void **state)
+{
+	struct run_result *res = &probe_result;
+
+	run_fastpath_setting("FERRY_FASTPATH=0", res);
+	if (!res->exited || res->status != 0)
+		print_error("%s\n", res->output);
+	assert_true(res->exited);
+	assert_int_equal(res->status, 0);
+	assert_non_null(strstr(res->output, "fastpath ok (0 sites rewritten, 0 refused)"));
+	run_fastpath_setting("FERRY_FASTPATH=yes", res);
+	assert_true(res->exited);
+	assert_int_equal(res->status, 127);
+	assert_non_null(strstr(res->output, "ferry: FERRY_FASTPATH must be 0 or 1"));
+}
+
 /* 1,000,000 intercepted getppid calls complete; report ns per call. */
 static void test_getppid_loop(void **state)
 {
@@ -454,6 +489,8 @@ int main(void)
 		cmocka_unit_test(test_vfork_children),
 		cmocka_unit_test(test_clone_variants),
 		cmocka_unit_test(test_exec_reloads),
+		cmocka_unit_test(test_fastpath),
+		cmocka_unit_test(test_fastpath_off),
 		cmocka_unit_test(test_getppid_loop),
 		cmocka_unit_test(test_init_failure_exits),
 		cmocka_unit_test(test_valgrind_refused),

@@ -815,6 +815,349 @@ static int probe_env(void)
 	return 0;
 }
 
+/* ---- the fast path (cnk/rewrite.c) ---- */
+
+/*
+ * Call sites of our own, each `mov $NR, %eax; syscall; ret` at the start of
+ * a 16-byte aligned function (so the mov never straddles a cache line), and
+ * one whose syscall is also reached by a direct jump.
+ */
+#define FP_SITE(name, nr)                                                                  \
+	".balign 16\n.globl " #name "\n.hidden " #name "\n.type " #name ", @function\n" #name \
+	":\n\tmovl $" #nr ", %eax\n\tsyscall\n\tret\n.size " #name ", . - " #name "\n"
+#define FP_HAMMER_SITES 16
+__asm__(".text\n"
+	FP_SITE(fp_getppid, 110) FP_SITE(fp_read, 0) FP_SITE(fp_close, 3) FP_SITE(fp_fork_site, 110)
+	FP_SITE(fp_vfork_site, 110) FP_SITE(fp_regs_site, 110)
+	FP_SITE(fp_h0, 110) FP_SITE(fp_h1, 110) FP_SITE(fp_h2, 110) FP_SITE(fp_h3, 110)
+	FP_SITE(fp_h4, 110) FP_SITE(fp_h5, 110) FP_SITE(fp_h6, 110) FP_SITE(fp_h7, 110)
+	FP_SITE(fp_h8, 110) FP_SITE(fp_h9, 110) FP_SITE(fp_h10, 110) FP_SITE(fp_h11, 110)
+	FP_SITE(fp_h12, 110) FP_SITE(fp_h13, 110) FP_SITE(fp_h14, 110) FP_SITE(fp_h15, 110)
+	".balign 16\n.globl fp_direct\n.hidden fp_direct\nfp_direct:\n\tmovl $110, %eax\n"
+	".globl fp_direct_syscall\n.hidden fp_direct_syscall\nfp_direct_syscall:\n\tsyscall\n"
+	"\tret\n"
+	/* eax set elsewhere, then a jump straight to the syscall: the
+	 * rewritten mov is skipped and the call traps as before. */
+	".balign 16\n.globl fp_jump_direct\n.hidden fp_jump_direct\nfp_jump_direct:\n"
+	"\tmovl $110, %eax\n\tjmp fp_direct_syscall\n");
+
+long fp_getppid(void);
+long fp_read(long fd, void *buf, long len);
+long fp_close(long fd);
+long fp_fork_site(void);
+long fp_vfork_site(void);
+long fp_regs_site(void);
+long fp_direct(void);
+long fp_jump_direct(void);
+extern const unsigned char fp_direct_syscall[];
+long fp_h0(void), fp_h1(void), fp_h2(void), fp_h3(void), fp_h4(void), fp_h5(void),
+	fp_h6(void), fp_h7(void), fp_h8(void), fp_h9(void), fp_h10(void), fp_h11(void),
+	fp_h12(void), fp_h13(void), fp_h14(void), fp_h15(void);
+static long (*const fp_hammer_sites[FP_HAMMER_SITES])(void) = {
+	fp_h0, fp_h1, fp_h2, fp_h3, fp_h4, fp_h5, fp_h6, fp_h7,
+	fp_h8, fp_h9, fp_h10, fp_h11, fp_h12, fp_h13, fp_h14, fp_h15,
+};
+
+static long fp_query(long what, long addr)
+{
+	return inline_syscall(SUD_QUERY_NR, SUD_QUERY_FASTPATH, what, addr);
+}
+
+/* Has the site starting at fn (its mov) been rewritten?  Checked both ways:
+ * its first byte is a jmp, and the mechanism's table knows it. */
+static int fp_rewritten(const void *fn)
+{
+	const volatile unsigned char *p = fn;
+	int jmp = p[0] == 0xe9;
+	int known = fp_query(3, (long)((uintptr_t)fn + 7)) == 1;
+
+	CHECK(jmp == known);
+	/* The syscall itself is never touched. */
+	CHECK(p[5] == 0x0f && p[6] == 0x05);
+	return jmp;
+}
+
+static int fp_on;
+static long fp_ppid;
+
+/* Each of `n` calls through `site` returns the parent's pid. */
+static int fp_loop(long (*site)(void), long n)
+{
+	long i;
+
+	for (i = 0; i < n; i++)
+		if (site() != fp_ppid)
+			return -1;
+	return 0;
+}
+
+static volatile sig_atomic_t fp_alarms;
+static volatile sig_atomic_t fp_alarm_bad;
+
+__attribute__((unused)) static void fp_alarm_handler(int sig)
+{
+	(void)sig;
+	/* A rewritten site from a handler that interrupted one. */
+	if (fp_getppid() != fp_ppid)
+		fp_alarm_bad = 1;
+	fp_alarms++;
+}
+
+static int fp_pipe[2];
+
+__attribute__((unused)) static void fp_alarm_writer(int sig)
+{
+	(void)sig;
+	if (write(fp_pipe[1], "y", 1) != 1)
+		abort();
+}
+
+/* Signals: delivered in the middle of rewritten calls (a fast itimer over a
+ * loop of them, the handler making the same call), and a blocking read
+ * through a rewritten site interrupted: EINTR, or restarted (SA_RESTART). */
+__attribute__((unused)) static int fp_signals(void)
+{
+	struct sigaction sa = { 0 };
+	struct itimerval fast = { .it_interval = { .tv_usec = 200 }, .it_value = { .tv_usec = 200 } };
+	struct itimerval off = { 0 }, once = { .it_value = { .tv_usec = 50000 } };
+	char c = 0;
+	long i;
+
+	sa.sa_handler = fp_alarm_handler;
+	CHECK(sigaction(SIGALRM, &sa, NULL) == 0);
+	CHECK(setitimer(ITIMER_REAL, &fast, NULL) == 0);
+	for (i = 0; i < 200000 || fp_alarms < 3; i++)
+		CHECK(fp_getppid() == fp_ppid);
+	CHECK(setitimer(ITIMER_REAL, &off, NULL) == 0);
+	CHECK(fp_alarms >= 3 && !fp_alarm_bad);
+
+	CHECK(pipe(fp_pipe) == 0);
+	CHECK(write(fp_pipe[1], "x", 1) == 1);
+	CHECK(fp_read(fp_pipe[0], &c, 1) == 1 && c == 'x'); /* rewrites fp_read */
+	CHECK(fp_rewritten(fp_read) == fp_on);
+	sa.sa_handler = fp_alarm_writer;
+	sa.sa_flags = SA_RESTART;
+	CHECK(sigaction(SIGALRM, &sa, NULL) == 0);
+	CHECK(setitimer(ITIMER_REAL, &once, NULL) == 0);
+	CHECK(fp_read(fp_pipe[0], &c, 1) == 1 && c == 'y');
+	sa.sa_handler = alarm_nothing;
+	sa.sa_flags = 0;
+	CHECK(sigaction(SIGALRM, &sa, NULL) == 0);
+	CHECK(setitimer(ITIMER_REAL, &once, NULL) == 0);
+	CHECK(fp_read(fp_pipe[0], &c, 1) == -EINTR);
+	CHECK(close(fp_pipe[0]) == 0 && close(fp_pipe[1]) == 0);
+	return 0;
+}
+
+static pthread_barrier_t fp_barrier;
+
+static void *fp_hammer(void *arg)
+{
+	int round, k;
+
+	(void)arg;
+	pthread_barrier_wait(&fp_barrier);
+	for (round = 0; round < 500; round++)
+		for (k = 0; k < FP_HAMMER_SITES; k++)
+			if (fp_hammer_sites[(k + round) % FP_HAMMER_SITES]() != fp_ppid)
+				return (void *)1;
+	return NULL;
+}
+
+/* Eight threads run sixteen fresh sites at once, so that they trap, are
+ * rewritten and run rewritten concurrently; every result is right, every
+ * call reaches the dispatcher once, and every site ends up rewritten. */
+static int fp_threads(void)
+{
+	pthread_t t[8];
+	long before = dispatched(SYS_getppid);
+	void *ret;
+	int i;
+
+	CHECK(pthread_barrier_init(&fp_barrier, NULL, 8) == 0);
+	for (i = 0; i < 8; i++)
+		CHECK(pthread_create(&t[i], NULL, fp_hammer, NULL) == 0);
+	for (i = 0; i < 8; i++) {
+		CHECK(pthread_join(t[i], &ret) == 0);
+		CHECK(ret == NULL);
+	}
+	CHECK(pthread_barrier_destroy(&fp_barrier) == 0);
+	CHECK(dispatched(SYS_getppid) == before + 8 * 500 * FP_HAMMER_SITES);
+	for (i = 0; i < FP_HAMMER_SITES; i++)
+		CHECK(fp_rewritten((const void *)fp_hammer_sites[i]) == fp_on);
+	return 0;
+}
+
+/* fork: the child inherits the rewritten sites and rewrites its own; a
+ * vfork child runs rewritten sites of the memory it shares. */
+__attribute__((unused)) static int fp_processes(void)
+{
+	pid_t pid, self = getpid();
+	int status;
+
+	CHECK(fp_getppid() == fp_ppid);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		long before = dispatched(SYS_getppid);
+
+		if (fp_getppid() != self || fp_fork_site() != self || fp_fork_site() != self ||
+		    fp_rewritten(fp_fork_site) != fp_on || dispatched(SYS_getppid) != before + 3)
+			_exit(1);
+		_exit(0);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* The child's rewriting stayed in the child. */
+	CHECK(fp_rewritten(fp_fork_site) == 0);
+
+	vfork_seen = 0;
+	pid = vfork();
+	if (pid == 0) {
+		vfork_seen = fp_getppid() == self && fp_vfork_site() == self &&
+			     fp_vfork_site() == self;
+		_exit(0);
+	}
+	CHECK(pid > 0);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK(vfork_seen == 1);
+	/* Shared memory: what the child rewrote is rewritten here too. */
+	CHECK(fp_rewritten(fp_vfork_site) == fp_on);
+	CHECK(fp_vfork_site() == fp_ppid);
+	return 0;
+}
+
+/* Registers, flags (DF) and vector registers survive a rewritten call. */
+static uint64_t fp_regs_out[13];
+
+static int fp_registers(void)
+{
+	int round, i;
+
+	for (round = 0; round < 3; round++) {
+		__asm__ volatile("movabsq $0x1111111111111111, %%rbx\n\t"
+				 "movabsq $0x2222222222222222, %%rdx\n\t"
+				 "movabsq $0x3333333333333333, %%rsi\n\t"
+				 "movabsq $0x4444444444444444, %%rdi\n\t"
+				 "movabsq $0x5555555555555555, %%r8\n\t"
+				 "movabsq $0x6666666666666666, %%r9\n\t"
+				 "movabsq $0x7777777777777777, %%r10\n\t"
+				 "movabsq $0x8888888888888888, %%r12\n\t"
+				 "movabsq $0x9999999999999999, %%r13\n\t"
+				 "movabsq $0xaaaaaaaaaaaaaaaa, %%r14\n\t"
+				 "movabsq $0xbbbbbbbbbbbbbbbb, %%r15\n\t"
+				 "movabsq $0x0123456789abcdef, %%rax\n\t"
+				 "movq %%rax, %%xmm7\n\t"
+				 "std\n\t"
+				 "stc\n\t"
+				 "call fp_regs_site\n\t"
+				 "pushfq\n\t"
+				 "popq %%rcx\n\t"
+				 "cld\n\t"
+				 "andq $0x401, %%rcx\n\t" /* DF, CF */
+				 "movq %%rcx, 88+%[out]\n\t"
+				 "movq %%xmm7, 96+%[out]\n\t"
+				 "movq %%rbx, 0+%[out]\n\t"
+				 "movq %%rdx, 8+%[out]\n\t"
+				 "movq %%rsi, 16+%[out]\n\t"
+				 "movq %%rdi, 24+%[out]\n\t"
+				 "movq %%r8, 32+%[out]\n\t"
+				 "movq %%r9, 40+%[out]\n\t"
+				 "movq %%r10, 48+%[out]\n\t"
+				 "movq %%r12, 56+%[out]\n\t"
+				 "movq %%r13, 64+%[out]\n\t"
+				 "movq %%r14, 72+%[out]\n\t"
+				 "movq %%r15, 80+%[out]\n\t"
+				 : [out] "=m"(fp_regs_out)
+				 :
+				 : "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11",
+				   "r12", "r13", "r14", "r15", "xmm7", "memory", "cc");
+		for (i = 0; i < 11; i++)
+			CHECK(fp_regs_out[i] == 0x1111111111111111ULL * (uint64_t)(i + 1));
+		CHECK(fp_regs_out[11] == 0x401);
+		CHECK(fp_regs_out[12] == 0x0123456789abcdefULL);
+	}
+	CHECK(fp_rewritten(fp_regs_site) == fp_on);
+	if (__builtin_cpu_supports("avx"))
+		CHECK(probe_ymm() == 0 && probe_ymm() == 0);
+	if (__builtin_cpu_supports("avx512f"))
+		CHECK(probe_zmm() == 0 && probe_zmm() == 0);
+	return 0;
+}
+
+/* FERRY_FASTPATH (default 1): sites are rewritten and then run without a
+ * signal; 0: nothing is rewritten and every call traps.  Either way every
+ * call reaches the dispatcher once, with the kernel's results. */
+static int probe_fastpath(void)
+{
+	const char *setting = getenv("FERRY_FASTPATH");
+	struct sigaction sa = { 0 };
+	long traps, before, i;
+
+	fp_on = !(setting && strcmp(setting, "0") == 0);
+	fp_ppid = getppid();
+	CHECK(fp_query(4, 0) == fp_on);
+
+	/* First call traps and rewrites; the next 1000 do not trap. */
+	CHECK(fp_rewritten(fp_getppid) == 0);
+	CHECK(fp_getppid() == fp_ppid);
+	CHECK(fp_rewritten(fp_getppid) == fp_on);
+	before = dispatched(SYS_getppid);
+	traps = fp_query(0, 0);
+	CHECK(fp_loop(fp_getppid, 1000) == 0);
+	if (fp_on)
+		CHECK(fp_query(0, 0) - traps < 10);
+	else
+		CHECK(fp_query(0, 0) == 0); /* not even counted when off */
+	CHECK(dispatched(SYS_getppid) == before + 1000);
+
+	/* Errors: the kernel's -errno from a raw site, errno from libc. */
+	for (i = 0; i < 3; i++) {
+		CHECK(fp_close(-1) == -EBADF);
+		errno = 0;
+		CHECK(close(-1) == -1 && errno == EBADF);
+		errno = 0;
+		CHECK(getppid() == fp_ppid && errno == 0);
+	}
+	CHECK(fp_rewritten(fp_close) == fp_on);
+
+	/* A jump straight to a rewritten site's syscall still traps and
+	 * works; the mechanism knows the site. */
+	CHECK(fp_direct() == fp_ppid && fp_direct() == fp_ppid);
+	CHECK(fp_rewritten(fp_direct) == fp_on);
+	traps = fp_query(0, 0);
+	CHECK(fp_jump_direct() == fp_ppid);
+	if (fp_on)
+		CHECK(fp_query(0, 0) >= traps + 2);
+
+	/* The runtime's own libc calls through a rewritten site (libc's
+	 * getppid, rewritten above) run natively, not through the dispatcher. */
+	before = dispatched(SYS_getppid);
+	CHECK(fp_query(5, 0) == fp_ppid);
+	CHECK(dispatched(SYS_getppid) == before);
+
+	CHECK(fp_registers() == 0);
+#ifndef SUD_PROBE_TSAN
+	/* (TSan defers handlers to its next interceptor, and turns vfork into
+	 * fork: the signal loop would not end, the vfork child's writes stay
+	 * in its copy.) */
+	CHECK(fp_signals() == 0);
+	CHECK(fp_processes() == 0);
+#endif
+	CHECK(fp_threads() == 0);
+
+	/* The program's own SIGSYS use: recorded, and reached by a kill. */
+	sigsys_calls = 0;
+	sa.sa_handler = app_sigsys_handler;
+	CHECK(sigaction(SIGSYS, &sa, NULL) == 0);
+	CHECK(kill(getpid(), SIGSYS) == 0);
+	CHECK(sigsys_calls == 1);
+	CHECK(fp_loop(fp_getppid, 100) == 0);
+	printf("fastpath ok (%ld sites rewritten, %ld refused)\n", fp_query(1, 0), fp_query(2, 0));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
@@ -848,7 +1191,9 @@ int main(int argc, char **argv)
 		return probe_bench();
 	if (!strcmp(cmd, "env"))
 		return probe_env();
+	if (!strcmp(cmd, "fastpath"))
+		return probe_fastpath();
 	fprintf(stderr, "usage: sud_probe raw|signal|sigreturn|restart|sigmask|sigsys|vector|"
-			"threads|fork|clone|vfork|exec|bench|env\n");
+			"threads|fork|clone|vfork|exec|bench|env|fastpath\n");
 	return 2;
 }
