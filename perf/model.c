@@ -280,7 +280,8 @@ static int profile_add(struct model_profile *pr, const char *name, uint64_t call
 	return 0;
 }
 
-static int fail(char *err, size_t errlen, int line, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, int line,
+						      const char *fmt, ...)
 {
 	va_list ap;
 	int n = snprintf(err, errlen, "line %d: ", line);
@@ -478,12 +479,12 @@ int model_read_strace(FILE *f, struct model_profile *pr, char *err, size_t errle
 			tok[nt++] = t;
 		if (nt == 0)
 			continue;
-		if (t)
+		if (t || nt > 6)
 			return fail(err, errlen, lineno, "too many fields");
 		/* pct seconds usecs/call calls [errors] name; the total line may
 		 * lack usecs/call */
-		if (nt < 4 || nt > 6)
-			return fail(err, errlen, lineno, "expected % time, seconds, usecs/call, "
+		if (nt < 4)
+			return fail(err, errlen, lineno, "expected %% time, seconds, usecs/call, "
 							 "calls, errors, syscall");
 		if (!parse_double(tok[0], &pct) || !parse_double(tok[1], &secs))
 			return fail(err, errlen, lineno, "bad %% time or seconds");
