@@ -167,14 +167,14 @@ static int parse_field(const char **p, const char *end, const char *key, char en
 
 int iond_auth_payload_parse(const void *payload, size_t len, uint64_t *jobid, int64_t *pid)
 {
-	const char *p = payload;
-	const char *end = p + len;
 	size_t plen = strlen(IOND_AUTH_PAYLOAD_PREFIX);
+	const char *p, *end;
 	uint64_t job, pd;
 
-	if (!payload || len < plen || memcmp(p, IOND_AUTH_PAYLOAD_PREFIX, plen))
+	if (!payload || len < plen || memcmp(payload, IOND_AUTH_PAYLOAD_PREFIX, plen))
 		return -EINVAL;
-	p += plen;
+	p = (const char *)payload + plen;
+	end = (const char *)payload + len;
 	if (parse_field(&p, end, "job=", ' ', INT64_MAX, &job) ||
 	    parse_field(&p, end, "pid=", 0, INT32_MAX, &pd))
 		return -EINVAL;
