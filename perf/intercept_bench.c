@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ferry-intercept-bench: what the runtime's interception adds to one call.
+ * Run it natively, under ferry-exec with FERRY_FASTPATH=0 (every call a
+ * SIGSYS trap) and with the fast path (rewritten sites); perf/
+ * run_intercept_bench.sh does all three and the forwarded call.
+ *
+ * Calls timed, each in a loop, median (and minimum) over rounds:
+ *   getppid_libc    libc's getppid() (a `mov $110,%eax; syscall` wrapper)
+ *   getppid_inline  the same syscall from this program's own code
+ *   pread_1b        pread(fd, buf, 1, 0) of --file (forwarded when it is
+ *                   under a mounted prefix), if --file is given
+ * One CSV line per call on stdout: mode,call,iterations,rounds,median_ns,min_ns
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* A call site of our own, 16-byte aligned: rewritable like libc's. */
+__asm__(".text\n.balign 16\n.type bench_getppid_site, @function\nbench_getppid_site:\n"
+	"\tmovl $110, %eax\n\tsyscall\n\tret\n.size bench_getppid_site, . - bench_getppid_site\n");
+long bench_getppid_site(void);
+
+static double now_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) {
+		perror("clock_gettime");
+		exit(1);
+	}
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+enum bench_call { CALL_GETPPID_LIBC, CALL_GETPPID_INLINE, CALL_PREAD };
+
+static int bench_fd = -1;
+
+/* ns per call of `iterations` calls; exits on a failed call. */
+static double bench_round(enum bench_call call, long iterations)
+{
+	char byte;
+	double t0, t1;
+	long i;
+
+	t0 = now_ns();
+	switch (call) {
+	case CALL_GETPPID_LIBC:
+		for (i = 0; i < iterations; i++)
+			if (getppid() <= 0)
+				goto fail;
+		break;
+	case CALL_GETPPID_INLINE:
+		for (i = 0; i < iterations; i++)
+			if (bench_getppid_site() <= 0)
+				goto fail;
+		break;
+	case CALL_PREAD:
+		for (i = 0; i < iterations; i++)
+			if (pread(bench_fd, &byte, 1, 0) != 1)
+				goto fail;
+		break;
+	}
+	t1 = now_ns();
+	return (t1 - t0) / (double)iterations;
+fail:
+	fprintf(stderr, "ferry-intercept-bench: call %d failed: %s\n", (int)call, strerror(errno));
+	exit(1);
+}
+
+static void bench(const char *mode, const char *name, enum bench_call call, long iterations,
+		  int rounds)
+{
+	double t[64];
+	int r;
+
+	(void)bench_round(call, iterations / 10 + 1); /* warm-up (and rewriting) */
+	for (r = 0; r < rounds; r++)
+		t[r] = bench_round(call, iterations);
+	qsort(t, (size_t)rounds, sizeof(t[0]), cmp_double);
+	printf("%s,%s,%ld,%d,%.1f,%.1f\n", mode, name, iterations, rounds, t[rounds / 2], t[0]);
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: ferry-intercept-bench [--mode NAME] [--iterations N] [--io-iterations N]\n"
+		"                             [--rounds R] [--file PATH] [--header]\n"
+		"Times getppid through libc and from an inline syscall (and a 1-byte pread of\n"
+		"PATH), N calls per round (default 1000000; pread: 20000), median of R rounds\n"
+		"(default 7, at most 63).  Prints mode,call,iterations,rounds,median_ns,min_ns;\n"
+		"--header prints the column names first.  Run it natively and under ferry-exec\n"
+		"(FERRY_FASTPATH=0 and 1) to compare; perf/run_intercept_bench.sh does that.\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = "native", *file = NULL;
+	long iterations = 1000000, io_iterations = 20000;
+	int rounds = 7, header = 0, i;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(a, "--header")) {
+			header = 1;
+		} else if (i + 1 < argc && !strcmp(a, "--mode")) {
+			mode = argv[++i];
+		} else if (i + 1 < argc && !strcmp(a, "--iterations")) {
+			iterations = atol(argv[++i]);
+		} else if (i + 1 < argc && !strcmp(a, "--io-iterations")) {
+			io_iterations = atol(argv[++i]);
+		} else if (i + 1 < argc && !strcmp(a, "--rounds")) {
+			rounds = atoi(argv[++i]);
+		} else if (i + 1 < argc && !strcmp(a, "--file")) {
+			file = argv[++i];
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (iterations < 1 || io_iterations < 1 || rounds < 1 || rounds > 63) {
+		usage(stderr);
+		return 2;
+	}
+	if (header)
+		printf("mode,call,iterations,rounds,median_ns,min_ns\n");
+	bench(mode, "getppid_libc", CALL_GETPPID_LIBC, iterations, rounds);
+	bench(mode, "getppid_inline", CALL_GETPPID_INLINE, iterations, rounds);
+	if (file) {
+		bench_fd = open(file, O_RDONLY | O_CLOEXEC);
+		if (bench_fd < 0) {
+			fprintf(stderr, "ferry-intercept-bench: %s: %s\n", file, strerror(errno));
+			return 1;
+		}
+		bench(mode, "pread_1b", CALL_PREAD, io_iterations, rounds);
+		if (close(bench_fd) != 0) {
+			fprintf(stderr, "ferry-intercept-bench: close %s: %s\n", file,
+				strerror(errno));
+			return 1;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# perf/run_intercept_bench.sh: what the runtime's interception adds to one
+# call, in one run: ferry-intercept-bench natively, under ferry-exec with
+# FERRY_FASTPATH=0 (every call a SIGSYS trap) and with the fast path
+# (rewritten call sites), for local calls (getppid through libc and from an
+# inline syscall) and for a forwarded call (a 1-byte pread of a file in
+# /pfs, served by a real ferry-iond started here).  Writes intercept.csv.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+
+usage() {
+  cat <<EOF
+usage: perf/run_intercept_bench.sh [--build DIR] [--out DIR] [--provider shm|tcp]
+                                   [--quick]
+
+Runs ferry-intercept-bench three ways -- native, sud (FERRY_FASTPATH=0),
+fast (FERRY_FASTPATH=1) -- against a ferry-iond it starts and stops itself
+(the native pread reads the export directory directly).
+
+Options:
+  --build DIR      build tree with bin/ferry-iond, bin/ferry-exec,
+                   bin/ferry-intercept-bench and lib/libferry.so (default
+                   \$FERRY_BUILD, else build-perf, else build)
+  --out DIR        where results go (default perf/results/DATE-intercept)
+  --provider P     shm (default) or tcp
+  --quick          fewer iterations (a smoke run, a few seconds)
+  -h, --help       this text
+
+Writes DIR/intercept.csv (mode,call,iterations,rounds,median_ns,min_ns,
+added_ns: the median minus native's), DIR/machine.txt and DIR/iond.log, and
+prints the table.  Run it on an idle machine.
+EOF
+}
+
+BUILD=${FERRY_BUILD:-}
+OUT=
+PROVIDER=shm
+QUICK=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --build) BUILD=${2:?--build needs a directory}; shift 2 ;;
+    --build=*) BUILD=${1#*=}; shift ;;
+    --out) OUT=${2:?--out needs a directory}; shift 2 ;;
+    --out=*) OUT=${1#*=}; shift ;;
+    --provider) PROVIDER=${2:?--provider needs shm or tcp}; shift 2 ;;
+    --provider=*) PROVIDER=${1#*=}; shift ;;
+    --quick) QUICK=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "run_intercept_bench.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
+  esac
+done
+
+if [ -z "$BUILD" ]; then
+  for d in "$REPO/build-perf" "$REPO/build"; do
+    [ -x "$d/bin/ferry-intercept-bench" ] && { BUILD=$d; break; }
+  done
+fi
+[ -n "$BUILD" ] || { echo "run_intercept_bench.sh: no build tree found; use --build DIR" >&2; exit 2; }
+IOND=$BUILD/bin/ferry-iond
+FEXEC=$BUILD/bin/ferry-exec
+BENCH=$BUILD/bin/ferry-intercept-bench
+for f in "$IOND" "$FEXEC" "$BENCH" "$BUILD/lib/libferry.so"; do
+  [ -e "$f" ] || { echo "run_intercept_bench.sh: $f missing (build the tree first)" >&2; exit 2; }
+done
+case $PROVIDER in shm|tcp) ;; *) echo "run_intercept_bench.sh: --provider shm or tcp" >&2; exit 2 ;; esac
+
+[ -n "$OUT" ] || OUT=$REPO/perf/results/$(date -u +%Y%m%dT%H%M%SZ)-intercept
+mkdir -p "$OUT"
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/ferry-intercept.XXXXXX")
+IOND_PID=
+cleanup() {
+  if [ -n "$IOND_PID" ] && kill -0 "$IOND_PID" 2>/dev/null; then
+    kill -TERM "$IOND_PID" 2>/dev/null || true
+    wait "$IOND_PID" 2>/dev/null || true
+  fi
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ITER=1000000; IO_ITER=20000; ROUNDS=7
+if [ "$QUICK" = 1 ]; then ITER=50000; IO_ITER=1000; ROUNDS=3; fi
+
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+  echo "cores: $(nproc)"
+  echo "kernel: $(uname -r)"
+  echo "glibc: $(getconf GNU_LIBC_VERSION 2>/dev/null || echo unknown)"
+  echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "revision: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "provider: $PROVIDER"
+} > "$OUT/machine.txt"
+load=$(cut -d' ' -f1 /proc/loadavg)
+if awk -v l="$load" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
+  echo "warning: load average $load on $(nproc) cores: figures will be noisy" >&2
+fi
+
+EXPORT=$TMP/export
+mkdir -p "$EXPORT"
+head -c 4096 /dev/zero > "$EXPORT/bench.dat"
+case $PROVIDER in
+  tcp) port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+       URI="tcp://127.0.0.1:$port" ;;
+  shm) URI="shm://ferry-intercept-$$" ;;
+esac
+"$IOND" --listen "$URI" --export "/pfs=$EXPORT" --ready-file "$TMP/ready" > "$OUT/iond.log" 2>&1 &
+IOND_PID=$!
+for _ in $(seq 300); do
+  [ -s "$TMP/ready" ] && break
+  kill -0 "$IOND_PID" 2>/dev/null || { echo "ferry-iond exited before ready:" >&2; cat "$OUT/iond.log" >&2; exit 1; }
+  sleep 0.1
+done
+[ -s "$TMP/ready" ] || { echo "ferry-iond not ready after 30 s" >&2; exit 1; }
+
+ARGS=(--iterations "$ITER" --io-iterations "$IO_ITER" --rounds "$ROUNDS")
+RAW=$TMP/raw.csv
+"$BENCH" --mode native "${ARGS[@]}" --file "$EXPORT/bench.dat" > "$RAW"
+FERRY_FASTPATH=0 "$FEXEC" --ionode "$URI" --mount /pfs -- \
+  "$BENCH" --mode sud "${ARGS[@]}" --file /pfs/bench.dat >> "$RAW"
+FERRY_FASTPATH=1 "$FEXEC" --ionode "$URI" --mount /pfs -- \
+  "$BENCH" --mode fast "${ARGS[@]}" --file /pfs/bench.dat >> "$RAW"
+
+awk -F, 'BEGIN { print "mode,call,iterations,rounds,median_ns,min_ns,added_ns" }
+  { row[NR] = $0; mode[NR] = $1; call[NR] = $2; med[NR] = $5
+    if ($1 == "native") base[$2] = $5 }
+  END { for (i = 1; i <= NR; i++)
+          printf "%s,%.1f\n", row[i], med[i] - base[call[i]] }' "$RAW" > "$OUT/intercept.csv"
+
+cat "$OUT/machine.txt"
+echo
+column -s, -t < "$OUT/intercept.csv"
+echo
+echo "results: $OUT/intercept.csv"
