@@ -1,0 +1,316 @@
+#!/usr/bin/env bash
+# perf/run_model.sh: validate the delegation speedup model (ferry-model)
+# against measured runs.  One command: it starts a real ferry-iond, runs
+# ferry-synthetic natively and under ferry-exec with four forwarding
+# policies, records Ferry profiles, predicts each policy's run time with
+# ferry-model from the run that forwards nothing, and compares.  Leaves
+# model.csv, model.png, surfaces/ and the raw outputs in the output directory.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+
+usage() {
+  cat <<EOF
+usage: perf/run_model.sh [--providers shm,tcp] [--out DIR] [--quick] [--repeat N]
+                         [--fc-from CSV] [--build DIR] [-- SYNTHETIC-OPTIONS...]
+
+For each provider, in one run against one real ferry-iond:
+  1. calibration: ferry-synthetic --calibrate (timed lseek calls) natively,
+     under ferry-exec on a local file (the interception cost, t) and on a
+     file under /pfs (a forwarded call that does nothing: f_c is half the
+     difference with the native lseek), unless --fc-from gives f_c;
+  2. ferry-synthetic natively, then under ferry-exec with FERRY_PROFILE, with
+     its data file and its metadata file each local or under /pfs.  Ferry
+     forwards by path, so the policy is where the files are:
+       none  data local, meta local: nothing forwarded
+       data  data /pfs,  meta local: write, pread64, lseek (and a close)
+       meta  data local, meta /pfs:  newfstatat, openat, close
+       all   data /pfs,  meta /pfs:  all of them (getppid stays local)
+  3. ferry-model predicts each policy's run time from the profile and run
+     time of 'none' (the paper's model: gamma 1, f_c, b(s) = the share of
+     the calls of s that the policy's run forwarded), and, with the
+     interception cost t as an extra per-call term, from the native run;
+     the error is (predicted - measured) / measured, medians of --repeat runs.
+
+Options:
+  --providers LIST  shm, tcp or both (default shm,tcp)
+  --out DIR         where results go (default perf/results/model-DATE-TIME)
+  --quick           small sizes, one run each (a smoke run, seconds)
+  --repeat N        runs per configuration (default 5; --quick: 1)
+  --fc-from CSV     take f_c from a ferry-bench CSV instead of calibrating
+  --build DIR       build tree with bin/ferry-iond, ferry-exec, ferry-model
+                    and ferry-synthetic (default \$FERRY_BUILD, else build)
+  -h, --help        this text
+Options after -- go to ferry-synthetic (e.g. -- --writes 5000 --compute 40).
+
+Writes DIR/model.csv (one row per provider and policy), DIR/model.png,
+DIR/surfaces/ (ferry-model --surface of the 'none' profile), DIR/machine.txt
+and DIR/raw/ (every run's output and profile).
+EOF
+}
+
+PROVIDERS=shm,tcp
+OUT=
+QUICK=0
+REPEAT=
+FC_FROM=
+BUILD=${FERRY_BUILD:-}
+SYN_EXTRA=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --providers) PROVIDERS=${2:?--providers needs a list}; shift 2 ;;
+    --providers=*) PROVIDERS=${1#*=}; shift ;;
+    --out) OUT=${2:?--out needs a directory}; shift 2 ;;
+    --out=*) OUT=${1#*=}; shift ;;
+    --quick) QUICK=1; shift ;;
+    --repeat) REPEAT=${2:?--repeat needs a number}; shift 2 ;;
+    --repeat=*) REPEAT=${1#*=}; shift ;;
+    --fc-from) FC_FROM=${2:?--fc-from needs a file}; shift 2 ;;
+    --fc-from=*) FC_FROM=${1#*=}; shift ;;
+    --build) BUILD=${2:?--build needs a directory}; shift 2 ;;
+    --build=*) BUILD=${1#*=}; shift ;;
+    -h|--help) usage; exit 0 ;;
+    --) shift; SYN_EXTRA=("$@"); break ;;
+    *) echo "run_model.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
+  esac
+done
+
+die() { echo "run_model.sh: $*" >&2; exit 1; }
+
+if [ -z "$BUILD" ]; then
+  for d in "$REPO/build-perf" "$REPO/build"; do
+    [ -x "$d/bin/ferry-model" ] && { BUILD=$d; break; }
+  done
+fi
+[ -n "$BUILD" ] || die "no build tree with bin/ferry-model; build first or pass --build"
+IOND=$BUILD/bin/ferry-iond
+FEXEC=$BUILD/bin/ferry-exec
+MODEL=$BUILD/bin/ferry-model
+SYN=$BUILD/bin/ferry-synthetic
+for b in "$IOND" "$FEXEC" "$MODEL" "$SYN"; do [ -x "$b" ] || die "$b is missing (build it first)"; done
+[ -z "$FC_FROM" ] || [ -r "$FC_FROM" ] || die "cannot read $FC_FROM"
+[ -z "$REPEAT" ] || [[ $REPEAT =~ ^[1-9][0-9]*$ ]] || die "bad --repeat '$REPEAT'"
+IFS=, read -r -a PROV_LIST <<<"$PROVIDERS"
+for p in "${PROV_LIST[@]}"; do
+  case $p in shm|tcp) ;; *) die "unknown provider '$p' (shm, tcp)" ;; esac
+done
+
+if [ "$QUICK" = 1 ]; then
+  SYN_ARGS=(--phases 3 --compute 4 --writes 300 --reads 20 --stats 40 --opens 10 --getppids 10)
+  CAL_N=500
+  REPEAT=${REPEAT:-1}
+else
+  SYN_ARGS=(--phases 10 --compute 40 --writes 2000 --reads 100 --stats 200 --opens 50 --getppids 50)
+  CAL_N=20000
+  REPEAT=${REPEAT:-5}
+fi
+SYN_ARGS+=("${SYN_EXTRA[@]}")
+
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+[ -n "$OUT" ] || OUT=$REPO/perf/results/model-$STAMP
+mkdir -p "$OUT/raw"
+OUT=$(cd "$OUT" && pwd)
+CSV=$OUT/model.csv
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/ferry-model.XXXXXX")
+IOND_PID=
+
+cleanup() {
+  local rc=$?
+  # Only what this script started, by the PID it recorded.
+  if [ -n "$IOND_PID" ]; then
+    kill -TERM "$IOND_PID" 2>/dev/null || true
+    wait "$IOND_PID" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- the machine ----
+CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+CORES=$(nproc)
+LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+{
+  echo "date:      $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "command:   perf/run_model.sh --providers $PROVIDERS --repeat $REPEAT$([ "$QUICK" = 1 ] && echo ' --quick')${FC_FROM:+ --fc-from $FC_FROM}${SYN_EXTRA[*]:+ -- ${SYN_EXTRA[*]}}"
+  echo "source:    $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown) (binaries from $BUILD)"
+  echo "cpu:       ${CPU:-unknown}"
+  echo "cores:     $CORES"
+  echo "kernel:    $(uname -r)"
+  echo "load:      $LOAD (1, 5, 15 min, at the start)"
+  echo "synthetic: ${SYN_ARGS[*]}"
+} >"$OUT/machine.txt"
+cat "$OUT/machine.txt"
+if awk -v l="${LOAD%% *}" -v c="$CORES" 'BEGIN { exit !(l > 0.25 * c) }'; then
+  echo "WARNING: the machine is busy (load ${LOAD%% *} on $CORES cores): run times will be noisier" | tee -a "$OUT/machine.txt"
+fi
+echo
+
+# ---- ferry-iond ----
+start_iond() {
+  local uri=$1 exp=$2 log=$3
+  rm -f "$WORK/ready"
+  "$IOND" --listen "$uri" --export "/pfs=$exp" --ready-file "$WORK/ready" --log-level warn >>"$log" 2>&1 &
+  IOND_PID=$!
+  for _ in $(seq 300); do
+    [ -s "$WORK/ready" ] && break
+    kill -0 "$IOND_PID" 2>/dev/null || die "ferry-iond exited before ready, see $log"
+    sleep 0.05
+  done
+  [ -s "$WORK/ready" ] || die "ferry-iond not ready after 15 s"
+  IOND_URI=$(sed -n 's/.*listening on \([^ ]*\) (.*/\1/p' "$WORK/ready")
+  [ -n "$IOND_URI" ] || die "no address in the ready line: $(cat "$WORK/ready")"
+}
+
+stop_iond() {
+  kill -TERM "$IOND_PID"
+  local rc=0
+  wait "$IOND_PID" || rc=$?
+  IOND_PID=
+  [ $rc -eq 0 ] || die "ferry-iond exited with status $rc"
+}
+
+# field LINE KEY: the value of KEY=... in a ferry-synthetic report line.
+field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
+
+# median of the numbers on stdin
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1; print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# run_syn LOG [ferry-exec...]: one ferry-synthetic run; prints its wall_s.
+run_syn() {
+  local log=$1; shift
+  if ! timeout -k 5 300 "$@" >"$log" 2>&1; then
+    cat "$log" >&2
+    die "ferry-synthetic failed: $*"
+  fi
+  local line
+  line=$(grep '^ferry-synthetic:' "$log" | tail -n 1)
+  [ -n "$line" ] || die "no report line in $log"
+  field "$line" wall_s
+}
+
+echo "provider,policy,data_dir,meta_dir,runs,measured_s,measured_min_s,measured_max_s,native_s,baseline_s,calls,forwarded_calls,fc_us,trap_us,predicted_s,error_pct,predicted_from_native_s,error_from_native_pct,profile" >"$CSV"
+
+POLICIES="none data meta all"
+for PROV in "${PROV_LIST[@]}"; do
+  case $PROV in
+    shm) URI="shm://ferry-model-$$" ;;
+    tcp) URI="tcp://127.0.0.1:0" ;;
+  esac
+  echo "== $PROV =="
+  EXP=$WORK/export-$PROV
+  LOCAL=$WORK/local-$PROV
+  mkdir -p "$EXP" "$LOCAL"
+  start_iond "$URI" "$EXP" "$OUT/raw/ferry-iond-$PROV.log"
+  FX=("$FEXEC" --ionode "$IOND_URI" --mount /pfs --)
+
+  # 1. calibration
+  cal() { run_syn "$1" "${@:2}" >/dev/null; sed -n 's/.*lseek_median_us=\([^ ]*\).*/\1/p' "$1"; }
+  NAT_US=$(cal "$OUT/raw/calibrate-native-$PROV.txt" "$SYN" --calibrate "$CAL_N" "$LOCAL")
+  LOC_US=$(cal "$OUT/raw/calibrate-local-$PROV.txt" "${FX[@]}" "$SYN" --calibrate "$CAL_N" "$LOCAL")
+  FWD_US=$(cal "$OUT/raw/calibrate-forwarded-$PROV.txt" "${FX[@]}" "$SYN" --calibrate "$CAL_N" /pfs)
+  TRAP_US=$(awk -v l="$LOC_US" -v n="$NAT_US" 'BEGIN { v = l - n; printf "%.3f", (v > 0 ? v : 0) }')
+  if [ -n "$FC_FROM" ]; then
+    FC_ARGS=(--fc-from "$FC_FROM" --fc-provider "$PROV")
+    FC_US="(ferry-bench CSV)"
+    FC_NOTE="from $FC_FROM"
+  else
+    FC_US=$(awk -v f="$FWD_US" -v n="$NAT_US" 'BEGIN { v = (f - n) / 2; printf "%.3f", (v > 0 ? v : 0) }')
+    FC_ARGS=(--fc "$FC_US")
+    FC_NOTE="(forwarded lseek $FWD_US us - native $NAT_US us) / 2"
+  fi
+  echo "lseek median: native $NAT_US us, intercepted $LOC_US us, forwarded $FWD_US us"
+  echo "f_c = $FC_US us one way $FC_NOTE; interception cost t = $TRAP_US us per call"
+
+  # 2. the runs: native, then each policy under Ferry
+  nat=()
+  for r in $(seq "$REPEAT"); do
+    nat+=("$(run_syn "$OUT/raw/native-$PROV-$r.txt" "$SYN" "${SYN_ARGS[@]}" "$LOCAL")")
+  done
+  NATIVE_S=$(printf '%s\n' "${nat[@]}" | median)
+  echo "native: median $NATIVE_S s of ${nat[*]}"
+  declare -A MEAS MIN MAX PROF
+  for pol in $POLICIES; do
+    case $pol in
+      none) D=$LOCAL M=$LOCAL ;;
+      data) D=/pfs M=$LOCAL ;;
+      meta) D=$LOCAL M=/pfs ;;
+      all) D=/pfs M=/pfs ;;
+    esac
+    runs=()
+    for r in $(seq "$REPEAT"); do
+      prof=$OUT/raw/profile-$PROV-$pol-$r.csv
+      w=$(FERRY_PROFILE=$prof run_syn "$OUT/raw/$pol-$PROV-$r.txt" "${FX[@]}" "$SYN" "${SYN_ARGS[@]}" --meta-dir "$M" "$D")
+      [ -s "$prof" ] || die "no profile written to $prof"
+      runs+=("$w $prof")
+    done
+    # the median run (its profile goes to the model)
+    med=$(printf '%s\n' "${runs[@]}" | sort -g | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }')
+    MEAS[$pol]=$(printf '%s\n' "${runs[@]}" | awk '{ print $1 }' | median)
+    MIN[$pol]=$(printf '%s\n' "${runs[@]}" | awk '{ print $1 }' | sort -g | head -n 1)
+    MAX[$pol]=$(printf '%s\n' "${runs[@]}" | awk '{ print $1 }' | sort -g | tail -n 1)
+    PROF[$pol]=${med#* }
+    echo "$pol (data $D, meta $M): median ${MEAS[$pol]} s [${MIN[$pol]}, ${MAX[$pol]}]"
+  done
+  stop_iond
+
+  # 3. the predictions
+  BASE=${PROF[none]}
+  for pol in $POLICIES; do
+    P=$OUT/raw/predict-$PROV-$pol
+    "$MODEL" "${FC_ARGS[@]}" --gamma 1 --wall "${MEAS[none]}" --policy ferry,all,least,most,random \
+      --policy-from "${PROF[$pol]}" --csv "$P.csv" "$BASE" >"$P.txt" 2>&1 || { cat "$P.txt"; die "ferry-model failed"; }
+    "$MODEL" "${FC_ARGS[@]}" --gamma 1 --wall "$NATIVE_S" --trap-us "$TRAP_US" --policy ferry \
+      --policy-from "${PROF[$pol]}" --csv "$P-native.csv" "$BASE" >"$P-native.txt" 2>&1 || { cat "$P-native.txt"; die "ferry-model failed"; }
+    pred=$(awk -F, '$1 == "ferry" { print $10 }' "$P.csv")
+    predn=$(awk -F, '$1 == "ferry" { print $10 }' "$P-native.csv")
+    calls=$(awk -F, '$1 == "ferry" { printf "%.0f", $9 }' "$P.csv")
+    total=$(awk '/^# calls / { s += $3 } END { print s }' "$BASE")
+    fc=$(awk -F, '$1 == "ferry" { print $3 }' "$P.csv")
+    awk -v prov="$PROV" -v pol="$pol" -v d="$( [ "$pol" = data ] || [ "$pol" = all ] && echo /pfs || echo local)" \
+      -v m="$( [ "$pol" = meta ] || [ "$pol" = all ] && echo /pfs || echo local)" -v n="$REPEAT" \
+      -v meas="${MEAS[$pol]}" -v mn="${MIN[$pol]}" -v mx="${MAX[$pol]}" -v nat="$NATIVE_S" \
+      -v base="${MEAS[none]}" -v calls="$total" -v fwd="$calls" -v fc="$fc" -v t="$TRAP_US" \
+      -v pred="$pred" -v predn="$predn" -v prof="raw/$(basename "${PROF[$pol]}")" 'BEGIN {
+        printf "%s,%s,%s,%s,%d,%s,%s,%s,%s,%s,%s,%s,%s,%s,%.6f,%.2f,%.6f,%.2f,%s\n",
+          prov, pol, d, m, n, meas, mn, mx, nat, base, calls, fwd, fc, t,
+          pred, 100 * (pred - meas) / meas, predn, 100 * (predn - meas) / meas, prof }' >>"$CSV"
+  done
+  # the paper's policies on the baseline, and its surfaces
+  echo "-- ferry-model on the 'none' profile (the paper's policies; 'ferry' = the 'all' run's split):"
+  cat "$OUT/raw/predict-$PROV-all.txt"
+  "$MODEL" -q "${FC_ARGS[@]}" --wall "${MEAS[none]}" --policy-from "${PROF[all]}" \
+    --surface "$OUT/surfaces-$PROV" --grid "$([ "$QUICK" = 1 ] && echo 8 || echo 25)" "$BASE" \
+    >"$OUT/raw/surfaces-$PROV.txt" 2>&1 || { cat "$OUT/raw/surfaces-$PROV.txt"; die "ferry-model --surface failed"; }
+  unset MEAS MIN MAX PROF
+  echo
+done
+
+# ---- the table ----
+echo "== predicted against measured (seconds; medians of $REPEAT runs) =="
+cat "$OUT/machine.txt"
+printf '\n%-5s %-5s | %10s %10s | %10s %8s | %10s %8s | %9s %8s\n' prov policy measured native \
+  predicted "error" "from nat." "error" "fwd calls" "f_c us"
+awk -F, 'NR > 1 {
+  printf "%-5s %-5s | %10.4f %10.4f | %10.4f %7.1f%% | %10.4f %7.1f%% | %9s %8s\n",
+    $1, $2, $6, $9, $15, $16, $17, $18, $12, $13 }' "$CSV"
+echo
+echo "predicted: the paper's refined model from the 'none' run's profile and run time"
+echo "  (gamma 1; b(s) = the share of calls of s the policy's run forwarded)."
+echo "from nat.: the same from the native run time, plus the interception cost t per call."
+
+if command -v gnuplot >/dev/null; then
+  "$HERE/plot_model.sh" "$CSV" "$OUT/model.png" >"$OUT/raw/gnuplot.log" 2>&1 ||
+    echo "run_model.sh: plot failed, see $OUT/raw/gnuplot.log" >&2
+else
+  echo "run_model.sh: gnuplot not found: no model.png" >&2
+fi
+echo
+echo "results: $CSV"
+[ -f "$OUT/model.png" ] && echo "plot:    $OUT/model.png"
+for PROV in "${PROV_LIST[@]}"; do
+  [ -f "$OUT/surfaces-$PROV/surfaces.png" ] && echo "surfaces: $OUT/surfaces-$PROV/surfaces.png"
+done
+exit 0
