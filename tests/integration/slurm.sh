@@ -13,7 +13,7 @@ if [ "$(id -u)" -ne 0 ]; then echo "slurm test needs root (slurmd runs jobs as t
 for b in slurmctld slurmd sbatch sinfo scontrol scancel; do
   command -v "$b" >/dev/null || { echo "$b not installed (slurm-wlm, slurm-client)"; exit 1; }
 done
-for b in mpiio_check h5_parallel ferry-iond ferry-exec; do
+for b in mpiio_check h5_parallel ferry-run ferry-iond ferry-exec; do
   [ -x "$FERRY_BUILD/bin/$b" ] || { echo "$FERRY_BUILD/bin/$b not built"; exit 1; }
 done
 
@@ -130,7 +130,7 @@ info=$(scontrol show job "$JID" 2>&1 || true)
 check "sbatch --wait returned the job's success" test "$JRC" -eq 0
 check "Slurm says the job COMPLETED" grep -q "JobState=COMPLETED" <<<"$info"
 check "with exit code 0:0" grep -q "ExitCode=0:0" <<<"$info"
-check "the job ran 8 tasks on the node" grep -q "8 tasks, I/O node tcp://" "$JOUT"
+check "the job had 8 tasks" grep -q "^ferry-job: job $JID on $HOST, 8 tasks" "$JOUT"
 check "mpiio_check: 8 ranks verified all data" grep -q "^mpiio_check: 8 ranks .*all data verified" "$JOUT"
 check "h5_parallel: 8 ranks, collective, all values verified" \
   grep -q "^h5_parallel: 8 ranks .*collective, all values verified" "$JOUT"
@@ -144,10 +144,17 @@ vals=$(h5dump -d /data -y -w 0 "$EXPORT/h5-$JID.h5" 2>/dev/null |
 check "the exported HDF5 file holds element i = i for all 4096 values" \
   test "$(awk '$1 == NR - 1 { good++ } END { print good + 0 }' <<<"$vals")" -eq 4096
 check "no ferry-iond (or other process) of the job is left running" test -z "$(pgrep -f -- "$EXPORT" || true)"
-check "the job removed its working directory" test -z "$(ls -A "$T_DIR/tmp")"
-sessions=$(sed -n 's/^ferry-job: ferry-iond stopped: \([0-9]*\) sessions opened, \([0-9]*\) closed$/\1 \2/p' "$JOUT")
-check "every rank and h5dump had a session (8 + 8 + 1): ${sessions:-none}" test "${sessions%% *}" -ge 17
-check "every session was closed" test -n "$sessions" -a "${sessions%% *}" = "${sessions##* }"
+check "nothing of the job is left in its TMPDIR" test -z "$(ls -A "$T_DIR/tmp")"
+# ferry-run's daemons log to ferry-logs-JOBID/ in the job's directory: three
+# daemons, one session per rank of the two MPI programs and one for h5dump.
+IONLOG=$T_DIR/ferry-logs-$JID/ferry-iond-$HOST.log
+opened=$(grep -c 'session opened' "$IONLOG" 2>/dev/null || true)
+closed=$(grep -c 'session closed' "$IONLOG" 2>/dev/null || true)
+check "ferry-run started a ferry-iond for each of the 3 commands" \
+  test "$(grep -c 'ferry-iond ready: listening on tcp://' "$IONLOG" 2>/dev/null)" -eq 3
+check "every rank and h5dump had a session (8 + 8 + 1): ${opened:-0}" test "${opened:-0}" -ge 17
+check "every session was closed (${closed:-0})" test "${opened:-0}" -eq "${closed:-0}"
+check "no daemon logged an error" test "$(grep -c ' ERROR ' "$IONLOG" 2>/dev/null)" -eq 0
 
 # A job that cannot run (its PFS directory is missing) must be seen to fail.
 submit bad "$T_DIR/no-such-dir"
