@@ -1,0 +1,7 @@
+# Several nodes on one machine (tests/testbed, network namespaces; needs
+# root, skipped otherwise): ferry-run with 4 compute and 2 I/O nodes.
+if(TARGET mpi_io_demo AND TARGET ferry-run)
+  ferry_integration_test(multinode
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/multinode.sh TIMEOUT 300 LABELS e2e)
+  set_tests_properties(multinode PROPERTIES SKIP_RETURN_CODE 77)
+endif()
