@@ -25,14 +25,14 @@ done
 
 NPROV=$(echo "$PROVS" | wc -w)
 {
-  echo "set terminal pngcairo size 1000,$((400 * NPROV)) font 'sans,10'"
+  echo "set terminal pngcairo size 900,$((440 * NPROV)) font 'sans,10'"
   echo "set output '$PNG'"
   echo "set style fill solid 0.85 border -1"
   echo "set boxwidth 0.25"
   echo "set ylabel 'run time (s)'"
   echo "set yrange [0:*]"
   echo "set grid ytics"
-  echo "set key outside right top"
+  echo "set key below"
   echo "set xtics scale 0"
   echo "set offsets 0.5, 0.5, 0, 0"
   echo "set multiplot layout $NPROV,1"
@@ -41,9 +41,9 @@ NPROV=$(echo "$PROVS" | wc -w)
     echo "plot '$TMP/$p.dat' using (\$1-0.27):3:xtic(2) with boxes title 'measured (median)' lc rgb '#2ca02c', \
       '' using (\$1-0.27):3:4:5 with yerrorbars notitle lc rgb 'black' pt -1, \
       '' using (\$1):6 with boxes title 'predicted from the no-forwarding run' lc rgb '#1f77b4', \
-      '' using (\$1):6:(sprintf('%+.1f%%', \$7)) with labels offset 0,0.8 notitle, \
+      '' using (\$1):6:(sprintf('%+.1f%%', \$7)) with labels offset 0,0.8 font ',8' notitle, \
       '' using (\$1+0.27):8 with boxes title 'predicted from the native run (+ interception)' lc rgb '#aec7e8', \
-      '' using (\$1+0.27):8:(sprintf('%+.1f%%', \$9)) with labels offset 0,0.8 notitle"
+      '' using (\$1+0.27):8:(sprintf('%+.1f%%', \$9)) with labels offset 0,0.8 font ',8' notitle"
   done
   echo "unset multiplot"
 } >"$TMP/plot.gp"
