@@ -21,6 +21,7 @@
 #endif
 
 #include "intercept.h"
+#include "env.h"
 #include "raw_syscall.h"
 #include "rewrite.h"
 #include "runtime.h"
@@ -51,7 +52,7 @@ void cnk_die(const char *msg)
 
 static int cnk_under_valgrind(void)
 {
-	const char *preload = getenv("LD_PRELOAD");
+	const char *preload = cnk_env_get("LD_PRELOAD");
 
 #ifdef CNK_HAVE_VALGRIND_H
 	if (RUNNING_ON_VALGRIND)
@@ -65,8 +66,8 @@ static int cnk_under_valgrind(void)
 __attribute__((noreturn)) static void cnk_die_init(int rc)
 {
 	char msg[400];
-	const char *ionode = getenv("FERRY_IONODE");
-	const char *mounts = getenv("FERRY_MOUNTS");
+	const char *ionode = cnk_env_get("FERRY_IONODE");
+	const char *mounts = cnk_env_get("FERRY_MOUNTS");
 
 	snprintf(msg, sizeof(msg), "cannot start the runtime: %s (FERRY_IONODE=%s FERRY_MOUNTS=%s)",
 		 strerror(-rc), ionode ? ionode : "(unset)", mounts ? mounts : "(unset)");
@@ -86,7 +87,7 @@ static int cnk_sud_supported(void)
  * call on the signal path. */
 static int cnk_fastpath_setting(void)
 {
-	const char *v = getenv("FERRY_FASTPATH");
+	const char *v = cnk_env_get("FERRY_FASTPATH");
 
 	if (v == NULL || *v == '\0' || strcmp(v, "1") == 0)
 		return 1;
@@ -116,8 +117,10 @@ __attribute__((constructor(101))) static void cnk_init(void)
 	rc = cnk_sigsys_install();
 	if (rc < 0)
 		cnk_die("cannot install the SIGSYS handler");
-	/* Children (and a shell between) see that a runtime was loaded. */
-	if (setenv("FERRY_RUNTIME", "1", 1) != 0)
+	/* Children (and a shell between) see that a runtime was loaded.  Not
+	 * setenv: a program may define its own (bash's, called before main,
+	 * makes its getenv stop seeing the real environment). */
+	if (!cnk_env_get("FERRY_RUNTIME") && cnk_env_append("FERRY_RUNTIME=1") != 0)
 		cnk_die("cannot set FERRY_RUNTIME in the environment");
 	cnk_intercept_set_active();
 	rc = cnk_intercept_arm_thread();

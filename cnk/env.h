@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The runtime reads and edits the environment array itself, never through
+ * getenv/setenv/unsetenv: a program may define those symbols (bash does, and
+ * its versions switch to the shell's variable table once setenv was called,
+ * before main), and the preloaded runtime would get the program's.
+ */
+#ifndef FERRY_CNK_ENV_H
+#define FERRY_CNK_ENV_H
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The value of name in environ, or NULL. */
+static inline const char *cnk_env_get(const char *name)
+{
+	size_t len = strlen(name);
+
+	for (char **e = environ; e && *e; e++)
+		if (!strncmp(*e, name, len) && (*e)[len] == '=')
+			return *e + len + 1;
+	return NULL;
+}
+
+/* Remove every name=... entry from environ, in place: main's envp is the
+ * same array, so the program never sees them. */
+static inline void cnk_env_unset(const char *name)
+{
+	size_t len = strlen(name);
+	char **r, **w;
+
+	for (r = w = environ; r && *r; r++)
+		if (strncmp(*r, name, len) || (*r)[len] != '=')
+			*w++ = *r;
+	if (w)
+		*w = NULL;
+}
+
+/* Add entry ("NAME=value", static storage) to a copy of environ. */
+static inline int cnk_env_append(const char *entry)
+{
+	size_t n = 0;
+	char **grown;
+
+	while (environ && environ[n])
+		n++;
+	grown = malloc((n + 2) * sizeof(*grown));
+	if (!grown)
+		return -1;
+	if (n)
+		memcpy(grown, environ, n * sizeof(*grown));
+	grown[n] = (char *)entry;
+	grown[n + 1] = NULL;
+	environ = grown;
+	return 0;
+}
+
+#endif
