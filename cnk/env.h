@@ -37,23 +37,4 @@ static inline void cnk_env_unset(const char *name)
 		*w = NULL;
 }
 
-/* Add entry ("NAME=value", static storage) to a copy of environ. */
-static inline int cnk_env_append(const char *entry)
-{
-	size_t n = 0;
-	char **grown;
-
-	while (environ && environ[n])
-		n++;
-	grown = malloc((n + 2) * sizeof(*grown));
-	if (!grown)
-		return -1;
-	if (n)
-		memcpy(grown, environ, n * sizeof(*grown));
-	grown[n] = (char *)entry;
-	grown[n + 1] = NULL;
-	environ = grown;
-	return 0;
-}
-
 #endif

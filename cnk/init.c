@@ -117,11 +117,10 @@ __attribute__((constructor(101))) static void cnk_init(void)
 	rc = cnk_sigsys_install();
 	if (rc < 0)
 		cnk_die("cannot install the SIGSYS handler");
-	/* Children (and a shell between) see that a runtime was loaded.  Not
-	 * setenv: a program may define its own (bash's, called before main,
-	 * makes its getenv stop seeing the real environment). */
-	if (!cnk_env_get("FERRY_RUNTIME") && cnk_env_append("FERRY_RUNTIME=1") != 0)
-		cnk_die("cannot set FERRY_RUNTIME in the environment");
+	/* FERRY_RUNTIME=1 reaches programs through ferry-exec and every exec
+	 * (forward_exec.c); never setenv here, before main: a program may
+	 * define its own (bash's then stops seeing the real environment, and
+	 * replacing environ under it crashes it). */
 	cnk_intercept_set_active();
 	rc = cnk_intercept_arm_thread();
 	if (rc < 0)
