@@ -3,7 +3,9 @@
 # a single-machine Slurm brought up for the test: a private munged, slurmctld
 # and slurmd with their own slurm.conf, ports, state and spool under the
 # test's temporary directory.  The job must complete, its MPI-IO and HDF5
-# results must be verified, and nothing it started may be left running.
+# results must be verified, and nothing it started may be left running; a
+# job that fails must be seen failing; a job cancelled in the middle of its
+# I/O must leave no rank and no daemon behind.
 # Needs root (slurmd starts jobs as their user); exits 77 (skipped) otherwise.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/munge_lib.sh"
@@ -163,6 +165,38 @@ check "a failing job makes sbatch --wait fail" test "$JRC" -ne 0
 check "Slurm says the failing job FAILED" grep -q "JobState=FAILED" <<<"$info"
 check "with a non-zero exit code" grep -q "ExitCode=[1-9][0-9]*:0" <<<"$info"
 check "and its reason in the output" grep -q "is not a directory" "$JOUT"
+
+# scancel of a job in the middle of its I/O: Slurm signals the batch script's
+# processes, ferry-run stops its daemons, and nothing of the job remains.
+MARK=killed-$$-$RANDOM
+printf 'some input\n' >"$EXPORT/in"
+loop="while :; do cat /pfs/in >/pfs/$MARK-\$OMPI_COMM_WORLD_RANK; done"
+JID=$(sbatch --parsable --chdir="$T_DIR" --output="$T_DIR/kill.out" --ntasks=4 --overcommit \
+      --wrap "exec ferry-run --export /pfs=$EXPORT --auth none --log-dir $T_DIR/kill-logs -- \
+              mpirun --bind-to none sh -c '$loop'")
+JID=${JID%%;*}
+written() { local f=("$EXPORT/$MARK"-*); [ -e "${f[0]}" ] && echo "${#f[@]}" || echo 0; }
+for _ in $(seq 240); do
+  [ "$(written)" -ge 4 ] && break
+  [ -z "$(squeue -h -j "$JID" 2>/dev/null)" ] && break
+  sleep 0.25
+done
+check "the job to be killed is running its 4 ranks' I/O through Ferry" test "$(written)" -ge 4
+running=$(pgrep -f -- "$MARK|/pfs=$EXPORT" | wc -l)
+check "its ranks and daemon are seen running ($running processes)" test "$running" -ge 5
+scancel "$JID"
+for _ in $(seq 240); do [ -z "$(squeue -h -j "$JID" 2>/dev/null)" ] && break; sleep 0.25; done
+check "Slurm says the job was CANCELLED" grep -q "JobState=CANCELLED" <<<"$(scontrol show job "$JID" 2>&1)"
+# Leftovers get a few seconds to go (ferry-run's stop timeout is longer, but
+# a clean stop takes far less).
+left=
+for _ in $(seq 40); do
+  left=$(pgrep -a -f -- "$MARK|/pfs=$EXPORT" || true)
+  [ -z "$left" ] && break
+  sleep 0.25
+done
+[ -z "$left" ] || echo "left running: $left"
+check "no rank, ferry-exec or ferry-iond of the cancelled job is left running" test -z "$left"
 
 stop_slurm
 check "slurmctld and slurmd stopped" test -z "$CTLD_PID$SLURMD_PID"
