@@ -27,6 +27,7 @@
  * all of it matched and every MPI-IO call succeeded.
  */
 #include <errno.h>
+#include <limits.h>
 #include <mpi.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -153,7 +154,8 @@ static void usage(void)
 	       "Each rank writes DIR/rank-N.dat; all ranks write DIR/shared.dat with\n"
 	       "collective and independent MPI-IO through derived-datatype views; then\n"
 	       "every rank reads other ranks' data back and compares every byte.\n"
-	       "KiB-per-rank (default 256) must be a multiple of 4.  Exit 0 when all matches.\n");
+	       "KiB-per-rank (default 256) must be a multiple of 4; each rank holds one\n"
+	       "region (KiB-per-rank * ranks) in memory.  Exit 0 when all matches.\n");
 }
 
 int main(int argc, char **argv)
@@ -171,7 +173,13 @@ int main(int argc, char **argv)
 	unsigned long kib = argc > 2 ? strtoul(argv[2], NULL, 10) : 256;
 	if (kib == 0 || kib % 4 != 0 || kib > (1ul << 20)) {
 		if (rank_ == 0)
-			fprintf(stderr, "mpiio_check: KiB-per-rank must be a positive multiple of 4\n");
+			fprintf(stderr, "mpiio_check: KiB-per-rank must be a positive multiple of 4, at most 1048576\n");
+		MPI_Finalize();
+		return 2;
+	}
+	if ((kib << 10) * (unsigned long)nranks > INT_MAX) {
+		if (rank_ == 0)
+			fprintf(stderr, "mpiio_check: KiB-per-rank * ranks must stay below 2 GiB\n");
 		MPI_Finalize();
 		return 2;
 	}
