@@ -21,6 +21,10 @@
  * memory; cnk_fast_entry skips the red zone, builds the trap frame the
  * SIGSYS handler would have built and enters cnk_trampoline (or runs the
  * call natively when the selector is ALLOW: the runtime's own libc calls).
+ * For a number the dispatcher declares it always runs natively
+ * (cnk_dispatch_native_always), the stub jumps to cnk_fast_native instead,
+ * which executes the syscall from the allowed range: no dispatcher, no
+ * vector-state save, the kernel's own EINTR and restart behaviour.
  *
  * What is never rewritten:
  * - sites whose mov does not carry the trapped number, or whose bytes could
@@ -88,7 +92,7 @@ _Static_assert(sizeof(struct cnk_trap_frame) == 80, "trampoline_x86_64.S: TRAP_F
 static int cnk_rw_enabled;
 static int cnk_rw_lock;
 static int cnk_rw_full;
-static uint64_t cnk_rw_traps, cnk_rw_rewritten, cnk_rw_refused;
+static uint64_t cnk_rw_traps, cnk_rw_rewritten, cnk_rw_refused, cnk_rw_native;
 static struct cnk_site_slot cnk_sites[CNK_SITE_TABLE];
 static struct cnk_chunk cnk_chunks[CNK_MAX_CHUNKS];
 static unsigned int cnk_nchunks;
@@ -115,6 +119,7 @@ void cnk_rewrite_get_stats(struct cnk_rewrite_stats *out)
 	out->traps = __atomic_load_n(&cnk_rw_traps, __ATOMIC_RELAXED);
 	out->rewritten = __atomic_load_n(&cnk_rw_rewritten, __ATOMIC_RELAXED);
 	out->refused = __atomic_load_n(&cnk_rw_refused, __ATOMIC_RELAXED);
+	out->native = __atomic_load_n(&cnk_rw_native, __ATOMIC_RELAXED);
 }
 
 static size_t cnk_site_hash(uintptr_t resume)
@@ -437,9 +442,10 @@ static void cnk_put64(volatile uint8_t *p, uint64_t v)
 		p[i] = (uint8_t)(v >> (8 * i));
 }
 
-/* Write the stub for `nr` returning to `resume` at `stub` (not yet
- * reachable from any site, so plain stores will do).  0 or -errno. */
-static int cnk_stub_write(uintptr_t stub, long nr, uintptr_t resume)
+/* Write the stub for `nr` returning to `resume` at `stub`, jumping to
+ * `entry` (not yet reachable from any site, so plain stores will do).  0 or
+ * -errno. */
+static int cnk_stub_write(uintptr_t stub, long nr, uintptr_t resume, const char *entry)
 {
 	uintptr_t page = stub & ~(CNK_PAGE - 1);
 	volatile uint8_t *p = (volatile uint8_t *)stub;
@@ -457,9 +463,9 @@ static int cnk_stub_write(uintptr_t stub, long nr, uintptr_t resume)
 	p[5] = 0x48; /* movabs $resume, %rcx */
 	p[6] = 0xb9;
 	cnk_put64(p + 7, resume);
-	p[15] = 0x49; /* movabs $cnk_fast_entry, %r11 */
+	p[15] = 0x49; /* movabs $entry, %r11 */
 	p[16] = 0xbb;
-	cnk_put64(p + 17, (uint64_t)(uintptr_t)cnk_fast_entry);
+	cnk_put64(p + 17, (uint64_t)(uintptr_t)entry);
 	p[25] = 0x41; /* jmp *%r11 */
 	p[26] = 0xff;
 	p[27] = 0xe3;
@@ -504,9 +510,11 @@ __attribute__((no_sanitize("address"))) static int cnk_site_patch(uintptr_t mov,
 	return swapped ? 0 : -EAGAIN;
 }
 
-/* Under the lock, selector ALLOW.  1 if the site was rewritten. */
+/* Under the lock, selector ALLOW.  1 if the site was rewritten through the
+ * dispatcher, 2 if straight to the kernel, 0 if not. */
 static int cnk_rewrite_locked(uintptr_t resume, long nr, uintptr_t window)
 {
+	int native = cnk_dispatch_native_always != NULL && cnk_dispatch_native_always(nr) == 1;
 	struct cnk_maps_result maps;
 	uintptr_t site = resume - 2, mov = site - 5, stub;
 	uintptr_t lo = window < site - 7 ? window : site - 7;
@@ -521,9 +529,11 @@ static int cnk_rewrite_locked(uintptr_t resume, long nr, uintptr_t window)
 	stub = cnk_stub_alloc(site, &maps);
 	if (stub == 0)
 		return 0;
-	if (cnk_stub_write(stub, nr, resume) < 0)
+	if (cnk_stub_write(stub, nr, resume, native ? cnk_fast_native : cnk_fast_entry) < 0)
 		return 0; /* the slot is lost; harmless */
-	return cnk_site_patch(mov, window, stub) == 0;
+	if (cnk_site_patch(mov, window, stub) < 0)
+		return 0;
+	return native ? 2 : 1;
 }
 
 void cnk_rewrite_trap(uintptr_t resume, long nr)
@@ -551,6 +561,8 @@ void cnk_rewrite_trap(uintptr_t resume, long nr)
 		cnk_site_record(resume, rewritten ? CNK_SITE_REWRITTEN : CNK_SITE_REFUSED);
 		__atomic_fetch_add(rewritten ? &cnk_rw_rewritten : &cnk_rw_refused, 1,
 				   __ATOMIC_RELAXED);
+		if (rewritten == 2)
+			__atomic_fetch_add(&cnk_rw_native, 1, __ATOMIC_RELAXED);
 	}
 	__atomic_store_n(&cnk_rw_lock, 0, __ATOMIC_RELEASE);
 }

@@ -33,6 +33,7 @@ void cnk_rewrite_atfork_child(void);
 struct cnk_rewrite_stats {
 	uint64_t traps;     /* SIGSYS traps seen (any site) */
 	uint64_t rewritten; /* sites rewritten */
+	uint64_t native;    /* of which straight to the kernel */
 	uint64_t refused;   /* sites looked at and left on the SUD path */
 };
 void cnk_rewrite_get_stats(struct cnk_rewrite_stats *out);
@@ -40,7 +41,21 @@ void cnk_rewrite_get_stats(struct cnk_rewrite_stats *out);
 /* Is `resume` (the address after a syscall) a rewritten site? */
 int cnk_rewrite_is_site(uintptr_t resume);
 
-/* trampoline_x86_64.S: where every stub jumps (%eax = nr, %rcx = resume). */
+/* trampoline_x86_64.S: where a stub jumps (%eax = nr, %rcx = resume):
+ * through the trampoline to cnk_dispatch(), or, for a number the
+ * dispatcher runs natively always, straight to the kernel from the allowed
+ * range. */
 extern const char cnk_fast_entry[];
+extern const char cnk_fast_native[];
+
+/*
+ * Optional, provided by the dispatcher: 1 if it runs syscall `nr` natively
+ * whatever its arguments, for the life of the process (no forwarding, no
+ * profiling, no bookkeeping).  A site rewritten for such a number then
+ * skips the dispatcher and the vector-state save altogether.  Asked once per
+ * site, inside the SIGSYS handler: it must be async-signal-safe.  Absent
+ * (weak): every rewritten call goes through cnk_dispatch().
+ */
+int cnk_dispatch_native_always(long nr) __attribute__((weak));
 
 #endif

@@ -3,9 +3,10 @@
  * The mechanism's machine code.
  *
  * .text.cnk_allowed holds the only instructions SUD always lets through
- * (the "allowed range"): signal return and the syscalls that must execute at
+ * (the "allowed range"): signal return, the syscalls that must execute at
  * the application's call site (clone with a new stack, vfork), because their
- * child resumes there.  Nothing else may live in that section.
+ * child resumes there, and the fast path's native calls (rewrite.c).
+ * Nothing else may live in that section.
  *
  * cnk_trampoline runs an intercepted call in normal context: the SIGSYS
  * handler has returned (so the application's signal mask is back) with %rsp
@@ -196,6 +197,23 @@ cnk_vfork_stub:
 	syscall
 	ud2
 	.size cnk_vfork_stub, . - cnk_vfork_stub
+
+/* A rewritten site of a call the dispatcher always runs natively (see
+ * rewrite.h): %eax = nr, %rcx = the address after the site's syscall, the
+ * arguments in place.  The syscall runs here, below the red zone; a signal
+ * interrupting it restarts it here or returns EINTR, as the kernel decides.
+ * Flags untouched (the syscall preserves them, and leaves them in %r11). */
+	.globl cnk_fast_native
+	.hidden cnk_fast_native
+	.type cnk_fast_native, @function
+cnk_fast_native:
+	leaq -RED_ZONE(%rsp), %rsp
+	pushq %rcx
+	syscall
+	popq %rcx
+	leaq RED_ZONE(%rsp), %rsp
+	jmpq *%rcx
+	.size cnk_fast_native, . - cnk_fast_native
 
 	.globl cnk_allowed_end
 	.hidden cnk_allowed_end

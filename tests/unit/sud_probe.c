@@ -828,7 +828,8 @@ static int probe_env(void)
 #define FP_HAMMER_SITES 16
 __asm__(".text\n"
 	FP_SITE(fp_getppid, 110) FP_SITE(fp_read, 0) FP_SITE(fp_close, 3) FP_SITE(fp_fork_site, 110)
-	FP_SITE(fp_vfork_site, 110) FP_SITE(fp_regs_site, 110)
+	FP_SITE(fp_vfork_site, 110) FP_SITE(fp_regs_site, 110) FP_SITE(fp_getuid, 102)
+	FP_SITE(fp_pause, 34)
 	FP_SITE(fp_h0, 110) FP_SITE(fp_h1, 110) FP_SITE(fp_h2, 110) FP_SITE(fp_h3, 110)
 	FP_SITE(fp_h4, 110) FP_SITE(fp_h5, 110) FP_SITE(fp_h6, 110) FP_SITE(fp_h7, 110)
 	FP_SITE(fp_h8, 110) FP_SITE(fp_h9, 110) FP_SITE(fp_h10, 110) FP_SITE(fp_h11, 110)
@@ -847,6 +848,8 @@ long fp_close(long fd);
 long fp_fork_site(void);
 long fp_vfork_site(void);
 long fp_regs_site(void);
+long fp_getuid(void);
+long fp_pause(void);
 long fp_direct(void);
 long fp_jump_direct(void);
 extern const unsigned char fp_direct_syscall[];
@@ -946,6 +949,40 @@ __attribute__((unused)) static int fp_signals(void)
 	CHECK(setitimer(ITIMER_REAL, &once, NULL) == 0);
 	CHECK(fp_read(fp_pipe[0], &c, 1) == -EINTR);
 	CHECK(close(fp_pipe[0]) == 0 && close(fp_pipe[1]) == 0);
+	return 0;
+}
+
+/* A call the dispatcher declares always native: after the first trap its
+ * site goes straight to the kernel -- not dispatched, same result -- and a
+ * signal interrupts it as it would natively. */
+static int fp_native(void)
+{
+	long uid = (long)getuid(), before = dispatched(SYS_getuid);
+	int i;
+
+	for (i = 0; i < 3; i++)
+		CHECK(fp_getuid() == uid);
+	CHECK(fp_rewritten(fp_getuid) == fp_on);
+	CHECK(dispatched(SYS_getuid) == before + (fp_on ? 1 : 3));
+	if (fp_on)
+		CHECK(fp_query(6, 0) >= 1);
+	return 0;
+}
+
+__attribute__((unused)) static int fp_native_eintr(void)
+{
+	struct sigaction sa = { 0 };
+	struct itimerval once = { .it_value = { .tv_usec = 20000 } };
+	int i;
+
+	sa.sa_handler = alarm_nothing;
+	sa.sa_flags = SA_RESTART; /* pause is never restarted */
+	CHECK(sigaction(SIGALRM, &sa, NULL) == 0);
+	for (i = 0; i < 2; i++) {
+		CHECK(setitimer(ITIMER_REAL, &once, NULL) == 0);
+		CHECK(fp_pause() == -EINTR);
+	}
+	CHECK(fp_rewritten(fp_pause) == fp_on);
 	return 0;
 }
 
@@ -1138,7 +1175,9 @@ static int probe_fastpath(void)
 	CHECK(dispatched(SYS_getppid) == before);
 
 	CHECK(fp_registers() == 0);
+	CHECK(fp_native() == 0);
 #ifndef SUD_PROBE_TSAN
+	CHECK(fp_native_eintr() == 0);
 	/* (TSan defers handlers to its next interceptor, and turns vfork into
 	 * fork: the signal loop would not end, the vfork child's writes stay
 	 * in its copy.) */

@@ -127,6 +127,13 @@ static int sud_is_mechanism(long nr)
 	}
 }
 
+/* getuid and pause are declared always native: their rewritten sites skip
+ * the dispatcher (so they are counted only while they still trap). */
+int cnk_dispatch_native_always(long nr)
+{
+	return nr == SYS_getuid || nr == SYS_pause;
+}
+
 static long sud_fastpath_query(long what, long addr)
 {
 	struct cnk_rewrite_stats st;
@@ -147,6 +154,8 @@ static long sud_fastpath_query(long what, long addr)
 		/* libc's getppid from inside the runtime (selector ALLOW): a
 		 * rewritten site must run natively here, not re-enter. */
 		return (long)getppid();
+	case 6:
+		return (long)st.native;
 	default:
 		return -EINVAL;
 	}

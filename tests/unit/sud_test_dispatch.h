@@ -20,7 +20,9 @@
 /* query(SUD_QUERY_FASTPATH, what): the mechanism's fast-path counters:
  * what 0: SIGSYS traps, 1: sites rewritten, 2: sites refused, 3: is the
  * syscall ending at address a2 a rewritten site (0/1), 4: fast path on,
- * 5: libc's getppid() called from inside the dispatcher. */
+ * 5: libc's getppid() called from inside the dispatcher, 6: sites rewritten
+ * straight to the kernel (this dispatcher declares getuid and pause always
+ * native). */
 #define SUD_QUERY_FASTPATH 4
 
 /* Syscalls counted: the table is indexed by number. */
