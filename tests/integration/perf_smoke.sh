@@ -1,26 +1,37 @@
 #!/usr/bin/env bash
-# perf_smoke: ferry-forward-bench runs against a real ferry-iond on shm and
-# tcp with tiny iteration counts, exits 0 and reports every operation.  No
-# timing is checked: this machine's figures mean nothing under ctest.
+# perf_smoke: ferry-bench runs against a real ferry-iond on shm and tcp with
+# tiny iteration counts, one client and two client processes, exits 0 and
+# reports every operation; the old name ferry-forward-bench still runs it.
+# No timing is checked: this machine's figures mean nothing under ctest.
 source "$(dirname "$0")/lib.sh"
-BENCH=$FERRY_BUILD/bin/ferry-forward-bench
-OPS="null_call statx read_1k read_1m write_1m openat_close"
+BENCH=$FERRY_BUILD/bin/ferry-bench
+OPS="null_call stat open_close pread_1k read_64k write_64k read_1m write_1m getdents_1000"
 
 check "perf/run_bench.sh --help" "$FERRY_SRC/perf/run_bench.sh" --help >/dev/null
+check "ferry-bench --help" "$BENCH" --help >/dev/null
+check "ferry-forward-bench is ferry-bench" "$FERRY_BUILD/bin/ferry-forward-bench" --help >/dev/null
 for prov in shm tcp; do
   start_iond "$prov"
-  out=$T_DIR/bench-$prov.txt
-  if timeout -k 5 60 "$BENCH" -n 20 -b 3 --fabric-oneway 64=1,1024=2,1048576=100 \
-      --csv "$T_DIR/bench-$prov.csv" "$IONODE_URI" "/pfs=$EXPORT" >"$out" 2>&1; then
-    ok "ferry-forward-bench on $prov exits 0"
-  else
-    fail "ferry-forward-bench on $prov exits 0"; cat "$out"
-  fi
-  for op in $OPS; do
-    check "$prov: $op reported" grep -q "^$op " "$out"
-    check "$prov: $op in the csv" grep -q "^$op," "$T_DIR/bench-$prov.csv"
+  for clients in 1 2; do
+    out=$T_DIR/bench-$prov-$clients.txt csv=$T_DIR/bench-$prov-$clients.csv
+    if timeout -k 5 90 "$BENCH" -n 20 -b 3 --clients "$clients" \
+        --fabric-oneway 64=1,1024=2,65536=20,1048576=100 --fabric-mibs read=9000,write=9000 \
+        --csv "$csv" "$IONODE_URI" "/pfs=$EXPORT" >"$out" 2>&1; then
+      ok "ferry-bench on $prov with $clients client(s) exits 0"
+    else
+      fail "ferry-bench on $prov with $clients client(s) exits 0"; cat "$out"
+    fi
+    for op in $OPS; do
+      check "$prov, $clients client(s): $op reported" grep -q "^$op " "$out"
+      # op,size,clients,median,p99,native median,...: the client count as
+      # asked and a positive median, forwarded and native
+      check "$prov, $clients client(s): $op in the csv" \
+        awk -F, -v op="$op" -v c="$clients" '$1 == op && $3 == c && $4 > 0 && $6 > 0 { f = 1 } END { exit !f }' "$csv"
+    done
+    check "$prov, $clients client(s): 1 MiB read against the fabric's bandwidth" \
+      awk -F, '$1 == "read_1m" && $15 == 9000 && $17 > 0 { f = 1 } END { exit !f }' "$csv"
+    check "$prov, $clients client(s): the bench removed its files" test -z "$(ls -A "$EXPORT")"
   done
-  check "$prov: the bench removed its files" test -z "$(ls -A "$EXPORT")"
   check "ferry-iond ($prov) stops cleanly on SIGTERM" stop_iond
 done
 finish
