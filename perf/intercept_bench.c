@@ -8,6 +8,8 @@
  * Calls timed, each in a loop, median (and minimum) over rounds:
  *   getppid_libc    libc's getppid() (a `mov $110,%eax; syscall` wrapper)
  *   getppid_inline  the same syscall from this program's own code
+ *   lseek_local     lseek(fd, 0, SEEK_CUR) of /dev/null: a call the
+ *                   dispatcher looks at (FD class) and runs locally
  *   pread_1b        pread(fd, buf, 1, 0) of --file (forwarded when it is
  *                   under a mounted prefix), if --file is given
  * One CSV line per call on stdout: mode,call,iterations,rounds,median_ns,min_ns
@@ -43,9 +45,9 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-enum bench_call { CALL_GETPPID_LIBC, CALL_GETPPID_INLINE, CALL_PREAD };
+enum bench_call { CALL_GETPPID_LIBC, CALL_GETPPID_INLINE, CALL_LSEEK, CALL_PREAD };
 
-static int bench_fd = -1;
+static int bench_fd = -1, null_fd = -1;
 
 /* ns per call of `iterations` calls; exits on a failed call. */
 static double bench_round(enum bench_call call, long iterations)
@@ -64,6 +66,11 @@ static double bench_round(enum bench_call call, long iterations)
 	case CALL_GETPPID_INLINE:
 		for (i = 0; i < iterations; i++)
 			if (bench_getppid_site() <= 0)
+				goto fail;
+		break;
+	case CALL_LSEEK:
+		for (i = 0; i < iterations; i++)
+			if (lseek(null_fd, 0, SEEK_CUR) != 0)
 				goto fail;
 		break;
 	case CALL_PREAD:
@@ -97,8 +104,8 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: ferry-intercept-bench [--mode NAME] [--iterations N] [--io-iterations N]\n"
 		"                             [--rounds R] [--file PATH] [--header]\n"
-		"Times getppid through libc and from an inline syscall (and a 1-byte pread of\n"
-		"PATH), N calls per round (default 1000000; pread: 20000), median of R rounds\n"
+		"Times getppid through libc and from an inline syscall, lseek of /dev/null (and\n"
+		"a 1-byte pread of PATH), N calls per round (default 1000000; pread: 20000), median of R rounds\n"
 		"(default 7, at most 63).  Prints mode,call,iterations,rounds,median_ns,min_ns;\n"
 		"--header prints the column names first.  Run it natively and under ferry-exec\n"
 		"(FERRY_FASTPATH=0 and 1) to compare; perf/run_intercept_bench.sh does that.\n");
@@ -141,6 +148,12 @@ int main(int argc, char **argv)
 		printf("mode,call,iterations,rounds,median_ns,min_ns\n");
 	bench(mode, "getppid_libc", CALL_GETPPID_LIBC, iterations, rounds);
 	bench(mode, "getppid_inline", CALL_GETPPID_INLINE, iterations, rounds);
+	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (null_fd < 0) {
+		fprintf(stderr, "ferry-intercept-bench: /dev/null: %s\n", strerror(errno));
+		return 1;
+	}
+	bench(mode, "lseek_local", CALL_LSEEK, iterations, rounds);
 	if (file) {
 		bench_fd = open(file, O_RDONLY | O_CLOEXEC);
 		if (bench_fd < 0) {
