@@ -6,6 +6,7 @@
  * blocked, signal and process calls to the mechanism.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -18,6 +19,7 @@
 
 #include <ferry/log.h>
 
+#include "env.h"
 #include "fdtable.h"
 #include "forward.h"
 #include "profile.h"
@@ -132,8 +134,12 @@ static long vfork_child_call(const struct cnk_syscall_desc *d, long nr, const lo
 	case SYS_fcntl:
 	case SYS_exit_group:
 	case SYS_umask:
-	case SYS_getcwd:
 		return cnk_native(nr, a);
+	case SYS_getcwd:
+		return cnk_fwd_getcwd(nr, a);
+	case SYS_chdir:
+	case SYS_fchdir:
+		return cnk_vfork_chdir(nr, a);
 	default:
 		return cnk_fwd_refuse(nr, EOPNOTSUPP,
 				      "a vfork child cannot use the I/O node; fork instead");
@@ -174,6 +180,7 @@ static long vfork_prepare(void)
 	int saved_errno = errno;
 	long mret;
 
+	cnk_cwd_vfork_reset();
 	if (!cnk_policy_enabled() || cnk_fdtable_empty() || in_vfork_child())
 		return 0;
 	mret = cnk_raw_syscall6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&blocked, (long)&saved_mask,
@@ -242,23 +249,32 @@ long cnk_dispatch(long nr, long a0, long a1, long a2, long a3, long a4, long a5)
 	return ret;
 }
 
+static void fork_detach_prepare(void);
+static void fork_detach_parent(void);
+
 /* Last reference to a forwarded file: close the remote handle. */
 static int release_remote_file(struct cnk_file *f)
 {
 	return cnk_remote_close(f->handle);
 }
 
-static void warn_stale_file(int fd, const struct cnk_file *f)
+/* A forwarded descriptor this process cannot use as it stands.  A fork
+ * child that has not talked to the I/O node yet adopts its parent's files
+ * now (its session opens at this first use). */
+static int claim_or_warn_stale(int fd, const struct cnk_file *f)
 {
-	static atomic_bool warned;
+	if (atomic_load(&f->stale) && cnk_session_inherited()) {
+		int ret = cnk_session_claim();
 
-	if (atomic_exchange(&warned, true))
-		return;
+		if (ret == 0 && !atomic_load(&f->stale))
+			return 0;
+	}
 	FLOG_WARN(cnk_session_id(), cnk_session_job(),
 		  "fd %d (%s) belongs to an I/O-node session this process no longer has "
-		  "(inherited across fork, closed for an exec that failed, or carried by "
-		  "a vfork child into the program it ran): EBADF",
+		  "(inherited from a process that could not share it, or its parent's copy "
+		  "was released): EBADF",
 		  fd, f->path ? f->path : "?");
+	return -EBADF;
 }
 
 /* The forwarded cwd of the program that exec'ed us (FERRY_CWD, see
@@ -266,7 +282,7 @@ static void warn_stale_file(int fd, const struct cnk_file *f)
  * mode).  FERRY_CWD is removed: it is the runtime's, not the program's. */
 static void adopt_initial_cwd(void)
 {
-	const char *inherited = getenv("FERRY_CWD");
+	const char *inherited = cnk_env_get("FERRY_CWD");
 	char cwd[FERRY_PATH_MAX];
 	long len;
 
@@ -277,7 +293,7 @@ static void adopt_initial_cwd(void)
 			if (cnk_mounts_match(cnk_policy_mounts(), cwd))
 				cnk_cwd_set(cwd);
 		}
-		unsetenv("FERRY_CWD");
+		cnk_env_unset("FERRY_CWD");
 		if (cnk_cwd_forwarded())
 			return;
 	}
@@ -288,7 +304,7 @@ static void adopt_initial_cwd(void)
 
 int cnk_dispatch_init(void)
 {
-	const char *mounts = getenv("FERRY_MOUNTS");
+	const char *mounts = cnk_env_get("FERRY_MOUNTS");
 	int ret;
 
 	atomic_store(&dispatch_pid, (int)getpid());
@@ -303,7 +319,8 @@ int cnk_dispatch_init(void)
 	if (!cnk_policy_enabled())
 		return 0;
 	cnk_fdtable_set_release(release_remote_file);
-	cnk_fdtable_set_stale_hook(warn_stale_file);
+	cnk_fdtable_set_stale_hook(claim_or_warn_stale);
+	pthread_atfork(fork_detach_prepare, fork_detach_parent, NULL);
 	ret = cnk_session_init();
 	if (ret < 0)
 		return ret;
@@ -311,6 +328,47 @@ int cnk_dispatch_init(void)
 	adopt_initial_cwd();
 	cnk_exec_adopt_inherited();
 	return 0;
+}
+
+/*
+ * fork: the child shares its parent's forwarded files.  glibc's fork runs
+ * pthread_atfork prepare handlers before it takes the allocator's locks, so
+ * that is where the I/O node is asked to hold duplicates for the child (an
+ * rpc call may allocate).  The child takes the record (a copy of this
+ * thread's variable) when it starts; the parent drops its copy.  A fork that
+ * bypasses glibc gets no record: its child's forwarded descriptors fail
+ * with EBADF, loudly.
+ */
+static __thread struct cnk_held *fork_held;
+
+static void fork_detach_prepare(void)
+{
+	uint64_t blocked = forward_blocked_signals, saved_mask = 0;
+	int saved_errno = errno;
+	long mret;
+
+	if (!cnk_policy_enabled() || cnk_fdtable_empty() || in_vfork_child())
+		return;
+	mret = cnk_raw_syscall6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&blocked, (long)&saved_mask,
+				sizeof(blocked), 0, 0);
+	/* A fork child forking before it used its inherited files claims
+	 * them first, so that its own child can share them too. */
+	if (cnk_session_inherited())
+		cnk_session_claim();
+	cnk_held_free(fork_held);
+	fork_held = cnk_session_owns_endpoint() ? cnk_session_detach() : NULL;
+	if (mret == 0)
+		cnk_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&saved_mask, 0,
+				 sizeof(saved_mask), 0, 0);
+	errno = saved_errno;
+}
+
+static void fork_detach_parent(void)
+{
+	/* The child has its own copy; a failed fork leaves the held files
+	 * to the I/O node's timeout. */
+	cnk_held_free(fork_held);
+	fork_held = NULL;
 }
 
 /* The fork hooks hold the runtime's locks across fork; a signal handler
@@ -355,6 +413,10 @@ void cnk_dispatch_atfork_child(void)
 	cnk_policy_fork_unlock();
 	cnk_fdtable_mark_all_stale();
 	cnk_session_after_fork_child();
+	if (fork_held) {
+		cnk_session_inherit(fork_held);
+		fork_held = NULL;
+	}
 	fork_restore_signals();
 }
 

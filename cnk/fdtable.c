@@ -111,10 +111,11 @@ int cnk_fd_acquire(int fd, struct cnk_file **out)
 	if (!f)
 		return 0;
 	if (atomic_load(&f->stale) || atomic_load(&f->carried)) {
-		if (stale_hook)
-			stale_hook(fd, f);
-		cnk_file_put(f);
-		return -EBADF;
+		if (!stale_hook || stale_hook(fd, f) != 0 || atomic_load(&f->stale) ||
+		    atomic_load(&f->carried)) {
+			cnk_file_put(f);
+			return -EBADF;
+		}
 	}
 	*out = f;
 	return 1;
@@ -282,4 +283,42 @@ void cnk_fdtable_mark_all_stale(void)
 		if (f)
 			atomic_store(&f->stale, true);
 	}
+}
+
+bool cnk_fdtable_uses_handle(int64_t handle)
+{
+	int fd, high = atomic_load(&fd_high);
+	bool found = false;
+
+	pthread_mutex_lock(&fd_lock);
+	for (fd = 0; fd < high && !found; fd++) {
+		struct cnk_file *f = atomic_load(&fd_slots[fd]);
+
+		found = f && atomic_load(&f->stale) && f->handle == handle;
+	}
+	pthread_mutex_unlock(&fd_lock);
+	return found;
+}
+
+void cnk_fdtable_remap(const int64_t *pairs, size_t npairs)
+{
+	int fd, high = atomic_load(&fd_high);
+
+	pthread_mutex_lock(&fd_lock);
+	for (fd = 0; fd < high; fd++) {
+		struct cnk_file *f = atomic_load(&fd_slots[fd]);
+
+		/* Files shared by several numbers are renumbered once: the
+		 * first visit clears stale. */
+		if (!f || !atomic_load(&f->stale))
+			continue;
+		for (size_t i = 0; i < npairs; i++) {
+			if (pairs[2 * i] == f->handle) {
+				f->handle = pairs[2 * i + 1];
+				atomic_store(&f->stale, false);
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&fd_lock);
 }

@@ -15,6 +15,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define CNK_FD_MAX 65536
@@ -56,9 +57,10 @@ struct cnk_file *cnk_fd_get(int fd);
 
 /* For the forward path: 1 with *out referenced, 0 when fd is not forwarded,
  * -EBADF when its file was inherited across fork or carried by a vfork
- * child (the stale hook is told, to log it). */
+ * child and cannot be used.  The stale hook is told first: it may make the
+ * file usable (a fork child adopting its parent's files) and return 0. */
 int cnk_fd_acquire(int fd, struct cnk_file **out);
-typedef void (*cnk_stale_hook_fn)(int fd, const struct cnk_file *f);
+typedef int (*cnk_stale_hook_fn)(int fd, const struct cnk_file *f);
 void cnk_fdtable_set_stale_hook(cnk_stale_hook_fn fn);
 
 /* Open a placeholder (cloexec as asked) and map it to f, which gains a
@@ -90,5 +92,10 @@ void cnk_fd_forget_range(unsigned lo, unsigned hi);
 void cnk_fdtable_lock(void);
 void cnk_fdtable_unlock(void);
 void cnk_fdtable_mark_all_stale(void);
+/* Is some inherited (stale) file's handle this one? */
+bool cnk_fdtable_uses_handle(int64_t handle);
+/* The inherited files now live in this process's session under new
+ * numbers: pairs[2i] -> pairs[2i+1].  Files not listed stay stale. */
+void cnk_fdtable_remap(const int64_t *pairs, size_t npairs);
 
 #endif

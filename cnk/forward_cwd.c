@@ -149,3 +149,49 @@ long cnk_fwd_getcwd(long nr, const long *a)
 	memcpy((char *)a[0], cwd, (size_t)len + 1);
 	return len + 1;
 }
+
+/* chdir/fchdir in a vfork child: the child's own cwd (cnk_cwd_vfork_set),
+ * checked with the I/O node when forwarded; the parent's stays put. */
+long cnk_vfork_chdir(long nr, const long *a)
+{
+	char path[FERRY_PATH_MAX];
+	struct cnk_target t;
+	long ret;
+
+	if (nr == SYS_fchdir) {
+		struct cnk_file *f = NULL;
+
+		ret = cnk_fd_acquire((int)a[0], &f);
+		if (ret < 0)
+			return ret;
+		if (ret == 0) {
+			ret = cnk_native(nr, a);
+			return ret == 0 ? cnk_cwd_vfork_set(NULL) : ret;
+		}
+		ret = -ENOENT;
+		if (f->path && strlen(f->path) < sizeof(path)) {
+			strcpy(path, f->path);
+			ret = f->is_dir ? 0 : remote_is_dir(f->handle, "");
+		}
+		cnk_file_put(f);
+	} else {
+		ret = cnk_policy_resolve(AT_FDCWD, (const char *)a[0], &t);
+		if (ret < 0)
+			return ret;
+		if (ret == 0) {
+			ret = cnk_native(nr, a);
+			return ret == 0 ? cnk_cwd_vfork_set(NULL) : ret;
+		}
+		ret = remote_is_dir(t.dh, t.path);
+		strcpy(path, t.buf);
+		cnk_target_release(&t);
+	}
+	if (ret < 0)
+		return ret;
+	cnk_path_collapse_dotdot(path);
+	if (!cnk_mounts_match(cnk_policy_mounts(), path)) {
+		ret = cnk_raw_syscall(SYS_chdir, (long)path, 0, 0);
+		return ret == 0 ? cnk_cwd_vfork_set(NULL) : ret;
+	}
+	return cnk_cwd_vfork_set(path);
+}

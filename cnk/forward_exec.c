@@ -1,33 +1,39 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * execve / execveat.  A file of the I/O node cannot be executed here
- * (EACCES).  What the kernel does not carry into the new image, the runtime
- * passes in its environment, where the new image's runtime adopts (and
- * removes) it at start:
+ * execve / execveat.  What the kernel does not carry into the new image, the
+ * runtime passes in its environment, where the new image's runtime adopts
+ * (and removes) it at start:
  *
  *   FERRY_CWD=/pfs/dir                the forwarded working directory
- *   FERRY_FD_<n>=<flags>:<offset>:<path>
+ *   FERRY_HELD=<id>:<token>           descriptors the I/O node holds for
+ *                                     the new image (SESSION_DETACH)
+ *   FERRY_FD_<n>=<flags>:<offset>:<handle>:<path>
  *                                     a forwarded descriptor without
- *                                     close-on-exec, reopened there by path
- *                                     at the offset it had at exec
+ *                                     close-on-exec: <handle> is its held
+ *                                     duplicate (same open file, so the
+ *                                     offset stays shared with the
+ *                                     processes that kept it), or -1 and it
+ *                                     is reopened by path at <offset>
  *
- * The reopened descriptor is a new open file on the I/O node: its offset is
- * no longer shared with descriptors other processes kept (the next issue
- * shares handles across processes).  A forwarded descriptor that cannot be
- * carried (a fork child's inherited one) becomes an O_PATH descriptor before
- * exec, so the new program fails loudly (EBADF) on it instead of reading and
- * writing /dev/null.
+ * The held record comes from SESSION_DETACH just before the exec (a process
+ * with its own session), from the parent's fork (a fork child that has not
+ * used its session yet: no call at all), or from the vfork parent, noted
+ * before the vfork (cnk_exec_before_vfork).  Only where the I/O node cannot
+ * hold descriptors does the path reopen (with its own offset) remain; a
+ * descriptor that cannot be carried at all becomes an O_PATH descriptor, so
+ * the new program fails loudly (EBADF) instead of using /dev/null.
  *
  * Before an exec that will probably succeed, the session is closed (see
  * cnk_session_before_exec).  This runs in vfork children too (dash,
  * posix_spawn, system), which share the parent's memory and must not use
  * its session or its heap: nothing is allocated (the entries and the new
- * environment live in private anonymous mappings that exec discards), the
- * offsets are the ones the parent noted just before the vfork
- * (cnk_exec_before_vfork), and the descriptors are matched to the parent's
- * table by open file (kcmp), since the child may have moved them.  A file
- * a vfork child carried is no longer usable by the parent (EBADF): its
- * offset moved on in the new program only.
+ * environment live in private anonymous mappings that exec discards), and
+ * the descriptors are matched to the parent's table by open file (kcmp),
+ * since the child may have moved them.
+ *
+ * A program stored under a forwarded prefix is run too: a script through
+ * its interpreter (the #! line, read from the I/O node), a binary from a
+ * local in-memory copy (memfd, execveat).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +51,7 @@
 
 #include <ferry/log.h>
 
+#include "env.h"
 #include "fdtable.h"
 #include "forward.h"
 #include "profile.h"
@@ -53,12 +60,16 @@
 #include "session.h"
 
 #define CWD_VAR "FERRY_CWD="
+#define HELD_VAR "FERRY_HELD="
+#define RUNTIME_ENTRY "FERRY_RUNTIME=1"
 #define FD_VAR "FERRY_FD_"
 #define EXEC_MAX_CARRIED 256
 
 static bool is_runtime_var(const char *entry)
 {
 	return !strncmp(entry, CWD_VAR, sizeof(CWD_VAR) - 1) ||
+	       !strncmp(entry, RUNTIME_ENTRY, sizeof(RUNTIME_ENTRY) - 2) ||
+	       !strncmp(entry, HELD_VAR, sizeof(HELD_VAR) - 1) ||
 	       !strncmp(entry, FD_VAR, sizeof(FD_VAR) - 1);
 }
 
@@ -137,7 +148,7 @@ static long remote_offset(const struct cnk_file *f)
 
 /* Where the carried entries are written: a private anonymous mapping,
  * never the heap (a vfork child shares the parent's allocator). */
-#define ENTRY_MAX (sizeof(FD_VAR) + 3 * 24 + FERRY_PATH_MAX)
+#define ENTRY_MAX (sizeof(FD_VAR) + 4 * 24 + FERRY_PATH_MAX)
 #define ENTRIES_LEN (EXEC_MAX_CARRIED * ENTRY_MAX)
 /* A vfork child may have moved descriptors (posix_spawn's dup2): how far it
  * looks for the placeholders it holds. */
@@ -159,10 +170,20 @@ static void note_carried(struct cnk_file *f)
 		atomic_store(&f->carried, true);
 }
 
+/* What this thread's vfork child carries: set just before the vfork, read
+ * by the child (which runs on this thread's memory). */
+static __thread struct cnk_held *vfork_held;
+
 void cnk_exec_before_vfork(void)
 {
 	int fd, high = cnk_fdtable_high();
 
+	cnk_held_free(vfork_held);
+	vfork_held = NULL;
+	if (cnk_session_owns_endpoint())
+		vfork_held = cnk_session_detach();
+	if (vfork_held || cnk_session_inherited())
+		return;
 	for (fd = 0; fd < high; fd++) {
 		struct cnk_file *f;
 
@@ -203,11 +224,32 @@ static struct cnk_file *surviving_file(int fd, bool vfork_child, int high)
 	return NULL;
 }
 
-/* The forwarded descriptors that survive exec: carried ones get an
- * environment entry written in `buf` (only when carry is set), the others
- * are made unusable.  Returns the number of entries. */
-static size_t collect_surviving_fds(bool carry, bool vfork_child, char *buf, char **entries,
-				    size_t cap)
+/* Does any forwarded descriptor survive the exec (no close-on-exec)? */
+static bool any_surviving_fd(bool vfork_child)
+{
+	int fd, high = cnk_fdtable_high();
+	int limit = vfork_child && high < VFORK_FD_SCAN ? VFORK_FD_SCAN : high;
+
+	for (fd = 0; fd < limit; fd++) {
+		struct cnk_file *f = surviving_file(fd, vfork_child, high);
+		long fdflags;
+
+		if (!f)
+			continue;
+		cnk_file_put(f);
+		fdflags = cnk_raw_syscall(SYS_fcntl, fd, F_GETFD, 0);
+		if (fdflags >= 0 && !(fdflags & FD_CLOEXEC))
+			return true;
+	}
+	return false;
+}
+
+/* The forwarded descriptors that survive exec: each gets an environment
+ * entry written in `buf` naming its held duplicate (held) or its offset for
+ * a reopen by path (carry), or is made unusable.  Returns the number of
+ * entries. */
+static size_t collect_surviving_fds(const struct cnk_held *held, bool carry, bool vfork_child,
+				    char *buf, char **entries, size_t cap)
 {
 	int fd, high = cnk_fdtable_high();
 	int limit = vfork_child && high < VFORK_FD_SCAN ? VFORK_FD_SCAN : high;
@@ -216,6 +258,7 @@ static size_t collect_surviving_fds(bool carry, bool vfork_child, char *buf, cha
 	for (fd = 0; fd < limit; fd++) {
 		struct cnk_file *f = surviving_file(fd, vfork_child, high);
 		long fdflags, off = -1;
+		int64_t copy = -1;
 		int len = -1;
 
 		if (!f)
@@ -225,18 +268,22 @@ static size_t collect_surviving_fds(bool carry, bool vfork_child, char *buf, cha
 			cnk_file_put(f);
 			continue;
 		}
-		if (carry && buf && file_carriable(f) && n < cap)
-			off = vfork_child ? (long)atomic_load(&f->vfork_offset) : remote_offset(f);
-		if (off >= 0) {
+		if (buf && n < cap && f->path) {
+			copy = cnk_held_lookup(held, f->handle);
+			if (copy < 0 && carry && file_carriable(f))
+				off = vfork_child ? (long)atomic_load(&f->vfork_offset)
+						  : remote_offset(f);
+		}
+		if (copy >= 0 || off >= 0) {
 			entries[n] = buf + n * ENTRY_MAX;
-			len = snprintf(entries[n], ENTRY_MAX, FD_VAR "%d=%d:%ld:%s", fd, f->flags,
-				       off, f->path);
+			len = snprintf(entries[n], ENTRY_MAX, FD_VAR "%d=%d:%ld:%lld:%s", fd,
+				       f->flags, off, (long long)copy, f->path);
 		}
 		if (len < 0 || (size_t)len >= ENTRY_MAX) {
 			make_unusable(fd);
 		} else {
 			n++;
-			if (vfork_child)
+			if (vfork_child && copy < 0)
 				note_carried(f);
 		}
 		cnk_file_put(f);
@@ -244,44 +291,59 @@ static size_t collect_surviving_fds(bool carry, bool vfork_child, char *buf, cha
 	return n;
 }
 
-long cnk_fwd_exec(long nr, const long *a)
+/* exec a local file (or a memfd copy): carry the forwarded cwd and
+ * descriptors in the environment, then the native call.  runnable: the
+ * file is known to be executable (a copy made here). */
+static long exec_local(long nr, const long *a, bool runnable)
 {
-	bool at = (nr == SYS_execveat), runnable, owner, vfork_child, closed = false;
+	bool at = (nr == SYS_execveat), owner, vfork_child, closed = false;
 	int env_index = at ? 3 : 2;
-	char *extra[EXEC_MAX_CARRIED + 1];
+	char *extra[EXEC_MAX_CARRIED + 3];
 	char cwd_entry[sizeof(CWD_VAR) + FERRY_PATH_MAX];
+	char held_entry[sizeof(HELD_VAR) + 48];
 	size_t nextra = 0, nfds = 0, map_len = 0;
-	struct cnk_target t;
+	const struct cnk_held *held = NULL;
+	struct cnk_held *own_held = NULL;
 	char *entries = NULL;
 	long b[6], ret;
 	char **envp;
 
-	ret = cnk_policy_resolve(at ? (int)a[0] : AT_FDCWD, (const char *)a[at ? 1 : 0], &t);
-	if (ret < 0)
-		return ret;
-	if (ret > 0) {
-		cnk_target_release(&t);
-		return cnk_fwd_refuse(nr, EACCES, "cannot execute a file of the I/O node");
-	}
 	/* A PATH search fails exec after exec: only a file we may run is worth
 	 * the work below. */
-	runnable = cnk_raw_syscall6(SYS_faccessat, at ? a[0] : AT_FDCWD, a[at ? 1 : 0], X_OK, 0,
-				    0, 0) == 0;
+	runnable = runnable || cnk_raw_syscall6(SYS_faccessat, at ? a[0] : AT_FDCWD, a[at ? 1 : 0],
+						X_OK, 0, 0, 0) == 0;
 	owner = runnable && cnk_session_owns_endpoint();
 	/* A vfork child carries what its parent noted before the vfork; it
 	 * must leave the parent's session alone. */
 	vfork_child = cnk_raw_syscall(SYS_getpid, 0, 0, 0) != cnk_dispatch_owner_pid();
+	/* Children see that a runtime was loaded (and a shell between). */
+	extra[nextra++] = (char *)RUNTIME_ENTRY;
 	memcpy(cwd_entry, CWD_VAR, sizeof(CWD_VAR) - 1);
 	if (cnk_cwd_get(cwd_entry + sizeof(CWD_VAR) - 1, FERRY_PATH_MAX) >= 0)
 		extra[nextra++] = cwd_entry;
 	if (runnable && !cnk_fdtable_empty()) {
-		long map = cnk_raw_syscall6(SYS_mmap, 0, ENTRIES_LEN, PROT_READ | PROT_WRITE,
-					    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		long map;
 
+		if (vfork_child)
+			held = vfork_held ? vfork_held : cnk_session_inherited();
+		else if (owner && any_surviving_fd(false))
+			held = own_held = cnk_session_detach();
+		else if (!owner)
+			held = cnk_session_inherited();
+		map = cnk_raw_syscall6(SYS_mmap, 0, ENTRIES_LEN, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		/* Without room the descriptors are made unusable, not lost. */
 		entries = (map < 0 && map > -4096) ? NULL : (char *)map;
-		nfds = collect_surviving_fds(owner || (vfork_child && runnable), vfork_child,
-					     entries, extra + nextra, EXEC_MAX_CARRIED);
+		nfds = collect_surviving_fds(held, owner || vfork_child, vfork_child, entries,
+					     extra + nextra + 1, EXEC_MAX_CARRIED);
+		if (held && nfds) {
+			snprintf(held_entry, sizeof(held_entry), HELD_VAR "%llu:%llu",
+				 (unsigned long long)held->id, (unsigned long long)held->token);
+			extra[nextra++] = held_entry;
+		} else {
+			/* No held entry: shift the fd entries down. */
+			memmove(extra + nextra, extra + nextra + 1, nfds * sizeof(extra[0]));
+		}
 	}
 	envp = env_rebuild((char *const *)a[env_index], extra, nextra + nfds, &map_len);
 	ret = -ENOMEM;
@@ -295,41 +357,297 @@ long cnk_fwd_exec(long nr, const long *a)
 		cnk_profile_flush();
 	ret = cnk_native(nr, b);
 	if (closed) {
-		/* Still us: the handles died with the session. */
+		/* Still us: our handles died with the session; the held
+		 * duplicates are ours again at the next call. */
 		cnk_session_after_failed_exec();
 		cnk_fdtable_mark_all_stale();
+		if (own_held) {
+			cnk_session_inherit(own_held);
+			own_held = NULL;
+		}
 	}
 	if (envp)
 		cnk_raw_syscall(SYS_munmap, envp, map_len, 0);
 out:
+	/* Not adopted by anyone (the exec failed before closing): the I/O
+	 * node releases it after its timeout. */
+	cnk_held_free(own_held);
 	if (entries)
 		cnk_raw_syscall(SYS_munmap, entries, ENTRIES_LEN, 0);
 	return ret;
 }
 
-/* Reopen one FERRY_FD_<n>=<flags>:<offset>:<path> entry on its fd. */
-static int adopt_fd(const char *entry)
+/* ---- programs stored under a forwarded prefix ---- */
+
+#define SCRIPT_HEAD 256    /* as Linux's BINPRM_BUF_SIZE */
+#define REMOTE_EXEC_DEPTH 4 /* interpreters that are scripts themselves */
+#define COPY_CHUNK (1ul << 20)
+
+static long remote_call_path(uint16_t op, const struct cnk_target *t, int64_t a1, int64_t a2,
+			     int64_t a3)
 {
-	int fd, flags, open_flags, ret;
-	long long offset;
-	struct cnk_file *f;
 	struct ferry_msg m;
+	long ret;
+
+	cnk_session_msg(&m, op);
+	ferry_msg_add_arg(&m, t->dh);
+	ferry_msg_add_arg(&m, a1);
+	ferry_msg_add_arg(&m, a2);
+	if (op == FERRY_OP_OPENAT)
+		ferry_msg_add_arg(&m, a3);
+	ret = ferry_msg_add_path(&m, t->path);
+	if (ret < 0)
+		return ret;
+	return cnk_session_call(&m, NULL, NULL, 0, NULL, CNK_CALL_DEFAULT);
+}
+
+static long remote_pread(int64_t handle, void *buf, size_t count, int64_t off)
+{
+	struct cnk_file tmp = { .handle = handle };
+
+	return cnk_fwd_file_read(&tmp, buf, count, off, 0);
+}
+
+/* "#!interp [arg]" in head (len bytes): interp and arg point into head,
+ * NUL-terminated.  false when head is not a script. */
+static bool parse_shebang(char *head, size_t len, char **interp, char **arg)
+{
+	char *end, *p;
+
+	if (len < 3 || head[0] != '#' || head[1] != '!')
+		return false;
+	end = memchr(head, '\n', len);
+	if (!end)
+		end = head + len - 1; /* a truncated line, as Linux takes it */
+	*end = '\0';
+	for (p = head + 2; *p == ' ' || *p == '\t'; p++)
+		;
+	if (!*p)
+		return false;
+	*interp = p;
+	while (*p && *p != ' ' && *p != '\t')
+		p++;
+	*arg = NULL;
+	if (*p) {
+		*p++ = '\0';
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p) {
+			char *q = p + strlen(p);
+
+			while (q > p && (q[-1] == ' ' || q[-1] == '\t'))
+				*--q = '\0';
+			*arg = p;
+		}
+	}
+	return true;
+}
+
+/* Copy the remote file into a memfd; returns the fd or -errno. */
+static long copy_to_memfd(int64_t handle, const char *path)
+{
+	const char *base = strrchr(path, '/');
+	long memfd, map, ret = 0;
+	int64_t off = 0;
+
+	memfd = cnk_raw_syscall(SYS_memfd_create, (long)(base ? base + 1 : path), MFD_CLOEXEC, 0);
+	if (memfd < 0)
+		return memfd;
+	map = cnk_raw_syscall6(SYS_mmap, 0, COPY_CHUNK, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (map < 0 && map > -4096) {
+		cnk_raw_syscall(SYS_close, memfd, 0, 0);
+		return map;
+	}
+	for (;;) {
+		long got = remote_pread(handle, (void *)map, COPY_CHUNK, off), put = 0;
+
+		if (got <= 0) {
+			ret = got;
+			break;
+		}
+		while (put < got) {
+			long w = cnk_raw_syscall(SYS_write, memfd, map + put, got - put);
+
+			if (w < 0) {
+				ret = w;
+				break;
+			}
+			put += w;
+		}
+		if (ret < 0)
+			break;
+		off += got;
+	}
+	cnk_raw_syscall(SYS_munmap, map, COPY_CHUNK, 0);
+	if (ret < 0) {
+		cnk_raw_syscall(SYS_close, memfd, 0, 0);
+		return ret;
+	}
+	return memfd;
+}
+
+static long exec_target(long nr, const long *a, const char *path, const char *shown, int depth);
+
+/* Run a program the I/O node stores: its #! interpreter with the script's
+ * compute-node path (the interpreter reads it through Ferry), or a copy of
+ * the binary in memory. */
+static long exec_remote(long nr, const long *a, struct cnk_target *t, const char *shown,
+			int depth)
+{
+	bool at = (nr == SYS_execveat);
+	char *const *argv = (char *const *)a[at ? 2 : 1];
+	char head[SCRIPT_HEAD + 1];
+	char *interp, *arg;
+	long handle, len, ret;
+
+	ret = remote_call_path(FERRY_OP_FACCESSAT, t, X_OK, 0, 0);
+	if (ret < 0)
+		return ret;
+	handle = remote_call_path(FERRY_OP_OPENAT, t, O_RDONLY | O_CLOEXEC, 0, 0);
+	if (handle < 0)
+		return handle;
+	len = remote_pread(handle, head, SCRIPT_HEAD, 0);
+	if (len < 0) {
+		cnk_remote_close(handle);
+		return len;
+	}
+	head[len] = '\0';
+	if (parse_shebang(head, (size_t)len, &interp, &arg)) {
+		size_t argc = 0, i, o = 0, map_len;
+		char **nargv;
+		long map;
+
+		cnk_remote_close(handle);
+		if (depth >= REMOTE_EXEC_DEPTH)
+			return -ELOOP;
+		while (argv && argv[argc])
+			argc++;
+		map_len = (argc + 4) * sizeof(char *);
+		map = cnk_raw_syscall6(SYS_mmap, 0, (long)map_len, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (map < 0 && map > -4096)
+			return map;
+		nargv = (char **)map;
+		nargv[o++] = interp;
+		if (arg)
+			nargv[o++] = arg;
+		nargv[o++] = (char *)shown;
+		for (i = 1; i < argc; i++)
+			nargv[o++] = argv[i];
+		nargv[o] = NULL;
+		{
+			long b[6] = { (long)interp, (long)nargv, a[at ? 3 : 2], 0, 0, 0 };
+
+			ret = exec_target(SYS_execve, b, interp, interp, depth + 1);
+		}
+		cnk_raw_syscall(SYS_munmap, map, (long)map_len, 0);
+		return ret;
+	}
+	if (len < 4 || memcmp(head, "\177ELF", 4)) {
+		cnk_remote_close(handle);
+		return -ENOEXEC;
+	}
+	{
+		long memfd = copy_to_memfd(handle, shown);
+
+		cnk_remote_close(handle);
+		if (memfd < 0)
+			return memfd;
+		long b[6] = { memfd, (long)"", (long)argv, a[at ? 3 : 2], AT_EMPTY_PATH, 0 };
+
+		ret = exec_local(SYS_execveat, b, true);
+		cnk_raw_syscall(SYS_close, memfd, 0, 0);
+		return ret;
+	}
+}
+
+static long exec_target(long nr, const long *a, const char *path, const char *shown, int depth)
+{
+	bool at = (nr == SYS_execveat);
+	struct cnk_target t;
+	long ret;
+
+	ret = cnk_policy_resolve(at ? (int)a[0] : AT_FDCWD, path, &t);
+	if (ret < 0)
+		return ret;
+	if (ret == 0)
+		return exec_local(nr, a, false);
+	if (at && (a[4] & AT_EMPTY_PATH) && !path[0])
+		ret = -EACCES; /* fexecve of a forwarded descriptor */
+	else
+		ret = exec_remote(nr, a, &t, shown, depth);
+	cnk_target_release(&t);
+	return ret;
+}
+
+long cnk_fwd_exec(long nr, const long *a)
+{
+	bool at = (nr == SYS_execveat);
+	const char *path = (const char *)a[at ? 1 : 0];
+
+	return exec_target(nr, a, path, path, 0);
+}
+
+/* One FERRY_FD_<n>=<flags>:<offset>:<handle>:<path> entry. */
+struct carried_fd {
+	int fd;
+	int flags;
+	long long offset;
+	long long handle;
 	const char *path;
-	long handle;
+};
+
+static int parse_fd_entry(const char *entry, struct carried_fd *c)
+{
 	int used = 0;
 
-	if (sscanf(entry, FD_VAR "%d=%d:%lld:%n", &fd, &flags, &offset, &used) != 3 || !used)
+	if (sscanf(entry, FD_VAR "%d=%d:%lld:%lld:%n", &c->fd, &c->flags, &c->offset, &c->handle,
+		   &used) != 4 || !used)
 		return -EINVAL;
-	path = entry + used;
-	if (path[0] != '/' || !is_placeholder(fd))
+	c->path = entry + used;
+	if (c->path[0] != '/')
+		return -EINVAL;
+	return 0;
+}
+
+/* Map an adopted held handle on its placeholder. */
+static int install_held(const struct carried_fd *c)
+{
+	int open_flags = c->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC);
+	struct cnk_file *f;
+
+	if (!is_placeholder(c->fd)) {
+		cnk_remote_close(c->handle);
 		return -EBADF;
-	open_flags = flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC);
+	}
+	f = cnk_file_new(c->handle, open_flags, c->path);
+	if (!f) {
+		cnk_remote_close(c->handle);
+		make_unusable(c->fd);
+		return -ENOMEM;
+	}
+	cnk_fd_install_at(c->fd, f);
+	cnk_file_put(f);
+	return 0;
+}
+
+/* Reopen by path at the offset it had (no held duplicate). */
+static int reopen_fd(const struct carried_fd *c)
+{
+	int open_flags = c->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC), ret;
+	struct cnk_file *f;
+	struct ferry_msg m;
+	long handle;
+
+	if (c->offset < 0 || !is_placeholder(c->fd))
+		return -EBADF;
 	cnk_session_msg(&m, FERRY_OP_OPENAT);
 	ferry_msg_add_arg(&m, FERRY_AT_ROOT);
 	ferry_msg_add_arg(&m, open_flags);
 	ferry_msg_add_arg(&m, 0);
 	ferry_msg_add_arg(&m, 0);
-	ret = ferry_msg_add_path(&m, path);
+	ret = ferry_msg_add_path(&m, c->path);
 	if (ret < 0)
 		goto fail;
 	handle = cnk_session_call(&m, NULL, NULL, 0, NULL, CNK_CALL_DEFAULT);
@@ -337,16 +655,16 @@ static int adopt_fd(const char *entry)
 		ret = (int)handle;
 		goto fail;
 	}
-	f = cnk_file_new(handle, open_flags, path);
+	f = cnk_file_new(handle, open_flags, c->path);
 	if (!f) {
 		cnk_remote_close(handle);
 		ret = -ENOMEM;
 		goto fail;
 	}
-	cnk_fd_install_at(fd, f);
+	cnk_fd_install_at(c->fd, f);
 	cnk_file_put(f);
-	if (!(flags & O_APPEND) && offset > 0) {
-		long args[6] = { fd, (long)offset, SEEK_SET, 0, 0, 0 };
+	if (!(c->flags & O_APPEND) && c->offset > 0) {
+		long args[6] = { c->fd, (long)c->offset, SEEK_SET, 0, 0, 0 };
 
 		ret = (int)cnk_fwd_lseek(SYS_lseek, args);
 		if (ret < 0)
@@ -354,35 +672,64 @@ static int adopt_fd(const char *entry)
 	}
 	return 0;
 fail:
-	make_unusable(fd);
+	make_unusable(c->fd);
 	return ret;
 }
 
 void cnk_exec_adopt_inherited(void)
 {
-	char *names[EXEC_MAX_CARRIED];
-	size_t n = 0, i;
+	struct carried_fd carried[EXEC_MAX_CARRIED];
+	int64_t keep[EXEC_MAX_CARRIED];
+	char *names[EXEC_MAX_CARRIED + 1];
+	unsigned long long held_id = 0, token = 0;
+	size_t n = 0, nnames = 0, nkeep = 0, i;
+	bool have_held = false;
+	long adopted = -ENOENT;
 	char **env;
 
-	for (env = environ; env && *env && n < EXEC_MAX_CARRIED; env++) {
+	for (env = environ; env && *env && nnames < EXEC_MAX_CARRIED; env++) {
+		bool is_held = !strncmp(*env, HELD_VAR, sizeof(HELD_VAR) - 1);
 		char *eq;
-		int ret;
 
-		if (strncmp(*env, FD_VAR, sizeof(FD_VAR) - 1))
+		if (is_held) {
+			have_held = sscanf(*env, HELD_VAR "%llu:%llu", &held_id, &token) == 2;
+		} else if (!strncmp(*env, FD_VAR, sizeof(FD_VAR) - 1)) {
+			if (parse_fd_entry(*env, &carried[n]) == 0) {
+				if (carried[n].handle >= 0)
+					keep[nkeep++] = carried[n].handle;
+				n++;
+			} else {
+				FLOG_WARN(cnk_session_id(), cnk_session_job(),
+					  "malformed %s ignored", *env);
+			}
+		} else {
 			continue;
-		ret = adopt_fd(*env);
+		}
+		eq = strchr(*env, '=');
+		names[nnames] = strndup(*env, eq ? (size_t)(eq - *env) : strlen(*env));
+		if (names[nnames])
+			nnames++;
+	}
+	if (have_held && nkeep)
+		adopted = cnk_session_adopt(held_id, token, keep, nkeep);
+	if (nkeep && adopted < 0)
+		FLOG_WARN(cnk_session_id(), cnk_session_job(),
+			  "the descriptors held for this program by the I/O node are gone (%s); "
+			  "reopening by path where possible",
+			  strerror((int)-adopted));
+	for (i = 0; i < n; i++) {
+		int ret = (carried[i].handle >= 0 && adopted >= 0) ? install_held(&carried[i])
+								    : reopen_fd(&carried[i]);
+
 		if (ret < 0)
 			FLOG_WARN(cnk_session_id(), cnk_session_job(),
-				  "a forwarded descriptor inherited across exec (%s) cannot be "
-				  "reopened: %s",
-				  *env, strerror(-ret));
-		eq = strchr(*env, '=');
-		names[n] = strndup(*env, eq ? (size_t)(eq - *env) : strlen(*env));
-		if (names[n])
-			n++;
+				  "forwarded descriptor %d (%s) inherited across exec is not usable: "
+				  "%s",
+				  carried[i].fd, carried[i].path, strerror(-ret));
 	}
-	for (i = 0; i < n; i++) {
-		unsetenv(names[i]);
+	/* The entries point into environ: unset only when done with them. */
+	for (i = 0; i < nnames; i++) {
+		cnk_env_unset(names[i]);
 		free(names[i]);
 	}
 }

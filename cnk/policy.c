@@ -6,12 +6,14 @@
  * because they cannot change which file a path names.
  */
 #include "policy.h"
+#include "raw_syscall.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/syscall.h>
 
 #include "fdtable.h"
 
@@ -21,6 +23,39 @@ static bool policy_on;
 static atomic_bool cwd_is_forwarded;
 static pthread_mutex_t cwd_lock = PTHREAD_MUTEX_INITIALIZER;
 static char cwd_path[FERRY_PATH_MAX];
+
+/* A vfork child's cwd after it chdir'ed (posix_spawn's file actions,
+ * Python's subprocess cwd=): it shares our memory, so its chdir must not
+ * move ours.  Kept in the vforking thread's block (the child runs on it)
+ * and valid only in that child's pid. */
+enum vfork_cwd { VFORK_CWD_NONE = 0, VFORK_CWD_LOCAL, VFORK_CWD_FORWARDED };
+static __thread enum vfork_cwd vfork_cwd_state;
+static __thread long vfork_cwd_pid;
+static __thread char vfork_cwd_path[FERRY_PATH_MAX];
+
+static enum vfork_cwd vfork_cwd_active(void)
+{
+	if (vfork_cwd_state == VFORK_CWD_NONE ||
+	    cnk_raw_syscall(SYS_getpid, 0, 0, 0) != vfork_cwd_pid)
+		return VFORK_CWD_NONE;
+	return vfork_cwd_state;
+}
+
+void cnk_cwd_vfork_reset(void)
+{
+	vfork_cwd_state = VFORK_CWD_NONE;
+}
+
+int cnk_cwd_vfork_set(const char *path)
+{
+	if (path && strlen(path) + 1 > sizeof(vfork_cwd_path))
+		return -ENAMETOOLONG;
+	if (path)
+		strcpy(vfork_cwd_path, path);
+	vfork_cwd_pid = cnk_raw_syscall(SYS_getpid, 0, 0, 0);
+	vfork_cwd_state = path ? VFORK_CWD_FORWARDED : VFORK_CWD_LOCAL;
+	return 0;
+}
 
 /* Directories that stay local even when "/" is forwarded. */
 static const char *const local_roots[] = { "/proc", "/sys", "/dev" };
@@ -218,7 +253,7 @@ bool cnk_policy_wants(int dirfd, const char *path)
 		return cnk_mounts_match(&policy_mounts, norm);
 	}
 	if (dirfd == AT_FDCWD)
-		return atomic_load(&cwd_is_forwarded);
+		return cnk_cwd_forwarded();
 	return cnk_fd_is_forwarded(dirfd);
 }
 
@@ -286,14 +321,28 @@ long cnk_target_abspath(const struct cnk_target *t, char *out, size_t cap)
 
 bool cnk_cwd_forwarded(void)
 {
+	enum vfork_cwd v = vfork_cwd_active();
+
+	if (v != VFORK_CWD_NONE)
+		return v == VFORK_CWD_FORWARDED;
 	return atomic_load(&cwd_is_forwarded);
 }
 
 long cnk_cwd_get(char *out, size_t cap)
 {
+	enum vfork_cwd v = vfork_cwd_active();
 	long ret = -ENOENT;
 	size_t len;
 
+	if (v != VFORK_CWD_NONE) {
+		if (v == VFORK_CWD_LOCAL)
+			return -ENOENT;
+		len = strlen(vfork_cwd_path);
+		if (len + 1 > cap)
+			return -ERANGE;
+		memcpy(out, vfork_cwd_path, len + 1);
+		return (long)len;
+	}
 	pthread_mutex_lock(&cwd_lock);
 	if (!atomic_load(&cwd_is_forwarded))
 		goto out;

@@ -76,6 +76,10 @@ bool cnk_cwd_forwarded(void);
 long cnk_cwd_get(char *out, size_t cap);
 /* Set (path != NULL) or clear the forwarded cwd. */
 int cnk_cwd_set(const char *path);
+/* A vfork child's chdir (its own cwd, never the parent's): path is the
+ * forwarded directory, NULL for a local one.  reset before each vfork. */
+int cnk_cwd_vfork_set(const char *path);
+void cnk_cwd_vfork_reset(void);
 /* Hold the cwd lock across fork so the child never inherits it taken. */
 void cnk_policy_fork_lock(void);
 void cnk_policy_fork_unlock(void);

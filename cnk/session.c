@@ -16,12 +16,15 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <ferry/log.h>
 
+#include "env.h"
+#include "fdtable.h"
 #include "raw_syscall.h"
 #include "runtime_fds.h"
 
@@ -46,6 +49,8 @@ static struct ferry_rpc_opts session_opts;
 /* The process that owns the endpoint (a vfork child shares our memory but
  * is not us). */
 static pid_t session_owner;
+/* Files inherited from the parent, not adopted yet (a fork child). */
+static struct cnk_held *session_inherit;
 
 uint64_t cnk_session_id(void)
 {
@@ -86,6 +91,9 @@ static void log_failure_once(const char *what, int err)
 }
 
 /* Encode, call, decode; the reply's data is copied out. */
+static int session_reopen_if_forked(void);
+static void adopt_inherited(void);
+
 static long session_roundtrip(struct ferry_msg *req, const struct ferry_rpc_bulk *bulk, void *data,
 			      size_t data_cap, size_t *data_len, int timeout)
 {
@@ -204,7 +212,7 @@ static int session_open_remote(void)
 
 static uint64_t env_u64(const char *name, uint64_t dflt)
 {
-	const char *v = getenv(name);
+	const char *v = cnk_env_get(name);
 	char *end;
 	unsigned long long n;
 
@@ -220,7 +228,7 @@ static uint64_t env_u64(const char *name, uint64_t dflt)
 int cnk_session_init(void)
 {
 	struct ferry_rpc_opts opts = { .spin_us = 50, .inline_max = 0, .timeout_ms = 0 };
-	const char *uri = getenv("FERRY_IONODE");
+	const char *uri = cnk_env_get("FERRY_IONODE");
 	struct cnk_fd_window w;
 	uint64_t timeout;
 	size_t msg_max;
@@ -279,6 +287,142 @@ fail:
 	return ret;
 }
 
+void cnk_held_free(struct cnk_held *h)
+{
+	if (h)
+		cnk_raw_syscall(SYS_munmap, (long)h, (long)h->map_len, 0);
+}
+
+int64_t cnk_held_lookup(const struct cnk_held *h, int64_t handle)
+{
+	for (size_t i = 0; h && i < h->npairs; i++)
+		if (h->pairs[2 * i] == handle)
+			return h->pairs[2 * i + 1];
+	return -1;
+}
+
+/* A private anonymous mapping for a held record of npairs pairs. */
+static struct cnk_held *held_alloc(size_t npairs)
+{
+	size_t len = sizeof(struct cnk_held) + 2 * npairs * sizeof(int64_t);
+	long map = cnk_raw_syscall6(SYS_mmap, 0, (long)len, PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct cnk_held *h;
+
+	if (map < 0 && map > -4096)
+		return NULL;
+	h = (struct cnk_held *)map;
+	h->map_len = len;
+	return h;
+}
+
+struct cnk_held *cnk_session_detach(void)
+{
+	size_t cap = session_inline, len = 0;
+	struct cnk_held *h = NULL;
+	struct ferry_msg m;
+	int64_t *v = NULL;
+	long id, n;
+
+	if (cap < 3 * FERRY_WIRE_I64_SIZE)
+		return NULL;
+	v = (int64_t *)held_alloc(cap / sizeof(int64_t));
+	if (!v)
+		return NULL;
+	cnk_session_msg(&m, FERRY_OP_SESSION_DETACH);
+	id = cnk_session_call(&m, NULL, v, cap, &len, CNK_CALL_DEFAULT);
+	if (id <= 0) {
+		FLOG_DEBUG(session_ident, session_jobid,
+			   "the I/O node cannot hold descriptors for a child: %s",
+			   strerror(id < 0 ? (int)-id : EPROTO));
+		goto out;
+	}
+	/* Decoded in place: i64s are 8 bytes on the wire and in memory. */
+	n = ferry_i64s_decode(v, len, v, len / FERRY_WIRE_I64_SIZE);
+	if (n < 1 || (n - 1) % 2)
+		goto out;
+	h = held_alloc((size_t)(n - 1) / 2);
+	if (!h)
+		goto out;
+	h->id = (uint64_t)id;
+	h->token = (uint64_t)v[0];
+	h->npairs = (size_t)(n - 1) / 2;
+	memcpy(h->pairs, v + 1, 2 * h->npairs * sizeof(int64_t));
+out:
+	cnk_raw_syscall(SYS_munmap, (long)v, (long)(sizeof(struct cnk_held) +
+						     (cap / sizeof(int64_t)) * 2 * sizeof(int64_t)), 0);
+	return h;
+}
+
+long cnk_session_adopt(uint64_t id, uint64_t token, const int64_t *keep, size_t nkeep)
+{
+	size_t len = nkeep * FERRY_WIRE_I64_SIZE;
+	struct ferry_msg m;
+	long ret;
+	void *buf;
+
+	if (len > session_inline)
+		return -E2BIG;
+	buf = len ? held_alloc(nkeep / 2 + 1) : NULL;
+	if (len && !buf)
+		return -ENOMEM;
+	if (len)
+		ferry_i64s_encode(keep, nkeep, buf, len);
+	cnk_session_msg(&m, FERRY_OP_SESSION_ADOPT);
+	ferry_msg_add_arg(&m, (int64_t)id);
+	ferry_msg_add_arg(&m, (int64_t)token);
+	m.data = buf;
+	m.data_len = (uint32_t)len;
+	ret = session_roundtrip(&m, NULL, NULL, 0, NULL, CNK_CALL_DEFAULT);
+	cnk_held_free(buf);
+	return ret;
+}
+
+/* Right after a fork child's session opened: take the parent's files. */
+static void adopt_inherited(void)
+{
+	struct cnk_held *h = session_inherit;
+	int64_t *keep;
+	size_t n = 0;
+	long ret;
+
+	session_inherit = NULL;
+	keep = (int64_t *)held_alloc(h->npairs);
+	if (keep) {
+		for (size_t i = 0; i < h->npairs; i++)
+			if (cnk_fdtable_uses_handle(h->pairs[2 * i]))
+				keep[n++] = h->pairs[2 * i + 1];
+		ret = cnk_session_adopt(h->id, h->token, keep, n);
+	} else {
+		ret = -ENOMEM;
+	}
+	if (ret >= 0)
+		cnk_fdtable_remap(h->pairs, h->npairs);
+	else
+		FLOG_WARN(session_ident, session_jobid,
+			  "the descriptors inherited from the parent process are lost (%s): "
+			  "using them fails with EBADF",
+			  strerror((int)-ret));
+	cnk_held_free((struct cnk_held *)keep);
+	cnk_held_free(h);
+}
+
+void cnk_session_inherit(struct cnk_held *h)
+{
+	cnk_held_free(session_inherit);
+	session_inherit = h;
+}
+
+const struct cnk_held *cnk_session_inherited(void)
+{
+	return session_inherit;
+}
+
+int cnk_session_claim(void)
+{
+	return session_reopen_if_forked();
+}
+
 static int session_reopen_if_forked(void)
 {
 	struct cnk_fd_window w;
@@ -307,6 +451,8 @@ static int session_reopen_if_forked(void)
 	session_owner = getpid();
 	atomic_store(&session_needs_reopen, false);
 	atomic_store(&session_dead, false);
+	if (session_inherit)
+		adopt_inherited();
 out:
 	pthread_mutex_unlock(&session_reopen_lock);
 	return ret;

@@ -37,6 +37,41 @@ bool cnk_session_owns_endpoint(void);
 /* The exec failed after all: reopen at the next call. */
 void cnk_session_after_failed_exec(void);
 
+/*
+ * Sharing open files with fork and exec children (the I/O node's
+ * SESSION_DETACH / SESSION_ADOPT).  A held record names descriptors the I/O
+ * node holds for a child: pairs[2i] is a handle of this session,
+ * pairs[2i+1] the held duplicate (same open file, same offset).  Records
+ * live in private anonymous mappings, never the heap: they are made where
+ * malloc is off limits (a vfork child) and survive fork by copy.
+ */
+struct cnk_held {
+	size_t map_len;
+	uint64_t id;
+	uint64_t token;
+	size_t npairs;
+	int64_t pairs[];
+};
+/* Ask the I/O node to hold duplicates of every descriptor of this session;
+ * NULL when it cannot (logged at debug: the caller falls back). */
+struct cnk_held *cnk_session_detach(void);
+void cnk_held_free(struct cnk_held *h);
+/* The held duplicate of this session's handle, or -1. */
+int64_t cnk_held_lookup(const struct cnk_held *h, int64_t handle);
+/* Take the held descriptors listed in keep into this session (the others
+ * are closed).  Returns how many were taken or -errno. */
+long cnk_session_adopt(uint64_t id, uint64_t token, const int64_t *keep, size_t nkeep);
+/* This process's files are the ones of h (a fork child, or an exec that
+ * failed after detaching): the session is reopened at the next call and
+ * adopts h, and the descriptor table is renumbered (cnk_fdtable_remap).
+ * The session takes ownership of h. */
+void cnk_session_inherit(struct cnk_held *h);
+/* The record a fork child has not claimed yet (NULL when none). */
+const struct cnk_held *cnk_session_inherited(void);
+/* Reopen the session now if this is a fork child (adopting what it
+ * inherited).  0 or -errno. */
+int cnk_session_claim(void);
+
 uint64_t cnk_session_id(void);
 uint64_t cnk_session_job(void);
 /* Largest payload that travels inline (in the request or the reply). */

@@ -26,11 +26,15 @@ struct op_spec {
 static long op_session_open(struct iond_call *c);
 static long op_session_close(struct iond_call *c);
 static long op_null_call(struct iond_call *c);
+static long op_session_detach(struct iond_call *c);
+static long op_session_adopt(struct iond_call *c);
 
 static const struct op_spec op_specs[] = {
 	[FERRY_OP_SESSION_OPEN] = {op_session_open, 4, 0},
 	[FERRY_OP_SESSION_CLOSE] = {op_session_close, 0, 0},
 	[FERRY_OP_NULL_CALL] = {op_null_call, 0, 0},
+	[FERRY_OP_SESSION_DETACH] = {op_session_detach, 0, 0},
+	[FERRY_OP_SESSION_ADOPT] = {op_session_adopt, 2, 0},
 	[FERRY_OP_OPENAT] = {op_openat, 4, 1},
 	[FERRY_OP_CLOSE] = {op_close, 1, 0},
 	[FERRY_OP_READ] = {op_read, 4, 0},
@@ -202,6 +206,57 @@ static long op_session_close(struct iond_call *c)
 static long op_null_call(struct iond_call *c)
 {
 	return 0;
+}
+
+/* Descriptors held for a fork or exec child that never came for them (it
+ * was killed, or exited before it could say so) are released after this. */
+#define IOND_HELD_TTL_MS (300 * 1000)
+
+static long op_session_detach(struct iond_call *c)
+{
+	size_t max_pairs = c->ctx->reply_data_max / (2 * FERRY_WIRE_I64_SIZE);
+	int64_t *v;
+	uint64_t held_id = 0, token = 0;
+	size_t npairs = 0, len;
+	int rc;
+
+	iond_sessions_reap_held(c->ctx->sessions, IOND_HELD_TTL_MS);
+	if (max_pairs == 0)
+		return -E2BIG;
+	max_pairs--; /* the token goes first */
+	v = malloc((1 + 2 * max_pairs) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	rc = iond_session_detach(c->sess, v + 1, max_pairs, &npairs, &held_id, &token);
+	if (rc) {
+		free(v);
+		return rc;
+	}
+	v[0] = (int64_t)token;
+	len = ferry_i64s_encode(v, 1 + 2 * npairs, c->scratch->data, c->ctx->reply_data_max);
+	free(v);
+	c->out_data = c->scratch->data;
+	c->out_len = (uint32_t)len;
+	return (long)held_id;
+}
+
+static long op_session_adopt(struct iond_call *c)
+{
+	size_t cap = c->msg.data_len / FERRY_WIRE_I64_SIZE;
+	int64_t *keep = malloc((cap ? cap : 1) * sizeof(*keep));
+	long n, rc;
+
+	if (!keep)
+		return -ENOMEM;
+	n = ferry_i64s_decode(c->msg.data, c->msg.data_len, keep, cap);
+	if (n < 0) {
+		free(keep);
+		return n == -EBADMSG ? -EINVAL : n;
+	}
+	rc = iond_session_adopt(c->sess, (uint64_t)c->msg.args[0], (uint64_t)c->msg.args[1], keep,
+				(size_t)n);
+	free(keep);
+	return rc;
 }
 
 /* ---- replies ---- */

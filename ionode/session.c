@@ -2,10 +2,14 @@
 #include "session.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ferry/log.h>
@@ -35,6 +39,12 @@ struct iond_session {
 	int *fds;
 	size_t nfds;
 	size_t fds_cap;
+	/* Held for a fork or exec child (iond_session_detach): no peer can
+	 * use it; only iond_session_adopt with the token takes it. */
+	bool held;
+	uint64_t held_token;
+	uint64_t held_since_ms;
+	uint64_t held_from; /* the session it was detached from */
 };
 
 /*
@@ -48,6 +58,7 @@ struct iond_sessions {
 	size_t max_sessions;
 	size_t max_fds;
 	uint64_t next_id;
+	size_t nheld;
 	struct fd_slot *slots;
 	size_t nslots;
 	struct iond_stats *stats;
@@ -139,7 +150,7 @@ int iond_session_get(struct iond_sessions *t, uint64_t id, uint64_t peer,
 	for (s = t->buckets[bucket_of(id)]; s; s = s->next) {
 		if (s->info.id != id)
 			continue;
-		if (s->closed || s->info.peer != peer)
+		if (s->closed || s->held || s->info.peer != peer)
 			break;
 		s->refs++;
 		*out = s;
@@ -227,6 +238,8 @@ long iond_session_close(struct iond_session *s, const char *reason)
 		}
 	}
 	t->nsessions--;
+	if (s->held)
+		t->nheld--;
 	nfds = s->nfds;
 	/* Reuse the fd list in place: descriptors nobody borrows are closed
 	 * after unlocking, borrowed ones by their last borrower. */
@@ -246,10 +259,15 @@ long iond_session_close(struct iond_session *s, const char *reason)
 		close_fd(s, to_close[i]);
 	free(to_close);
 	atomic_fetch_sub_explicit(&t->stats->sessions_open, 1, memory_order_relaxed);
-	FLOG_INFO(s->info.id, s->info.cred.jobid,
-		  "session closed (%s): pid %lld uid %u peer %#llx, %zu fds closed", reason,
-		  (long long)s->info.cred.pid, s->info.cred.uid, (unsigned long long)s->info.peer,
-		  nfds);
+	if (s->held)
+		FLOG_INFO(s->info.id, s->info.cred.jobid,
+			  "held descriptors of session %llu released (%s): %zu fds closed",
+			  (unsigned long long)s->held_from, reason, nclose);
+	else
+		FLOG_INFO(s->info.id, s->info.cred.jobid,
+			  "session closed (%s): pid %lld uid %u peer %#llx, %zu fds closed", reason,
+			  (long long)s->info.cred.pid, s->info.cred.uid,
+			  (unsigned long long)s->info.peer, nfds);
 	if (drop_table_ref)
 		iond_session_put(s);
 	return (long)nfds;
@@ -277,7 +295,7 @@ static size_t close_matching(struct iond_sessions *t, uint64_t peer, bool all, c
 		pthread_mutex_lock(&t->lock);
 		for (size_t b = 0; b < SESSION_BUCKETS && !victim; b++) {
 			for (struct iond_session *s = t->buckets[b]; s; s = s->next) {
-				if (all || s->info.peer == peer) {
+				if (all || (!s->held && s->info.peer == peer)) {
 					victim = s;
 					victim->refs++;
 					break;
@@ -475,4 +493,232 @@ int iond_session_fd_close(struct iond_session *s, int64_t handle)
 	if (close(fd) != 0)
 		return -errno;
 	return 0;
+}
+
+/* ---- fork and exec: held sessions ---- */
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Append fd to s's list and point its slot at s.  Caller holds lock and has
+ * reserved the slot. */
+static int fds_append_locked(struct iond_sessions *t, struct iond_session *s, int fd)
+{
+	if (s->nfds == s->fds_cap) {
+		size_t cap = s->fds_cap ? s->fds_cap * 2 : 16;
+		int *grown = realloc(s->fds, cap * sizeof(*grown));
+
+		if (!grown)
+			return -ENOMEM;
+		s->fds = grown;
+		s->fds_cap = cap;
+	}
+	t->slots[fd].owner = s;
+	t->slots[fd].index = (uint32_t)s->nfds;
+	s->fds[s->nfds++] = fd;
+	return 0;
+}
+
+int iond_session_detach(struct iond_session *s, int64_t *pairs, size_t max_pairs, size_t *npairs,
+			uint64_t *held_id, uint64_t *token)
+{
+	struct iond_sessions *t = s->table;
+	struct iond_session *h;
+	int *originals = NULL;
+	size_t n = 0, done = 0;
+	int rc = 0;
+
+	*npairs = 0;
+	if (getrandom(token, sizeof(*token), 0) != (ssize_t)sizeof(*token))
+		return -EAGAIN;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->info = s->info;
+	h->info.peer = 0;
+	h->table = t;
+	h->refs = 1; /* the table's */
+	h->held = true;
+	h->held_token = *token;
+	h->held_since_ms = now_ms();
+	h->held_from = s->info.id;
+
+	/* Borrow the originals so that a concurrent CLOSE cannot reuse a
+	 * number under the dup. */
+	pthread_mutex_lock(&t->lock);
+	if (s->closed) {
+		rc = -ENOTCONN;
+	} else if (s->nfds > max_pairs) {
+		rc = -E2BIG;
+	} else if (t->nsessions >= t->max_sessions) {
+		rc = -EUSERS;
+	} else if (s->nfds) {
+		originals = malloc(s->nfds * sizeof(*originals));
+		if (!originals)
+			rc = -ENOMEM;
+		for (size_t i = 0; originals && i < s->nfds; i++) {
+			if (t->slots[s->fds[i]].closing)
+				continue;
+			originals[n++] = s->fds[i];
+			t->slots[s->fds[i]].borrowed++;
+		}
+	}
+	if (!rc) {
+		size_t b;
+
+		h->info.id = t->next_id++;
+		b = bucket_of(h->info.id);
+		h->next = t->buckets[b];
+		t->buckets[b] = h;
+		t->nsessions++;
+		t->nheld++;
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (rc) {
+		free(h);
+		return rc;
+	}
+	iond_stats_add(&t->stats->sessions_open, 1);
+
+	for (size_t i = 0; i < n; i++) {
+		int copy = fcntl(originals[i], F_DUPFD_CLOEXEC, 0);
+
+		if (copy < 0) {
+			rc = -errno;
+			break;
+		}
+		pthread_mutex_lock(&t->lock);
+		rc = slots_reserve_locked(t, copy);
+		if (!rc)
+			rc = fds_append_locked(t, h, copy);
+		if (!rc) {
+			t->slots[copy].borrowed = 0;
+			t->slots[copy].closing = false;
+		}
+		pthread_mutex_unlock(&t->lock);
+		if (rc) {
+			close_fd(h, copy);
+			break;
+		}
+		pairs[2 * done] = originals[i];
+		pairs[2 * done + 1] = copy;
+		done++;
+	}
+	for (size_t i = 0; i < n; i++)
+		iond_session_fd_put(s, originals[i]);
+	free(originals);
+	if (rc) {
+		iond_session_close(h, "detach failed");
+		return rc;
+	}
+	*npairs = done;
+	*held_id = h->info.id;
+	FLOG_INFO(s->info.id, s->info.cred.jobid,
+		  "session %llu holds %zu descriptors for a fork or exec child",
+		  (unsigned long long)h->info.id, done);
+	return 0;
+}
+
+static bool in_list(const int64_t *list, size_t n, int fd)
+{
+	for (size_t i = 0; i < n; i++)
+		if (list[i] == fd)
+			return true;
+	return false;
+}
+
+long iond_session_adopt(struct iond_session *s, uint64_t held_id, uint64_t token,
+			const int64_t *keep, size_t nkeep)
+{
+	struct iond_sessions *t = s->table;
+	struct iond_session *h;
+	long moved = 0;
+	int rc = -ESTALE;
+
+	pthread_mutex_lock(&t->lock);
+	for (h = t->buckets[bucket_of(held_id)]; h; h = h->next)
+		if (h->info.id == held_id)
+			break;
+	if (!h || !h->held || h->closed)
+		goto out_unlock;
+	rc = -EACCES;
+	if (h->held_token != token || h->info.cred.uid != s->info.cred.uid ||
+	    h->info.cred.gid != s->info.cred.gid || h->info.cred.jobid != s->info.cred.jobid)
+		goto out_unlock;
+	rc = 0;
+	if (s->closed) {
+		rc = -ENOTCONN;
+		goto out_unlock;
+	}
+	/* Move what the child kept; iond_session_close below closes the rest. */
+	for (size_t i = 0; i < h->nfds;) {
+		int fd = h->fds[i];
+
+		if (!in_list(keep, nkeep, fd) || t->slots[fd].closing ||
+		    s->nfds >= t->max_fds) {
+			i++;
+			continue;
+		}
+		fds_remove_locked(t, h, fd);
+		if (fds_append_locked(t, s, fd)) {
+			/* Back where it was: it gets closed with the rest. */
+			h->fds[h->nfds] = fd;
+			t->slots[fd].owner = h;
+			t->slots[fd].index = (uint32_t)h->nfds++;
+			i++;
+			continue;
+		}
+		moved++;
+	}
+	h->refs++;
+out_unlock:
+	pthread_mutex_unlock(&t->lock);
+	if (rc == -EACCES)
+		IOND_CLIENT_WARN(s->info.id, s->info.cred.jobid,
+				 "session %llu asked for held session %llu with a wrong token or "
+				 "credential: refused",
+				 (unsigned long long)s->info.id, (unsigned long long)held_id);
+	if (rc)
+		return rc;
+	{
+		char reason[64];
+
+		snprintf(reason, sizeof(reason), "adopted by session %llu",
+			 (unsigned long long)s->info.id);
+		iond_session_close(h, reason);
+	}
+	iond_session_put(h);
+	return moved;
+}
+
+size_t iond_sessions_reap_held(struct iond_sessions *t, uint64_t ttl_ms)
+{
+	uint64_t now = now_ms();
+	size_t reaped = 0;
+
+	for (;;) {
+		struct iond_session *victim = NULL;
+
+		pthread_mutex_lock(&t->lock);
+		for (size_t b = 0; t->nheld && b < SESSION_BUCKETS && !victim; b++) {
+			for (struct iond_session *s = t->buckets[b]; s; s = s->next) {
+				if (s->held && !s->closed && now - s->held_since_ms >= ttl_ms) {
+					victim = s;
+					victim->refs++;
+					break;
+				}
+			}
+		}
+		pthread_mutex_unlock(&t->lock);
+		if (!victim)
+			return reaped;
+		if (iond_session_close(victim, "never adopted") >= 0)
+			reaped++;
+		iond_session_put(victim);
+	}
 }

@@ -81,4 +81,28 @@ void iond_session_fd_put(struct iond_session *s, int fd);
  * -EBADF if the session does not own it. */
 int iond_session_fd_close(struct iond_session *s, int64_t handle);
 
+/*
+ * fork and exec.  A forked child (or the program a process exec's) must share
+ * its parent's open files as Linux does: same offsets and status flags, but
+ * closing in one does not close in the other.  detach duplicates every
+ * descriptor of s (dup(2): one open file description, two descriptors) into
+ * a held session with no peer, guarded by a random token; the child opens a
+ * session of its own and adopts the held one, taking the descriptors it
+ * still has.  A held session nobody adopts is released after a while
+ * (iond_sessions_reap_held).
+ */
+/* On success *held_id and *token name the held session, and pairs[2i],
+ * pairs[2i+1] are (handle in s, handle in the held session) for *npairs
+ * descriptors.  -E2BIG when s has more than max_pairs descriptors. */
+int iond_session_detach(struct iond_session *s, int64_t *pairs, size_t max_pairs, size_t *npairs,
+			uint64_t *held_id, uint64_t *token);
+/* Move the held session's descriptors listed in keep into s and close the
+ * others; the held session is gone afterwards.  -ESTALE when it does not
+ * exist (adopted already, or released), -EACCES for a wrong token or another
+ * user's or job's session.  Returns the number of descriptors moved. */
+long iond_session_adopt(struct iond_session *s, uint64_t held_id, uint64_t token,
+			const int64_t *keep, size_t nkeep);
+/* Release held sessions older than ttl_ms; returns how many. */
+size_t iond_sessions_reap_held(struct iond_sessions *t, uint64_t ttl_ms);
+
 #endif

@@ -591,3 +591,28 @@ long ferry_dirents_decode(const void *in, size_t in_len, void *out, size_t out_c
 		*records_used = used;
 	return (long)out_pos;
 }
+
+size_t ferry_i64s_encode(const int64_t *v, size_t n, void *out, size_t out_cap)
+{
+	uint8_t *p = out;
+
+	if (n > out_cap / FERRY_WIRE_I64_SIZE)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		put_u64(p + i * FERRY_WIRE_I64_SIZE, (uint64_t)v[i]);
+	return n * FERRY_WIRE_I64_SIZE;
+}
+
+long ferry_i64s_decode(const void *in, size_t len, int64_t *v, size_t cap)
+{
+	const uint8_t *p = in;
+	size_t n = len / FERRY_WIRE_I64_SIZE;
+
+	if (len % FERRY_WIRE_I64_SIZE)
+		return -EBADMSG;
+	if (n > cap)
+		return -E2BIG;
+	for (size_t i = 0; i < n; i++)
+		v[i] = (int64_t)get_u64(p + i * FERRY_WIRE_I64_SIZE);
+	return (long)n;
+}

@@ -22,9 +22,10 @@ static int count_release(struct cnk_file *f)
 	return 0;
 }
 
-static void count_stale(int fd, const struct cnk_file *f)
+static int count_stale(int fd, const struct cnk_file *f)
 {
 	stale_seen++;
+	return -EBADF;
 }
 
 static int setup(void **state)

@@ -73,6 +73,8 @@
 	X(SESSION_OPEN, 1, "args: pid, uid, gid, jobid; data: credential; reply ret: session id")    \
 	X(SESSION_CLOSE, 2, "no args; closes every handle of the session")                           \
 	X(NULL_CALL, 3, "no args; reply ret 0 (latency probe)")                                        \
+	X(SESSION_DETACH, 4, "no args; reply ret: held session id; data: u64 token, then (i64 handle, i64 held handle) pairs") \
+	X(SESSION_ADOPT, 5, "args: held session id, token; data: i64 held handles to keep; reply ret: number kept") \
 	X(OPENAT, 10, "args: dh, flags, mode, resolve; path; reply ret: h")                            \
 	X(CLOSE, 11, "args: h")                                                                        \
 	X(READ, 12, "args: h, count, offset (-1: file position), rwf flags; reply data or bulk")      \
@@ -193,5 +195,15 @@ size_t ferry_dirents_encode(const void *in, size_t in_len, void *out, size_t out
  * directory offset to the next one's d_off predecessor when not all fit). */
 long ferry_dirents_decode(const void *in, size_t in_len, void *out, size_t out_cap,
 			  size_t *records_used);
+
+/*
+ * Arrays of i64 (SESSION_DETACH's reply, SESSION_ADOPT's request): n x i64,
+ * nothing else.  encode returns the bytes written (n * 8), 0 if out is too
+ * small; decode returns the count, -EBADMSG when len is not a multiple of 8,
+ * -E2BIG when more than cap values are sent.
+ */
+#define FERRY_WIRE_I64_SIZE 8
+size_t ferry_i64s_encode(const int64_t *v, size_t n, void *out, size_t out_cap);
+long ferry_i64s_decode(const void *in, size_t len, int64_t *v, size_t cap);
 
 #endif
