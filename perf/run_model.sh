@@ -19,7 +19,8 @@ For each provider, in one run against one real ferry-iond:
   1. calibration: ferry-synthetic --calibrate (timed lseek calls) natively,
      under ferry-exec on a local file (the interception cost, t) and on a
      file under /pfs (a forwarded call that does nothing: f_c is half the
-     difference with the native lseek), unless --fc-from gives f_c;
+     difference with the native lseek; means, as the model adds f_c to
+     totals), unless --fc-from gives f_c;
   2. ferry-synthetic natively, then under ferry-exec with FERRY_PROFILE, with
      its data file and its metadata file each local or under /pfs.  Ferry
      forwards by path, so the policy is where the files are:
@@ -207,10 +208,13 @@ for PROV in "${PROV_LIST[@]}"; do
   FX=("$FEXEC" --ionode "$IOND_URI" --mount /pfs --)
 
   # 1. calibration
-  cal() { run_syn "$1" "${@:2}" >/dev/null; sed -n 's/.*lseek_median_us=\([^ ]*\).*/\1/p' "$1"; }
-  NAT_US=$(cal "$OUT/raw/calibrate-native-$PROV.txt" "$SYN" --calibrate "$CAL_N" "$LOCAL")
-  LOC_US=$(cal "$OUT/raw/calibrate-local-$PROV.txt" "${FX[@]}" "$SYN" --calibrate "$CAL_N" "$LOCAL")
-  FWD_US=$(cal "$OUT/raw/calibrate-forwarded-$PROV.txt" "${FX[@]}" "$SYN" --calibrate "$CAL_N" /pfs)
+  # cal LOG CMD...: "median mean" of the timed lseeks.  The model adds f_c to
+  # totals, so the mean is what it needs (on a busy machine the two differ).
+  cal() { run_syn "$1" "${@:2}" >/dev/null; sed -n 's/.*lseek_median_us=\([^ ]*\) lseek_mean_us=\([^ ]*\).*/\1 \2/p' "$1"; }
+  read -r NAT_MED NAT_US < <(cal "$OUT/raw/calibrate-native-$PROV.txt" "$SYN" --calibrate "$CAL_N" "$LOCAL")
+  read -r LOC_MED LOC_US < <(cal "$OUT/raw/calibrate-local-$PROV.txt" "${FX[@]}" "$SYN" --calibrate "$CAL_N" "$LOCAL")
+  read -r FWD_MED FWD_US < <(cal "$OUT/raw/calibrate-forwarded-$PROV.txt" "${FX[@]}" "$SYN" --calibrate "$CAL_N" /pfs)
+  [ -n "$NAT_US" ] && [ -n "$LOC_US" ] && [ -n "$FWD_US" ] || die "calibration failed, see $OUT/raw/calibrate-*-$PROV.txt"
   TRAP_US=$(awk -v l="$LOC_US" -v n="$NAT_US" 'BEGIN { v = l - n; printf "%.3f", (v > 0 ? v : 0) }')
   if [ -n "$FC_FROM" ]; then
     FC_ARGS=(--fc-from "$FC_FROM" --fc-provider "$PROV")
@@ -219,9 +223,9 @@ for PROV in "${PROV_LIST[@]}"; do
   else
     FC_US=$(awk -v f="$FWD_US" -v n="$NAT_US" 'BEGIN { v = (f - n) / 2; printf "%.3f", (v > 0 ? v : 0) }')
     FC_ARGS=(--fc "$FC_US")
-    FC_NOTE="(forwarded lseek $FWD_US us - native $NAT_US us) / 2"
+    FC_NOTE="(forwarded lseek $FWD_US us - native $NAT_US us, means) / 2"
   fi
-  echo "lseek median: native $NAT_US us, intercepted $LOC_US us, forwarded $FWD_US us"
+  echo "lseek mean (median): native $NAT_US ($NAT_MED) us, intercepted $LOC_US ($LOC_MED) us, forwarded $FWD_US ($FWD_MED) us"
   echo "f_c = $FC_US us one way $FC_NOTE; interception cost t = $TRAP_US us per call"
 
   # 2. the runs: native, then each policy under Ferry

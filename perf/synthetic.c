@@ -56,10 +56,10 @@ static void usage(FILE *out)
 		"  --seed S          seed of the phase sizes (default 1)\n"
 		"  --keep            leave the files (default: removed at the end)\n"
 		"  --calibrate N     instead of the phases: N lseek(fd, 0, SEEK_CUR) calls on\n"
-		"                    the data file, timed one by one; prints their median in\n"
-		"                    microseconds (an lseek does nearly nothing, so under Ferry\n"
-		"                    with DIR forwarded it is a round trip: f_c is half the\n"
-		"                    difference with the native median)\n"
+		"                    the data file, timed one by one; prints their median and\n"
+		"                    mean in microseconds (an lseek does nearly nothing, so\n"
+		"                    under Ferry with DIR forwarded it is a round trip: f_c is\n"
+		"                    half the difference with the native time)\n"
 		"  -h, --help        this text\n"
 		"\n"
 		"Prints one line: phases, wall_s (main's own run time), compute_s, io_s\n"
@@ -104,10 +104,11 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* The median time of n lseek(fd, 0, SEEK_CUR), in microseconds; < 0 on error. */
-static double calibrate(int fd, long n)
+/* The median and mean time of n lseek(fd, 0, SEEK_CUR), in microseconds;
+ * the median < 0 on error. */
+static double calibrate(int fd, long n, double *mean)
 {
-	double *t = malloc((size_t)n * sizeof(*t)), med;
+	double *t = malloc((size_t)n * sizeof(*t)), med, sum = 0;
 
 	if (!t)
 		return -1;
@@ -119,7 +120,9 @@ static double calibrate(int fd, long n)
 			return -1;
 		}
 		t[i] = (now_s() - a) * 1e6;
+		sum += t[i];
 	}
+	*mean = sum / (double)n;
 	qsort(t, (size_t)n, sizeof(*t), cmp_double);
 	med = n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
 	free(t);
@@ -244,7 +247,7 @@ int main(int argc, char **argv)
 			return fail("cannot close", meta);
 	}
 	if (o.calibrate > 0) {
-		double med = calibrate(fd, o.calibrate);
+		double mean, med = calibrate(fd, o.calibrate, &mean);
 
 		if (med < 0)
 			return fail("cannot lseek", data);
@@ -252,7 +255,8 @@ int main(int argc, char **argv)
 			return fail("cannot close", data);
 		if (unlink(data) < 0 || unlink(meta) < 0)
 			return fail("cannot remove", data);
-		printf("ferry-synthetic: calibrate calls=%ld lseek_median_us=%.3f\n", o.calibrate, med);
+		printf("ferry-synthetic: calibrate calls=%ld lseek_median_us=%.3f lseek_mean_us=%.3f\n",
+		       o.calibrate, med, mean);
 		free(buf);
 		return 0;
 	}
