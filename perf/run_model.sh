@@ -207,14 +207,42 @@ for PROV in "${PROV_LIST[@]}"; do
   start_iond "$URI" "$EXP" "$OUT/raw/ferry-iond-$PROV.log"
   FX=("$FEXEC" --ionode "$IOND_URI" --mount /pfs --)
 
-  # 1. calibration
+  # 1. and 2., interleaved so that a change of the machine's load during the
+  # run hits every configuration alike: per repetition, the calibration
+  # (timed lseeks: native, intercepted, forwarded), the native run, then each
+  # policy under Ferry.
   # cal LOG CMD...: "median mean" of the timed lseeks.  The model adds f_c to
   # totals, so the mean is what it needs (on a busy machine the two differ).
   cal() { run_syn "$1" "${@:2}" >/dev/null; sed -n 's/.*lseek_median_us=\([^ ]*\) lseek_mean_us=\([^ ]*\).*/\1 \2/p' "$1"; }
-  read -r NAT_MED NAT_US < <(cal "$OUT/raw/calibrate-native-$PROV.txt" "$SYN" --calibrate "$CAL_N" "$LOCAL")
-  read -r LOC_MED LOC_US < <(cal "$OUT/raw/calibrate-local-$PROV.txt" "${FX[@]}" "$SYN" --calibrate "$CAL_N" "$LOCAL")
-  read -r FWD_MED FWD_US < <(cal "$OUT/raw/calibrate-forwarded-$PROV.txt" "${FX[@]}" "$SYN" --calibrate "$CAL_N" /pfs)
-  [ -n "$NAT_US" ] && [ -n "$LOC_US" ] && [ -n "$FWD_US" ] || die "calibration failed, see $OUT/raw/calibrate-*-$PROV.txt"
+  pol_dirs() {
+    case $1 in
+      none) D=$LOCAL M=$LOCAL ;;
+      data) D=/pfs M=$LOCAL ;;
+      meta) D=$LOCAL M=/pfs ;;
+      all) D=/pfs M=/pfs ;;
+    esac
+  }
+  declare -A RUNS=()
+  nat=() cal_rows=()
+  for r in $(seq "$REPEAT"); do
+    read -r NM NA < <(cal "$OUT/raw/calibrate-native-$PROV-$r.txt" "$SYN" --calibrate "$CAL_N" "$LOCAL")
+    read -r LM LA < <(cal "$OUT/raw/calibrate-local-$PROV-$r.txt" "${FX[@]}" "$SYN" --calibrate "$CAL_N" "$LOCAL")
+    read -r FM FA < <(cal "$OUT/raw/calibrate-forwarded-$PROV-$r.txt" "${FX[@]}" "$SYN" --calibrate "$CAL_N" /pfs)
+    [ -n "$NA" ] && [ -n "$LA" ] && [ -n "$FA" ] || die "calibration failed, see $OUT/raw/calibrate-*-$PROV-$r.txt"
+    cal_rows+=("$NM $NA $LM $LA $FM $FA")
+    nat+=("$(run_syn "$OUT/raw/native-$PROV-$r.txt" "$SYN" "${SYN_ARGS[@]}" "$LOCAL")")
+    for pol in $POLICIES; do
+      pol_dirs "$pol"
+      prof=$OUT/raw/profile-$PROV-$pol-$r.csv
+      w=$(FERRY_PROFILE=$prof run_syn "$OUT/raw/$pol-$PROV-$r.txt" "${FX[@]}" "$SYN" "${SYN_ARGS[@]}" --meta-dir "$M" "$D")
+      [ -s "$prof" ] || die "no profile written to $prof"
+      RUNS[$pol]+="$w $prof"$'\n'
+    done
+    echo "run $r of $REPEAT done"
+  done
+  # the calibration: means over the repetitions
+  read -r NAT_MED NAT_US LOC_MED LOC_US FWD_MED FWD_US < <(printf '%s\n' "${cal_rows[@]}" |
+    awk '{ for (i = 1; i <= 6; i++) s[i] += $i } END { for (i = 1; i <= 6; i++) printf "%.3f ", s[i] / NR; print "" }')
   TRAP_US=$(awk -v l="$LOC_US" -v n="$NAT_US" 'BEGIN { v = l - n; printf "%.3f", (v > 0 ? v : 0) }')
   if [ -n "$FC_FROM" ]; then
     FC_ARGS=(--fc-from "$FC_FROM" --fc-provider "$PROV")
@@ -227,34 +255,17 @@ for PROV in "${PROV_LIST[@]}"; do
   fi
   echo "lseek mean (median): native $NAT_US ($NAT_MED) us, intercepted $LOC_US ($LOC_MED) us, forwarded $FWD_US ($FWD_MED) us"
   echo "f_c = $FC_US us one way $FC_NOTE; interception cost t = $TRAP_US us per call"
-
-  # 2. the runs: native, then each policy under Ferry
-  nat=()
-  for r in $(seq "$REPEAT"); do
-    nat+=("$(run_syn "$OUT/raw/native-$PROV-$r.txt" "$SYN" "${SYN_ARGS[@]}" "$LOCAL")")
-  done
   NATIVE_S=$(printf '%s\n' "${nat[@]}" | median)
   echo "native: median $NATIVE_S s of ${nat[*]}"
   declare -A MEAS MIN MAX PROF
   for pol in $POLICIES; do
-    case $pol in
-      none) D=$LOCAL M=$LOCAL ;;
-      data) D=/pfs M=$LOCAL ;;
-      meta) D=$LOCAL M=/pfs ;;
-      all) D=/pfs M=/pfs ;;
-    esac
-    runs=()
-    for r in $(seq "$REPEAT"); do
-      prof=$OUT/raw/profile-$PROV-$pol-$r.csv
-      w=$(FERRY_PROFILE=$prof run_syn "$OUT/raw/$pol-$PROV-$r.txt" "${FX[@]}" "$SYN" "${SYN_ARGS[@]}" --meta-dir "$M" "$D")
-      [ -s "$prof" ] || die "no profile written to $prof"
-      runs+=("$w $prof")
-    done
+    pol_dirs "$pol"
+    runs=$(printf '%s' "${RUNS[$pol]}")
     # the median run (its profile goes to the model)
-    med=$(printf '%s\n' "${runs[@]}" | sort -g | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }')
-    MEAS[$pol]=$(printf '%s\n' "${runs[@]}" | awk '{ print $1 }' | median)
-    MIN[$pol]=$(printf '%s\n' "${runs[@]}" | awk '{ print $1 }' | sort -g | head -n 1)
-    MAX[$pol]=$(printf '%s\n' "${runs[@]}" | awk '{ print $1 }' | sort -g | tail -n 1)
+    med=$(sort -g <<<"$runs" | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }')
+    MEAS[$pol]=$(awk '{ print $1 }' <<<"$runs" | median)
+    MIN[$pol]=$(awk '{ print $1 }' <<<"$runs" | sort -g | head -n 1)
+    MAX[$pol]=$(awk '{ print $1 }' <<<"$runs" | sort -g | tail -n 1)
     PROF[$pol]=${med#* }
     echo "$pol (data $D, meta $M): median ${MEAS[$pol]} s [${MIN[$pol]}, ${MAX[$pol]}]"
   done
@@ -288,7 +299,7 @@ for PROV in "${PROV_LIST[@]}"; do
   "$MODEL" -q "${FC_ARGS[@]}" --wall "${MEAS[none]}" --policy-from "${PROF[all]}" \
     --surface "$OUT/surfaces-$PROV" --grid "$([ "$QUICK" = 1 ] && echo 8 || echo 25)" "$BASE" \
     >"$OUT/raw/surfaces-$PROV.txt" 2>&1 || { cat "$OUT/raw/surfaces-$PROV.txt"; die "ferry-model --surface failed"; }
-  unset MEAS MIN MAX PROF
+  unset MEAS MIN MAX PROF RUNS
   echo
 done
 
