@@ -3,7 +3,8 @@
  * Per-syscall profile (FERRY_PROFILE=FILE): count, time and how each call was
  * handled.  The dispatcher calls cnk_profile_record() only when
  * cnk_profile_active is set, so a program run without FERRY_PROFILE pays one
- * predictable branch per call.
+ * predictable branch per call.  FILE's format, %p/%h, fork and exec: see
+ * profile.c and docs/ferry-model.1.md (PROFILES).
  */
 #ifndef CNK_PROFILE_H
 #define CNK_PROFILE_H
