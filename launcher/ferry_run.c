@@ -73,12 +73,13 @@ static const char usage_text[] =
 	"  --ready-timeout SECS   how long daemons may take to start (default 60)\n"
 	"  --stop-timeout SECS    how long they may take to stop before SIGKILL (default 30)\n"
 	"  -v, --verbose          print the plan and each step\n"
+	"  -n, --dry-run          print the partitions and the daemons' command, run nothing\n"
 	"  --help, --version\n"
 	"See ferry-run(1).\n";
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static bool verbose;
+static bool verbose, dry_run;
 
 static void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void msg(const char *fmt, ...)
@@ -244,6 +245,8 @@ static bool name_is_me(const char *name)
 	struct ifaddrs *ifs = NULL;
 	bool found = false;
 
+	if (!strcmp(name, "localhost"))
+		return true;
 	if (gethostname(host, sizeof(host)) != 0)
 		return false;
 	host[sizeof(host) - 1] = '\0';
@@ -660,10 +663,39 @@ static int read_config(struct run *r)
 
 /* ---- partitions ------------------------------------------------------- */
 
+/* Spread the compute nodes over the first K I/O nodes in contiguous, even
+ * runs (sizes differ by one at most); -1 if a run would exceed the ratio. */
+static int spread(struct run *r, size_t k, const char *what)
+{
+	size_t ncompute = 0, i = 0;
+
+	for (size_t n = 0; n < r->nnodes; n++)
+		ncompute += !r->nodes[n].is_ionode;
+	if (!ncompute) {
+		msg("the allocation has no compute node left once the I/O nodes (%s) are taken", what);
+		return -1;
+	}
+	if (k > ncompute)
+		k = ncompute;
+	if ((ncompute + k - 1) / k > (size_t)r->ratio) {
+		msg("%zu compute nodes at %ld per I/O node need %zu I/O nodes; %s gives %zu",
+		    ncompute, r->ratio, (ncompute + (size_t)r->ratio - 1) / (size_t)r->ratio, what, k);
+		return -1;
+	}
+	for (size_t n = 0; n < r->nnodes; n++) {
+		if (r->nodes[n].is_ionode)
+			continue;
+		r->nodes[n].ionode = (int)(i * k / ncompute);
+		r->ion[r->nodes[n].ionode].ncompute++;
+		i++;
+	}
+	/* I/O nodes left without compute nodes are not used. */
+	r->nion = k;
+	return 0;
+}
+
 static int plan(struct run *r)
 {
-	size_t ncompute, needed;
-
 	if (r->local) {
 		r->nion = 1;
 		r->ion = xcalloc(1, sizeof(*r->ion));
@@ -674,21 +706,15 @@ static int plan(struct run *r)
 		return 0;
 	}
 	if (r->config) {
-		/* System daemons: every node of the allocation computes. */
-		ncompute = r->nnodes;
+		/* System daemons: every node of the allocation computes; as many
+		 * daemons as the ratio needs (all of them without --ratio). */
+		size_t k = r->nion;
+
+		if (r->ratio_given && (r->nnodes + (size_t)r->ratio - 1) / (size_t)r->ratio < k)
+			k = (r->nnodes + (size_t)r->ratio - 1) / (size_t)r->ratio;
 		if (!r->ratio_given)
-			r->ratio = (long)((ncompute + r->nion - 1) / r->nion);
-		needed = (ncompute + (size_t)r->ratio - 1) / (size_t)r->ratio;
-		if (needed > r->nion) {
-			msg("%zu compute nodes at %ld per I/O node need %zu I/O nodes; %s lists %zu",
-			    ncompute, r->ratio, needed, r->config, r->nion);
-			return -1;
-		}
-		for (size_t i = 0; i < r->nnodes; i++) {
-			r->nodes[i].ionode = (int)(i / (size_t)r->ratio);
-			r->ion[r->nodes[i].ionode].ncompute++;
-		}
-		return 0;
+			r->ratio = LONG_MAX;
+		return spread(r, k, r->config);
 	}
 	if (r->ionodes_opt) {
 		char *list = xstrdup(r->ionodes_opt), *save = NULL;
@@ -715,7 +741,9 @@ static int plan(struct run *r)
 			r->ion[r->nion++].name = xstrdup(h);
 		}
 		free(list);
-	} else if (r->nnodes == 1) {
+		return spread(r, r->nion, "--ionodes");
+	}
+	if (r->nnodes == 1) {
 		/* One node: it serves itself. */
 		r->nion = 1;
 		r->ion = xcalloc(1, sizeof(*r->ion));
@@ -723,8 +751,10 @@ static int plan(struct run *r)
 		r->nodes[0].ionode = 0;
 		r->ion[0].ncompute = 1;
 		return 0;
-	} else {
-		/* The first K nodes serve the remaining N-K: K = ceil(N/(ratio+1)). */
+	}
+	/* The first K nodes serve the other N-K: the smallest K with
+	 * K * ratio >= N - K. */
+	{
 		size_t k = (r->nnodes + (size_t)r->ratio) / ((size_t)r->ratio + 1);
 
 		r->nion = k;
@@ -733,30 +763,8 @@ static int plan(struct run *r)
 			r->nodes[i].is_ionode = true;
 			r->ion[i].name = xstrdup(r->nodes[i].name);
 		}
+		return spread(r, k, "the allocation");
 	}
-	ncompute = 0;
-	for (size_t i = 0; i < r->nnodes; i++)
-		if (!r->nodes[i].is_ionode)
-			r->nodes[i].ionode = (int)(ncompute++ / (size_t)r->ratio);
-	if (!ncompute) {
-		msg("the allocation has no compute node left once the I/O nodes (%s) are taken",
-		    r->ionodes_opt ? r->ionodes_opt : r->ion[0].name);
-		return -1;
-	}
-	needed = (ncompute + (size_t)r->ratio - 1) / (size_t)r->ratio;
-	if (needed > r->nion) {
-		msg("%zu compute nodes at %ld per I/O node need %zu I/O nodes; --ionodes names %zu",
-		    ncompute, r->ratio, needed, r->nion);
-		return -1;
-	}
-	if (needed < r->nion)
-		msg("%zu compute nodes at %ld per I/O node need %zu I/O nodes; %zu of those named "
-		    "stay idle",
-		    ncompute, r->ratio, needed, r->nion - needed);
-	for (size_t i = 0; i < r->nnodes; i++)
-		if (r->nodes[i].ionode >= 0)
-			r->ion[r->nodes[i].ionode].ncompute++;
-	return 0;
 }
 
 /* ---- signals ---------------------------------------------------------- */
@@ -959,11 +967,15 @@ static int start_daemons(struct run *r)
 		iond_args(r, &a);
 	}
 	free(names);
-	if (verbose) {
+	if (verbose || dry_run) {
 		char *line = strv_join(&a, " ");
 
-		msg("starting the I/O node daemons: %s", line);
+		msg("%s the I/O node daemons: %s", dry_run ? "would start" : "starting", line);
 		free(line);
+	}
+	if (dry_run) {
+		strv_free(&a);
+		return 0;
 	}
 	if (pipe2(pipefd, O_CLOEXEC) != 0) {
 		msg("pipe: %s", strerror(errno));
@@ -1641,6 +1653,7 @@ int main(int argc, char **argv)
 		{"stop-timeout", required_argument, NULL, O_STOP},
 		{"as-ionode", required_argument, NULL, O_ASIONODE},
 		{"verbose", no_argument, NULL, 'v'},
+		{"dry-run", no_argument, NULL, 'n'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, O_VERSION},
 		{NULL, 0, NULL, 0},
@@ -1654,7 +1667,7 @@ int main(int argc, char **argv)
 	int opt, status = EXIT_SETUP, job_status;
 	long port;
 
-	while ((opt = getopt_long(argc, argv, "+vh", options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+vnh", options, NULL)) != -1) {
 		switch (opt) {
 		case O_LOCAL: r->local = true; break;
 		case O_HOSTFILE: r->hostfile = optarg; break;
@@ -1706,6 +1719,7 @@ int main(int argc, char **argv)
 			break;
 		case O_ASIONODE: as_ionode_names = optarg; break;
 		case 'v': verbose = true; break;
+		case 'n': dry_run = true; break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		case O_VERSION: printf("ferry-run %s\n", FERRY_VERSION); return 0;
 		default: return usage_error("unknown option");
@@ -1779,7 +1793,7 @@ int main(int argc, char **argv)
 		/* One compute node: the program runs here under ferry-exec,
 		 * which finds this host in the I/O node map. */
 	}
-	if (verbose) {
+	if (verbose || dry_run) {
 		for (size_t i = 0; i < r->nion; i++) {
 			struct strv members = {0};
 			char *list;
@@ -1806,6 +1820,10 @@ int main(int argc, char **argv)
 	}
 
 	if (r->config) {
+		if (dry_run) {
+			status = 0;
+			goto out;
+		}
 		if (probe_system_daemons(r) != 0)
 			goto out;
 	} else {
@@ -1818,6 +1836,10 @@ int main(int argc, char **argv)
 		if (start_daemons(r) != 0)
 			goto out;
 		r->kind = kind;
+		if (dry_run) {
+			status = 0;
+			goto out;
+		}
 		if (wait_ready(r) != 0)
 			goto out;
 	}
