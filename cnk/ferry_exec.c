@@ -199,7 +199,8 @@ static int host_is_me(const char *name, const char *host)
 	size_t host_short = strcspn(host, "."), name_short = strcspn(name, ".");
 	int found = 0;
 
-	if (!strcmp(name, host) || (host_short == name_short && !strncmp(name, host, host_short)))
+	if (!strcmp(name, "localhost") || !strcmp(name, host) ||
+	    (host_short == name_short && !strncmp(name, host, host_short)))
 		return 1;
 	if (getaddrinfo(name, NULL, &hints, &res) != 0)
 		return 0;
