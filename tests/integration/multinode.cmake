@@ -5,3 +5,10 @@ if(TARGET mpi_io_demo AND TARGET ferry-run)
     COMMAND ${CMAKE_CURRENT_LIST_DIR}/multinode.sh TIMEOUT 300 LABELS e2e)
   set_tests_properties(multinode PROPERTIES SKIP_RETURN_CODE 77)
 endif()
+
+# ferry-run on one machine: --local jobs, exit status, failures, --config,
+# partition planning, ferry-exec's I/O node map.
+if(TARGET ferry-run)
+  ferry_integration_test(multinode_local
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/multinode_local.sh TIMEOUT 180 LABELS e2e)
+endif()
