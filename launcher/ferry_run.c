@@ -1859,6 +1859,8 @@ int main(int argc, char **argv)
 		free(st);
 	}
 out:
+	if (status == EXIT_SETUP && got_signal)
+		status = 128 + got_signal; /* stopped before the job started */
 	stop_daemons(r);
 	cleanup_tmp(r);
 	return status;
