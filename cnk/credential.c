@@ -5,11 +5,19 @@
  * and closes it before returning; it is opened inside a runtime descriptor
  * window so that it never takes a number the application is about to use.
  * No signal disposition is touched.
+ *
+ * FERRY_AUTH and FERRY_MUNGE_SOCKET are read once, at the first credential
+ * (the runtime's start, in the constructor), from environ itself; fork
+ * children keep those values.  getenv() would ask the program: bash has its
+ * own, which answers from its shell variables (not set up yet in the
+ * constructor, changed by the script afterwards).
  */
 #include "credential.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,31 +30,51 @@
 
 #include "runtime_fds.h"
 
-enum cred_mode { CRED_AUTO, CRED_MUNGE, CRED_NONE };
+enum cred_mode { CRED_AUTO, CRED_MUNGE, CRED_NONE, CRED_BAD };
 
-static int cred_mode(uint64_t jobid, enum cred_mode *mode)
+static pthread_once_t cred_once = PTHREAD_ONCE_INIT;
+static enum cred_mode cred_mode;
+static char cred_auth_value[64];
+static char cred_socket[PATH_MAX]; /* empty: libmunge's default */
+
+extern char **environ;
+
+static const char *env_lookup(const char *name)
 {
-	const char *v = getenv("FERRY_AUTH");
+	size_t n = strlen(name);
+
+	for (char **e = environ; e && *e; e++)
+		if (!strncmp(*e, name, n) && (*e)[n] == '=')
+			return *e + n + 1;
+	return NULL;
+}
+
+static void cred_read_settings(void)
+{
+	const char *v = env_lookup("FERRY_AUTH");
+	const char *sock = env_lookup("FERRY_MUNGE_SOCKET");
 
 	if (!v || !*v || !strcmp(v, "auto"))
-		*mode = CRED_AUTO;
+		cred_mode = CRED_AUTO;
 	else if (!strcmp(v, "munge"))
-		*mode = CRED_MUNGE;
+		cred_mode = CRED_MUNGE;
 	else if (!strcmp(v, "none"))
-		*mode = CRED_NONE;
+		cred_mode = CRED_NONE;
 	else {
-		FLOG_ERR(0, jobid, "FERRY_AUTH=%s: expected munge, none or auto", v);
-		return -EINVAL;
+		cred_mode = CRED_BAD;
+		snprintf(cred_auth_value, sizeof(cred_auth_value), "%s", v);
 	}
-	return 0;
+	if (sock && strlen(sock) < sizeof(cred_socket))
+		strcpy(cred_socket, sock);
+	else if (sock)
+		cred_mode = CRED_BAD; /* reported below: too long */
 }
 
 int cnk_credential_make(uint64_t jobid, void *buf, size_t cap, size_t *len)
 {
-	const char *sock = getenv("FERRY_MUNGE_SOCKET");
+	const char *sock;
 	char payload[96];
 	struct cnk_fd_window w;
-	enum cred_mode mode;
 	munge_ctx_t ctx;
 	char *cred = NULL;
 	munge_err_t e;
@@ -55,11 +83,18 @@ int cnk_credential_make(uint64_t jobid, void *buf, size_t cap, size_t *len)
 	int rc;
 
 	*len = 0;
-	rc = cred_mode(jobid, &mode);
-	if (rc || mode == CRED_NONE)
-		return rc;
-	if (!sock || !*sock)
-		sock = NULL;
+	pthread_once(&cred_once, cred_read_settings);
+	if (cred_mode == CRED_NONE)
+		return 0;
+	if (cred_mode == CRED_BAD) {
+		if (cred_auth_value[0])
+			FLOG_ERR(0, jobid, "FERRY_AUTH=%s: expected munge, none or auto",
+				 cred_auth_value);
+		else
+			FLOG_ERR(0, jobid, "FERRY_MUNGE_SOCKET is too long");
+		return -EINVAL;
+	}
+	sock = cred_socket[0] ? cred_socket : NULL;
 	plen = snprintf(payload, sizeof(payload), CNK_CREDENTIAL_PAYLOAD_PREFIX "job=%" PRIu64
 			" pid=%d", jobid, (int)getpid());
 	if (plen < 0 || (size_t)plen >= sizeof(payload))
@@ -81,7 +116,7 @@ int cnk_credential_make(uint64_t jobid, void *buf, size_t cap, size_t *len)
 		const char *why = munge_ctx_strerror(ctx) ? munge_ctx_strerror(ctx)
 							  : munge_strerror(e);
 
-		if (mode == CRED_AUTO && e == EMUNGE_SOCKET) {
+		if (cred_mode == CRED_AUTO && e == EMUNGE_SOCKET) {
 			/* No munged here: a daemon with --auth munge will refuse
 			 * the session and say so. */
 			FLOG_INFO(0, jobid, "no MUNGE credential sent: %s", why);
