@@ -48,6 +48,35 @@ check "and came back" cmp -s "$LOCAL/expected" "$T_DIR/back"
 check "the daemon bound the session to uid $(id -u) gid $(id -g) and job 4243" \
   grep -Eq "job=4243 session opened: pid [0-9]+ uid $(id -u) gid $(id -g) " "$IOND_LOG"
 
+# A fork child that does forwarded I/O without exec reopens its own session,
+# with a credential for its own pid.
+fork_child() {
+  FERRY_JOB_ID=4244 fx python3 -c '
+import os, sys
+pid = os.fork()
+if pid == 0:
+    with open("/pfs/out") as f:
+        os._exit(0 if f.read() == "written through ferry\n" else 1)
+_, st = os.waitpid(pid, 0)
+print(pid)
+sys.exit(os.waitstatus_to_exitcode(st))' >"$T_DIR/child.pid"
+}
+check "a fork child opens its own authenticated session" fork_child
+check "the daemon bound the child's session to its pid and the job" \
+  grep -Eq "job=4244 session opened: pid $(cat "$T_DIR/child.pid") uid $(id -u) " "$IOND_LOG"
+
+# Making the credential leaves nothing behind in the program: the same
+# descriptors and signal dispositions as without one.
+probe='ls /proc/self/fd | wc -l; grep -E "^Sig(Ign|Cgt)" /proc/self/status'
+stop_iond
+start_iond "$PROV" --auth none
+FERRY_AUTH=none fx sh -c "$probe" >"$T_DIR/probe.none"
+stop_iond
+start_iond "$PROV" --auth munge
+fx sh -c "$probe" >"$T_DIR/probe.munge"
+check "no descriptor or signal disposition left by the credential" \
+  cmp "$T_DIR/probe.none" "$T_DIR/probe.munge"
+
 # 2. No credential (FERRY_AUTH=none): refused; both sides say why.
 if FERRY_AUTH=none fx cat /pfs/out >/dev/null 2>"$T_DIR/none.err"; then
   fail "a session without a credential is refused"
