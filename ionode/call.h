@@ -40,6 +40,8 @@ struct iond_call {
 	int client_gone;         /* the bulk transfer's error when the client died */
 	int borrowed[IOND_CALL_MAX_BORROWED];
 	int nborrowed;
+	bool nowait;   /* run on the progress thread: must not block (handlers.c) */
+	bool deferred; /* nowait, and the call would have blocked: a worker reruns it */
 };
 
 typedef long (*iond_op_fn)(struct iond_call *c);
