@@ -396,7 +396,9 @@ static int admit(struct iond_call *c, const struct op_spec **spec_out)
 			return rc;
 		}
 		c->jobid = iond_session_info(c->sess)->cred.jobid;
-		iond_session_note_seq(c->sess, m->seq, m->opcode);
+		/* An inline call notes it once it has run (it may be rerun). */
+		if (!c->nowait)
+			iond_session_note_seq(c->sess, m->seq, m->opcode);
 	}
 	if (m->nargs != spec->nargs || m->npaths != spec->npaths) {
 		IOND_CLIENT_WARN(m->session, c->jobid, "%s with %u args and %u paths (expects %u and %u)",
@@ -408,9 +410,15 @@ static int admit(struct iond_call *c, const struct op_spec **spec_out)
 	return 0;
 }
 
-static void run_request(void *item, void *state, void *arg)
+/*
+ * Decode, check and run one request, and reply.  nowait: on the progress
+ * thread, where nothing may block; a call that would (see op_read) is
+ * undone and false returned, and the caller hands the request to a worker.
+ */
+static bool run_call(struct ferry_rpc_request *req, struct iond_scratch *scratch,
+		     struct iond_ctx *ctx, bool nowait)
 {
-	struct iond_call c = {.ctx = arg, .scratch = state, .req = item};
+	struct iond_call c = {.ctx = ctx, .scratch = scratch, .req = req, .nowait = nowait};
 	const struct op_spec *spec = NULL;
 	uint64_t queued_us, ran_us;
 	const void *buf;
@@ -423,7 +431,7 @@ static void run_request(void *item, void *state, void *arg)
 	rc = ferry_msg_decode(buf, len, &c.msg);
 	if (rc) {
 		reject_malformed(&c, buf, len, rc);
-		return;
+		return true;
 	}
 	current_call = &c;
 	/* Queue wait and run time, for the stats and the debug line: a call
@@ -446,6 +454,14 @@ static void run_request(void *item, void *state, void *arg)
 	}
 	for (int i = 0; i < c.nborrowed; i++)
 		iond_session_fd_put(c.sess, c.borrowed[i]);
+	if (c.deferred) {
+		current_call = NULL;
+		if (c.sess)
+			iond_session_put(c.sess);
+		return false;
+	}
+	if (nowait && c.sess)
+		iond_session_note_seq(c.sess, c.msg.seq, c.msg.opcode);
 	ran_us = ferry_rpc_request_age_us(c.req) - queued_us;
 	iond_stats_call(c.ctx->stats, c.msg.opcode, result < 0, ran_us);
 	if (result < 0 && ferry_log_enabled(FERRY_LOG_DEBUG))
@@ -466,6 +482,56 @@ static void run_request(void *item, void *state, void *arg)
 	current_call = NULL;
 	if (c.sess)
 		iond_session_put(c.sess);
+	return true;
+}
+
+static void run_request(void *item, void *state, void *arg)
+{
+	(void)run_call(item, state, arg, false);
+}
+
+/*
+ * Handing a request to a worker costs a thread wake-up, several times what
+ * a small call costs on a fast fabric.  Calls that cannot block run on the
+ * progress thread itself instead: NULL_CALL, and a READ without a bulk
+ * region served from the page cache (op_read).  Nothing that may wait (a
+ * path lookup on a network filesystem, a close that flushes, a lock, a bulk
+ * transfer) runs there, so a slow call still never holds up the others.
+ * FERRY_IOND_INLINE=0 turns it off (every call goes to a worker).
+ */
+static _Thread_local struct iond_scratch *inline_scratch;
+static int inline_mode = -1; /* read by the progress thread only */
+
+static bool inline_candidate(struct ferry_rpc_request *req)
+{
+	const unsigned char *b;
+	size_t len;
+	uint16_t op;
+
+	if (inline_mode < 0) {
+		const char *env = getenv("FERRY_IOND_INLINE");
+
+		inline_mode = !(env && !strcmp(env, "0"));
+	}
+	if (!inline_mode || ferry_rpc_request_bulk_dir(req) != FERRY_BULK_NONE)
+		return false;
+	b = ferry_rpc_request_msg(req, &len);
+	if (len < FERRY_HEADER_SIZE)
+		return false;
+	op = (uint16_t)(b[6] | b[7] << 8);
+	return op == FERRY_OP_NULL_CALL || op == FERRY_OP_READ;
+}
+
+static bool try_inline(struct iond_ctx *ctx, struct ferry_rpc_request *req)
+{
+	if (!inline_candidate(req))
+		return false;
+	if (!inline_scratch) {
+		inline_scratch = scratch_new(ctx);
+		if (!inline_scratch)
+			return false;
+	}
+	return run_call(req, inline_scratch, ctx, true);
 }
 
 static void discard_request(void *item, void *arg)
@@ -490,8 +556,11 @@ void iond_on_request(struct ferry_rpc_request *req, void *arg)
 	size_t len;
 	int rc = -ESHUTDOWN;
 
-	if (!atomic_load(&ctx->draining))
+	if (!atomic_load(&ctx->draining)) {
+		if (try_inline(ctx, req))
+			return;
 		rc = iond_workers_submit(ctx->workers, req);
+	}
 	if (rc == 0)
 		return;
 	/* Not queued: answer now if the header can be addressed. */

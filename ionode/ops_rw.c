@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/uio.h>
 
 #include <ferry/fsproxy.h>
 
@@ -94,6 +95,33 @@ static long read_bulk(struct iond_call *c, const struct rw_args *rw)
 	return (long)done;
 }
 
+/*
+ * An inline read on the progress thread (handlers.c): only from the page
+ * cache (RWF_NOWAIT), only at an explicit offset, and only when it returns
+ * everything asked for.  Anything else (data not cached, a filesystem
+ * without RWF_NOWAIT, a short read that may or may not be the end of the
+ * file) is deferred to a worker, which reads again from the same offset:
+ * nothing has changed, since a pread moves no file position.
+ */
+static long read_nowait(struct iond_call *c, struct rw_args *rw)
+{
+	ssize_t got;
+
+	if (rw->offset < 0 || rw->count == 0 || (rw->rwf & RWF_NOWAIT)) {
+		c->deferred = true;
+		return -EAGAIN;
+	}
+	got = fsp_pread(rw->fd, c->scratch->data, rw->count, rw->offset, rw->rwf | RWF_NOWAIT);
+	if (got != (ssize_t)rw->count) {
+		c->deferred = true;
+		return got < 0 ? got : -EAGAIN;
+	}
+	c->out_data = c->scratch->data;
+	c->out_len = (uint32_t)got;
+	iond_stats_add(&c->ctx->stats->bytes_out, (uint64_t)got);
+	return got;
+}
+
 long op_read(struct iond_call *c)
 {
 	struct rw_args rw;
@@ -112,6 +140,8 @@ long op_read(struct iond_call *c)
 		 * count reads short, which read(2) allows. */
 		if (rw.count > c->ctx->reply_data_max)
 			rw.count = c->ctx->reply_data_max;
+		if (c->nowait)
+			return read_nowait(c, &rw);
 		got = fsp_pread(rw.fd, c->scratch->data, rw.count, rw.offset, rw.rwf);
 		if (got > 0) {
 			c->out_data = c->scratch->data;
