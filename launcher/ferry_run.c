@@ -385,6 +385,7 @@ struct run {
 	char *compute_hostfile;
 	enum { LAUNCH_MPIRUN, LAUNCH_SRUN, LAUNCH_PLAIN } kind;
 	pid_t daemons_pid; /* the daemon launcher (or ferry-iond itself with --local) */
+	bool daemons_by_srun;
 	int daemons_fd;    /* its stdout+stderr */
 	char outbuf[8192];
 	size_t outlen;
@@ -933,7 +934,7 @@ static int start_daemons(struct run *r)
 			strv_add(&a, "--kill-on-bad-exit=1");
 			strv_add(&a, "--label");
 			strv_add(&a, "--unbuffered");
-			strv_add(&a, "--job-name=ferry-iond");
+			strv_addf(&a, "--job-name=ferry-iond-%ld", (long)getpid());
 		} else {
 			strv_add(&a, "mpirun");
 			if (r->hostfile) {
@@ -1022,6 +1023,7 @@ static int start_daemons(struct run *r)
 	close(pipefd[1]);
 	fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
 	r->daemons_pid = pid;
+	r->daemons_by_srun = !r->local && r->kind == LAUNCH_SRUN;
 	r->daemons_fd = pipefd[0];
 	strv_free(&a);
 	return 0;
@@ -1311,6 +1313,44 @@ static int probe_system_daemons(struct run *r)
 	return 0;
 }
 
+/* srun turns SIGTERM into SIGKILL for its tasks; the daemons get their
+ * SIGTERM (and log their stats) through scancel --signal on their step.
+ * 0 when scancel took it. */
+static int signal_srun_step(const struct run *r)
+{
+	const char *jobid = getenv("SLURM_JOB_ID");
+	char *name = xasprintf("ferry-iond-%ld", (long)getpid());
+	char *argv[] = {"squeue", "-h", "-s", "-j", (char *)jobid, "-o", "%i %j", NULL};
+	char *out, *save = NULL, *step = NULL;
+	int rc = -1;
+
+	if (!jobid || !(out = capture(argv))) {
+		free(name);
+		return -1;
+	}
+	for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *sp = strchr(line + strspn(line, " "), ' ');
+
+		if (sp && !strcmp(sp + 1, name)) {
+			*sp = '\0';
+			step = line + strspn(line, " ");
+			break;
+		}
+	}
+	if (step) {
+		char *cancel[] = {"scancel", "--signal=TERM", step, NULL};
+		char *res = capture(cancel);
+
+		if (res) {
+			rc = 0;
+			free(res);
+		}
+	}
+	free(out);
+	free(name);
+	return rc;
+}
+
 static void stop_daemons(struct run *r)
 {
 	double start;
@@ -1322,7 +1362,8 @@ static void stop_daemons(struct run *r)
 	if (!r->daemons_exited) {
 		if (verbose)
 			msg("stopping the I/O node daemons");
-		kill(r->daemons_pid, SIGTERM);
+		if (!r->daemons_by_srun || signal_srun_step(r) != 0)
+			kill(r->daemons_pid, SIGTERM);
 	}
 	start = now_s();
 	while (!r->daemons_exited) {
