@@ -1232,7 +1232,8 @@ static int wait_ready(struct run *r)
 					continue;
 				lp = log_path(r, i);
 				msg("I/O node %s (%s://%s:%s) not ready after %ld s; %s",
-				    ionode_label(r, i), r->transport, ionode_label(r, i), r->port,
+				    ionode_label(r, i), r->transport,
+				    r->local ? "127.0.0.1" : ionode_label(r, i), r->port,
 				    r->ready_timeout, lp);
 				print_log_tail(r, i);
 				free(lp);
