@@ -57,6 +57,24 @@ rc=0; fr --local --export "/pfs=$EXPORT" --iond-arg=--workers=none -- true 2>"$T
 check "a daemon that cannot start: ferry-run fails and says so" \
   sh -c "test $rc -eq 1 && grep -q 'I/O node localhost: ferry-iond stopped before it was ready' '$T_DIR/err'"
 
+# A daemon that never gets ready: progress lines, then an error naming it,
+# and the daemon is stopped (a ferry-run copy next to a ferry-iond that
+# only sleeps; ferry-run finds its programs next to itself).
+mkdir -p "$T_DIR/fake"
+cp "$FRUN" "$T_DIR/fake/ferry-run"
+ln -s "$FEXEC" "$T_DIR/fake/ferry-exec"
+printf '#!/bin/bash\nexec -a fake-iond-%s sleep 300\n' "$$" >"$T_DIR/fake/ferry-iond"
+chmod +x "$T_DIR/fake/ferry-iond"
+rc=0; timeout -k 5 60 "$T_DIR/fake/ferry-run" --local --ready-timeout 3 --export "/pfs=$EXPORT" -- true \
+  2>"$T_DIR/err" || rc=$?
+cat "$T_DIR/err"
+check "a daemon not ready in time: ferry-run fails (1)" test "$rc" -eq 1
+check "a progress line while waiting" grep -q "waiting for I/O nodes: 0 of 1 ready (waiting for localhost)" "$T_DIR/err"
+check "the error names the I/O node, its address and the time" \
+  grep -q "I/O node localhost (tcp://127.0.0.1:0) not ready after 3 s" "$T_DIR/err"
+no_fake_daemon() { ! pgrep -f "fake-iond-$$" >/dev/null; }
+check "the daemon that was not ready is stopped" no_fake_daemon
+
 # SIGTERM while the job runs: the job and the daemon stop.
 "$FRUN" --local --export "/pfs=$EXPORT" -- sh -c 'echo up > /pfs/up.txt; exec sleep 300' >"$T_DIR/term" 2>&1 &
 job=$!
