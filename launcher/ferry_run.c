@@ -84,20 +84,22 @@ static bool verbose, dry_run;
 static void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void msg(const char *fmt, ...)
 {
+	static const char prefix[] = "ferry-run: ";
 	char line[4096];
+	size_t len = sizeof(prefix) - 1;
 	va_list ap;
 	int n;
 
+	memcpy(line, prefix, len);
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	n = vsnprintf(line + len, sizeof(line) - len - 1, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return;
-	if ((size_t)n > sizeof(line) - 2)
-		n = (int)sizeof(line) - 2;
-	line[n++] = '\n';
-	/* One write per line: stays whole next to the job's own output. */
-	if (write(STDERR_FILENO, "ferry-run: ", 11) < 0 || write(STDERR_FILENO, line, (size_t)n) < 0)
+	len += (size_t)n < sizeof(line) - len - 1 ? (size_t)n : sizeof(line) - len - 2;
+	line[len++] = '\n';
+	/* One write per line: it stays whole next to the job's own output. */
+	if (write(STDERR_FILENO, line, len) < 0)
 		return;
 }
 
@@ -1380,8 +1382,6 @@ static void stop_daemons(struct run *r)
 		}
 		poll(NULL, 0, 50);
 	}
-	/* Anything of the daemons' launcher still in its process group. */
-	kill(-r->daemons_pid, SIGKILL);
 	while (read_daemons(r))
 		poll(NULL, 0, 10);
 	r->daemons_pid = 0;
