@@ -1866,6 +1866,10 @@ int main(int argc, char **argv)
 			status = 0;
 			goto out;
 		}
+		/* The probe opens its session as the ranks will. */
+		setenv("FERRY_JOB_ID", r->jobid, 1);
+		if (r->auth)
+			setenv("FERRY_AUTH", r->auth, 1);
 		if (probe_system_daemons(r) != 0)
 			goto out;
 	} else {
