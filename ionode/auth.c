@@ -7,11 +7,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <munge.h>
 
 #include <ferry/log.h>
+
+#include "auth_seen.h"
+
+/* Seconds a used credential is remembered past its expiry. */
+#define IOND_AUTH_SEEN_MARGIN 60
 
 /* Set once before the workers start, read-only afterwards. */
 static char *munge_socket;
@@ -52,6 +58,13 @@ int iond_auth_set_munge_socket(const char *path)
 	free(munge_socket);
 	munge_socket = copy;
 	return 0;
+}
+
+void iond_auth_cleanup(void)
+{
+	/* The socket name stays: a worker stuck in munged at exit may still
+	 * read it.  The table is only touched under its lock. */
+	iond_auth_seen_reset();
 }
 
 static const char *socket_name(void)
@@ -251,6 +264,25 @@ static int check_munge(const struct ferry_msg *req, struct iond_cred *cred, char
 		goto out;
 	}
 	rc = -EKEYREJECTED;
+	/* Used up, whatever follows; munged forgets when it restarts, we do
+	 * not. */
+	{
+		time_t encoded = 0, now = time(NULL);
+		int ttl = 0;
+
+		if (munge_ctx_get(ctx, MUNGE_OPT_ENCODE_TIME, &encoded) != EMUNGE_SUCCESS ||
+		    munge_ctx_get(ctx, MUNGE_OPT_TTL, &ttl) != EMUNGE_SUCCESS) {
+			set_why(why, why_len, "munged gave no encode time or time-to-live");
+			rc = -EAGAIN;
+			goto out;
+		}
+		if (!iond_auth_seen_add(text, req->data_len,
+					encoded + ttl + IOND_AUTH_SEEN_MARGIN, now)) {
+			set_why(why, why_len,
+				"replayed credential (already used with this daemon)");
+			goto out;
+		}
+	}
 	if (plen < 0 || iond_auth_payload_parse(payload, (size_t)plen, &jobid, &pid)) {
 		set_why(why, why_len, "credential of uid %u: not a Ferry session credential",
 			(unsigned)uid);

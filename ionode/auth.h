@@ -49,6 +49,8 @@ const char *iond_auth_name(enum iond_auth_mode mode);
 /* The munged socket to decode with (NULL: libmunge's default).  Call
  * before serving; the string is copied.  0 or -ENOMEM. */
 int iond_auth_set_munge_socket(const char *path);
+/* At exit: forget the used credentials (frees the table). */
+void iond_auth_cleanup(void);
 /* Log the start-up line a mode deserves: a loud warning for none; for munge,
  * which socket, and a warning if a credential cannot be made and decoded
  * there right now. */

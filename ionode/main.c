@@ -421,7 +421,7 @@ out_exports:
 	fsp_exports_free(d->ctx.exports);
 	stop_signal_thread(d);
 out_config:
-	iond_auth_set_munge_socket(NULL);
+	iond_auth_cleanup();
 	iond_config_free(&d->cfg);
 	free(d);
 	return status;

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "auth.h"
+#include "auth_seen.h"
 #include "config.h"
 
 static int parse(const char *s, uint64_t *job, int64_t *pid)
@@ -144,6 +145,55 @@ static void test_munge_refusals_before_munged(void **state)
 	assert_int_equal(iond_auth_set_munge_socket(NULL), 0);
 }
 
+static void test_seen_once_until_expiry(void **state)
+{
+	const char *a = "MUNGE:credential-a:", *b = "MUNGE:credential-b:";
+
+	(void)state;
+	iond_auth_seen_reset();
+	assert_true(iond_auth_seen_add(a, strlen(a), 200, 100));
+	assert_false(iond_auth_seen_add(a, strlen(a), 200, 150));
+	assert_false(iond_auth_seen_add(a, strlen(a), 200, 200));
+	assert_true(iond_auth_seen_add(b, strlen(b), 200, 150));
+	/* A prefix is another credential. */
+	assert_true(iond_auth_seen_add(a, strlen(a) - 1, 200, 150));
+	assert_int_equal(iond_auth_seen_count(), 3);
+	/* Once expired (munged refuses it anyway), the slot may be reused. */
+	assert_true(iond_auth_seen_add(a, strlen(a), 400, 201));
+	assert_false(iond_auth_seen_add(a, strlen(a), 400, 300));
+	iond_auth_seen_reset();
+	assert_int_equal(iond_auth_seen_count(), 0);
+}
+
+static void test_seen_grows_and_forgets_expired(void **state)
+{
+	char cred[64];
+
+	(void)state;
+	iond_auth_seen_reset();
+	for (int i = 0; i < 5000; i++) {
+		snprintf(cred, sizeof(cred), "MUNGE:old-%d:", i);
+		assert_true(iond_auth_seen_add(cred, strlen(cred), 10, 0));
+	}
+	assert_int_equal(iond_auth_seen_count(), 5000);
+	for (int i = 0; i < 5000; i++) {
+		snprintf(cred, sizeof(cred), "MUNGE:old-%d:", i);
+		assert_false(iond_auth_seen_add(cred, strlen(cred), 10, 5));
+	}
+	/* Later, the old ones are dropped as the table makes room. */
+	for (int i = 0; i < 20000; i++) {
+		snprintf(cred, sizeof(cred), "MUNGE:new-%d:", i);
+		assert_true(iond_auth_seen_add(cred, strlen(cred), 1000, 20));
+	}
+	assert_true(iond_auth_seen_count() >= 20000);
+	assert_true(iond_auth_seen_count() < 25000);
+	for (int i = 0; i < 20000; i += 97) {
+		snprintf(cred, sizeof(cred), "MUNGE:new-%d:", i);
+		assert_false(iond_auth_seen_add(cred, strlen(cred), 1000, 30));
+	}
+	iond_auth_seen_reset();
+}
+
 static int load(struct iond_config *cfg, char **argv)
 {
 	char err[512];
@@ -209,6 +259,8 @@ int main(void)
 		cmocka_unit_test(test_none_believes_the_claim),
 		cmocka_unit_test(test_munge_refusals_before_munged),
 		cmocka_unit_test(test_config_auth_settings),
+		cmocka_unit_test(test_seen_once_until_expiry),
+		cmocka_unit_test(test_seen_grows_and_forgets_expired),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
