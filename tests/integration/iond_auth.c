@@ -12,6 +12,11 @@
  *     another uid than the credential's, and an expired credential;
  *   - every refusal is one WARN line with its reason, and the daemon goes on
  *     serving.
+ *
+ * iond_auth send URI FILE PID JOB WANT: one SESSION_OPEN to a daemon the
+ * script started, with the credential in FILE and these claims (this
+ * process's uid and gid); WANT is "ok" or the errno's name.  The script uses
+ * it to send one credential before and after munged restarts.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -114,8 +119,32 @@ static char *read_file(const char *path)
 	return buf;
 }
 
+static int send_one(int argc, char **argv)
+{
+	struct iond_client c;
+	const char *cred;
+	long rc;
+
+	if (argc != 7) {
+		fprintf(stderr, "usage: iond_auth send URI FILE PID JOB ok|ERRNO_NAME\n");
+		return 2;
+	}
+	alarm(60);
+	cred = read_file(argv[3]);
+	rc = open_with(&c, argv[2], atol(argv[4]), getuid(), getgid(),
+		       strtoull(argv[5], NULL, 10), cred, strlen(cred));
+	iond_client_close(&c);
+	printf("SESSION_OPEN with %s: %s\n", argv[3], rc > 0 ? "ok" : iond_errname(rc));
+	if (rc > 0)
+		return strcmp(argv[6], "ok") ? 1 : 0;
+	return strcmp(argv[6], iond_errname(rc)) ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && !strcmp(argv[1], "send"))
+		return send_one(argc, argv);
+
 	const char *transport = iond_test_begin(argc, argv, 90);
 	static const char *const args[] = {"--auth", "munge", NULL};
 	const char *forged_path = getenv("FORGED_CRED");

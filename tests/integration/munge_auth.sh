@@ -29,6 +29,22 @@ if [ "$MODE" = daemon ]; then
   else
     fail "iond_auth $PROV"
   fi
+
+  # munged forgets the credentials it decoded when it restarts; the daemon
+  # does not.
+  start_iond "$PROV" --auth munge
+  munge -S "$MUNGE_SOCKET" -s "ferry-session-v1 job=4245 pid=12345" -o "$T_DIR/once.cred"
+  check "a credential opens a session" \
+    "$FERRY_BUILD/tests/iond_auth" send "$IONODE_URI" "$T_DIR/once.cred" 12345 4245 ok
+  restart_munged
+  check "after munged restarted, the same credential is refused" \
+    "$FERRY_BUILD/tests/iond_auth" send "$IONODE_URI" "$T_DIR/once.cred" 12345 4245 EKEYREJECTED
+  check "as already used with this daemon" \
+    grep -q "replayed credential (already used with this daemon)" "$IOND_LOG"
+  check "a new credential is accepted" \
+    sh -c 'munge -S "$MUNGE_SOCKET" -s "ferry-session-v1 job=4245 pid=12345" -o "$1" &&
+      "$FERRY_BUILD/tests/iond_auth" send "$2" "$1" 12345 4245 ok' sh "$T_DIR/new.cred" "$IONODE_URI"
+  stop_iond
   finish
   exit
 fi

@@ -9,6 +9,9 @@
 #                                   MUNGE_SOCKET (also FERRY_MUNGE_SOCKET, so
 #                                   the runtime and ferry-iond use it), sets
 #                                   MUNGED_PID, MUNGED_DIR, MUNGE_KEY
+#   restart_munged                  stop it and start it again with the same
+#                                   key and socket (it forgets the credentials
+#                                   it decoded)
 #   stop_munged                     stop it and remove its files
 #
 # MUNGE_KEY may be set before start_munged to reuse a key (two daemons that
@@ -66,7 +69,7 @@ start_munged() {
   return 1
 }
 
-stop_munged() {
+_munged_kill() {
   if [ -n "$MUNGED_PID" ]; then
     kill -TERM "$MUNGED_PID" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$MUNGED_PID" 2>/dev/null || break; sleep 0.1; done
@@ -74,6 +77,17 @@ stop_munged() {
     wait "$MUNGED_PID" 2>/dev/null || true
     MUNGED_PID=
   fi
+}
+
+restart_munged() {
+  [ -n "$MUNGED_DIR" ] || { echo "restart_munged: no munged started" >&2; return 1; }
+  _munged_kill
+  rm -f "$MUNGED_DIR/munge.sock" "$MUNGED_DIR/munge.sock.lock" "$MUNGED_DIR/munged.pid"
+  start_munged "$MUNGED_DIR"
+}
+
+stop_munged() {
+  _munged_kill
   if [ -n "$MUNGED_DIR" ]; then
     rm -f "$MUNGED_DIR/munge.sock" "$MUNGED_DIR/munge.sock.lock" \
       "$MUNGED_DIR/munged.pid" "$MUNGED_DIR/munged.seed" "$MUNGED_DIR/munged.log"
