@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Several nodes on one machine (tests/testbed): 4 compute nodes, 2 I/O nodes.
-# ferry-run starts a ferry-iond on each I/O node through mpirun, runs an MPI
-# job of 8 ranks over tcp across the namespaces, each rank served by its
-# partition's I/O node; then jobs that end badly (ferry-run gets SIGTERM, a
-# rank is killed, a daemon is killed) must leave nothing behind.
+# ferry-run starts a ferry-iond on each I/O node through mpirun, runs MPI
+# jobs of 8 ranks over tcp across the namespaces (POSIX I/O, MPI-IO with OMPIO
+# and ROMIO, parallel HDF5, h5dump), each rank served by its partition's I/O
+# node; then jobs that end badly (ferry-run gets SIGTERM, a rank is killed, a
+# daemon is killed) must leave nothing behind.
 source "$(dirname "$0")/lib.sh"
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: the test bed needs root"; exit 77; }
 command -v mpirun >/dev/null || { echo "SKIP: no mpirun"; exit 77; }
@@ -97,6 +98,60 @@ check "io2 served exactly the ranks of c3 and c4" partition_ok io2 10.9.0.12 c3 
 check "both daemons stopped cleanly" \
   test "$(cat "$LOGS"/ferry-iond-io*.log | grep -c 'exiting with status 0')" -eq 2
 check "nothing is left after the job" nothing_left
+
+# ---- MPI-IO (OMPIO and ROMIO) and parallel HDF5 across the nodes -------------
+# run_job NAME MPIRUN-ARGS...: ferry-run on c1 with its logs in logs-NAME;
+# sets rc, out, LOGS and placement (host, pid, I/O node of every rank).
+run_job() {
+  local name=$1; shift
+  LOGS=$T_DIR/logs-$name
+  out=$(on_c1 "$FRUN" --hostfile "$HOSTFILE" --ratio 2 --auth none --log-dir "$LOGS" \
+        --log-level info --export "/pfs=$PFS" -- mpirun --allow-run-as-root "$@" 2>&1) && rc=0 || rc=$?
+  [ "$rc" -eq 0 ] || echo "$out" | grep -v "^------" | grep -v "INFO" | tail -n 30
+  placement=$(grep -o 'ferry-exec: host [a-z0-9]* pid [0-9]*: I/O node [^ ]*' <<<"$out" || true)
+}
+# served_own NAME: each I/O node's sessions came from exactly the ranks on
+# its partition's compute nodes (io1: c1 c2, io2: c3 c4), which dialed it.
+served_own() {
+  local ion ip hosts want got h
+  for ion in io1 io2; do
+    case $ion in io1) ip=10.9.0.11; hosts="c1 c2" ;; io2) ip=10.9.0.12; hosts="c3 c4" ;; esac
+    want=$(for h in $hosts; do awk -v h="$h" '$3 == h {print $5}' <<<"$placement"; done | tr -d ':' | sort -nu)
+    got=$(grep -o 'session opened: pid [0-9]*' "$LOGS/ferry-iond-$ion.log" 2>/dev/null | awk '{print $4}' | sort -nu)
+    [ -n "$want" ] || { echo "$1: no rank ran on $hosts"; return 1; }
+    [ "$want" = "$got" ] || { echo "$1: $ion served pids [$got], its partition's ranks are [$want]"; return 1; }
+    for h in $hosts; do
+      if awk -v h="$h" '$3 == h {print $8}' <<<"$placement" | grep -vq "^tcp://$ip:"; then
+        echo "$1: a rank on $h was not given $ion"; return 1
+      fi
+    done
+  done
+}
+declare -A io_flags=([ompio]="--mca io ompio --mca fcoll_vulcan_async_io 2" [romio321]="--mca io romio321")
+if [ -x "$FERRY_BUILD/bin/mpiio_check" ]; then
+  for io in ompio romio321; do
+    # shellcheck disable=SC2206
+    run_job "$io" -np 8 ${io_flags[$io]} "$FERRY_BUILD/bin/mpiio_check" "/pfs/$io" 64
+    check "$io: 8 ranks on 4 nodes verified all data" \
+      grep -q "^mpiio_check: 8 ranks .*all data verified" <<<"$out"
+    check "$io: 8 rank files and the shared file in the exported directory" \
+      test "$(ls "$PFS/$io" | grep -c '^rank-')" -eq 8 -a "$(stat -c %s "$PFS/$io/shared.dat" 2>/dev/null)" = $((3 * 8 * 64 * 1024))
+    check "$io: each I/O node served its own partition" served_own "$io"
+  done
+fi
+if [ -x "$FERRY_BUILD/bin/h5_parallel" ] && command -v h5dump >/dev/null; then
+  run_job hdf5 -np 8 "$FERRY_BUILD/bin/h5_parallel" /pfs/file.h5 32
+  check "hdf5: 8 ranks wrote and read collectively, all values verified" \
+    grep -q "^h5_parallel: 8 ranks .*collective, all values verified" <<<"$out"
+  check "hdf5: each I/O node served its own partition" served_own hdf5
+  run_job h5dump -np 1 --host c3 h5dump -H /pfs/file.h5
+  check "h5dump on c3 (through io2) reads the dataset's shape" \
+    grep -q "DATASPACE  SIMPLE { ( 256, 16 ) / ( 256, 16 ) }" <<<"$out"
+  check "h5dump's session was on io2 only" \
+    test "$(grep -c 'session opened' "$LOGS/ferry-iond-io2.log")" -ge 1 -a \
+         "$(grep -c 'session opened' "$LOGS/ferry-iond-io1.log")" -eq 0
+fi
+check "nothing is left after the MPI-IO and HDF5 jobs" nothing_left
 
 # ---- jobs that end badly ----------------------------------------------------
 # start_long_job DIR: ranks that write a file each under /pfs/DIR and sleep.
