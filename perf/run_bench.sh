@@ -157,9 +157,11 @@ if awk -v l="${LOAD%% *}" -v c="$CORES" 'BEGIN { exit !(l > 0.25 * c) }'; then
 fi
 echo
 
+# The column names first (tools that read the header from line 1), then
+# the machine and the date as comment lines.
 {
-  sed 's/^/# /' "$OUT/machine.txt"
   echo "provider,op,size,clients,ferry_median_us,ferry_p99_us,native_median_us,native_p99_us,fabric_us,ratio_native,ratio_fabric,ferry_ops_s,native_ops_s,mib_s,native_mib_s,fabric_mib_s,ratio_bw_native,ratio_bw_fabric,iond_spin_us"
+  sed 's/^/# /' "$OUT/machine.txt"
 } >"$CSV"
 
 # ---- fi_pingpong ----
