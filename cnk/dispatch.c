@@ -21,6 +21,7 @@
 
 #include "env.h"
 #include "fdtable.h"
+#include "fwd_stack.h"
 #include "forward.h"
 #include "profile.h"
 #include "policy.h"
@@ -146,6 +147,19 @@ static long vfork_child_call(const struct cnk_syscall_desc *d, long nr, const lo
 	}
 }
 
+struct handler_call {
+	const struct cnk_syscall_desc *d;
+	long nr;
+	const long *a;
+};
+
+static long run_handler(void *arg)
+{
+	const struct handler_call *hc = arg;
+
+	return hc->d->handler(hc->nr, hc->a);
+}
+
 /* Run a handler with async signals blocked, so that a signal handler doing
  * forwarded I/O cannot re-enter the rpc client or the descriptor table while
  * this thread holds their locks, and with the application's errno kept. */
@@ -159,7 +173,11 @@ static long forward(const struct cnk_syscall_desc *d, long nr, const long *a)
 		return vfork_child_call(d, nr, a);
 	mret = cnk_raw_syscall6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&blocked, (long)&saved_mask,
 				sizeof(blocked), 0, 0);
-	ret = d->handler(nr, a);
+	{
+		struct handler_call hc = { .d = d, .nr = nr, .a = a };
+
+		ret = cnk_fwd_stack_call(run_handler, &hc);
+	}
 	if (mret == 0)
 		cnk_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&saved_mask, 0,
 				 sizeof(saved_mask), 0, 0);
@@ -172,24 +190,11 @@ int cnk_dispatch_owner_pid(void)
 	return atomic_load(&dispatch_pid);
 }
 
-/* Before a vfork child exists (CNK_NR_VFORK_PREPARE): it may carry forwarded
- * descriptors across its exec but cannot ask the I/O node for their offsets. */
+/* Before a vfork child exists (CNK_NR_VFORK_PREPARE): forget what the
+ * previous vfork child of this thread did to its own cwd. */
 static long vfork_prepare(void)
 {
-	uint64_t blocked = forward_blocked_signals, saved_mask = 0;
-	int saved_errno = errno;
-	long mret;
-
 	cnk_cwd_vfork_reset();
-	if (!cnk_policy_enabled() || cnk_fdtable_empty() || in_vfork_child())
-		return 0;
-	mret = cnk_raw_syscall6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&blocked, (long)&saved_mask,
-				sizeof(blocked), 0, 0);
-	cnk_exec_before_vfork();
-	if (mret == 0)
-		cnk_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&saved_mask, 0,
-				 sizeof(saved_mask), 0, 0);
-	errno = saved_errno;
 	return 0;
 }
 
@@ -201,6 +206,8 @@ static long dispatch_call(long nr, long a0, long a1, long a2, long a3, long a4, 
 
 	if (nr == CNK_NR_VFORK_PREPARE)
 		return vfork_prepare();
+	if (nr == SYS_exit && !in_vfork_child())
+		cnk_fwd_stack_release();
 	if (nr < 0 || nr >= CNK_NSYSCALLS)
 		return cnk_raw_syscall6(nr, a0, a1, a2, a3, a4, a5);
 	d = &cnk_syscalls[nr];

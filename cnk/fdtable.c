@@ -48,7 +48,6 @@ struct cnk_file *cnk_file_new(int64_t handle, int flags, const char *path)
 	}
 	atomic_init(&f->refs, 1);
 	atomic_init(&f->stale, false);
-	atomic_init(&f->vfork_offset, -1);
 	atomic_init(&f->carried, false);
 	f->handle = handle;
 	f->flags = flags;

@@ -27,9 +27,6 @@ struct cnk_file {
 	bool is_dir;         /* known to be a directory (O_DIRECTORY or statx) */
 	atomic_bool stale;   /* inherited across fork: the handle is the parent's */
 	char *path;          /* compute-node path, for fchdir and logs (may be NULL) */
-	/* The offset fetched before the last vfork (-1: unknown), for a vfork
-	 * child that carries the file across its exec (forward_exec.c). */
-	_Atomic int64_t vfork_offset;
 	/* A vfork child carried it across its exec: the new program's open
 	 * file has its own offset, so ours is no longer right (EBADF). */
 	atomic_bool carried;

@@ -35,7 +35,6 @@ cnk_fwd_fn cnk_fwd_exec;
 void cnk_exec_adopt_inherited(void);
 /* In the parent, before a vfork child exists: note each forwarded file's
  * offset, which the child cannot ask the I/O node for. */
-void cnk_exec_before_vfork(void);
 /* chdir/fchdir in a vfork child (forward_cwd.c). */
 long cnk_vfork_chdir(long nr, const long *a);
 /* dispatch.c: the process whose descriptor table the runtime's describes

@@ -16,19 +16,20 @@
  *                                     is reopened by path at <offset>
  *
  * The held record comes from SESSION_DETACH just before the exec (a process
- * with its own session), from the parent's fork (a fork child that has not
- * used its session yet: no call at all), or from the vfork parent, noted
- * before the vfork (cnk_exec_before_vfork).  Only where the I/O node cannot
- * hold descriptors does the path reopen (with its own offset) remain; a
- * descriptor that cannot be carried at all becomes an O_PATH descriptor, so
- * the new program fails loudly (EBADF) instead of using /dev/null.
+ * with its own session, or a vfork child through its parent's session: the
+ * parent's thread is suspended and the client is thread-safe), or from the
+ * parent's fork (a fork child that has not used its session yet: no call at
+ * all).  Only where the I/O node cannot hold descriptors does the path
+ * reopen (with its own offset) remain; a descriptor that cannot be carried
+ * at all becomes an O_PATH descriptor, so the new program fails loudly
+ * (EBADF) instead of using /dev/null.
  *
  * Before an exec that will probably succeed, the session is closed (see
  * cnk_session_before_exec).  This runs in vfork children too (dash,
  * posix_spawn, system), which share the parent's memory and must not use
- * its session or its heap: nothing is allocated (the entries and the new
- * environment live in private anonymous mappings that exec discards), and
- * the descriptors are matched to the parent's table by open file (kcmp),
+ * its descriptor table or its cwd: the entries and the new environment live
+ * in private anonymous mappings that exec discards, and the descriptors are
+ * matched to the parent's table by open file (kcmp),
  * since the child may have moved them.
  *
  * A program stored under a forwarded prefix is run too: a script through
@@ -170,32 +171,6 @@ static void note_carried(struct cnk_file *f)
 		atomic_store(&f->carried, true);
 }
 
-/* What this thread's vfork child carries: set just before the vfork, read
- * by the child (which runs on this thread's memory). */
-static __thread struct cnk_held *vfork_held;
-
-void cnk_exec_before_vfork(void)
-{
-	int fd, high = cnk_fdtable_high();
-
-	cnk_held_free(vfork_held);
-	vfork_held = NULL;
-	if (cnk_session_owns_endpoint())
-		vfork_held = cnk_session_detach();
-	if (vfork_held || cnk_session_inherited())
-		return;
-	for (fd = 0; fd < high; fd++) {
-		struct cnk_file *f;
-
-		if (!cnk_fd_is_forwarded(fd))
-			continue;
-		f = cnk_fd_get(fd);
-		if (!f)
-			continue;
-		atomic_store(&f->vfork_offset, !file_carriable(f) ? -1 : remote_offset(f));
-		cnk_file_put(f);
-	}
-}
 
 /* The forwarded file behind this process's fd, referenced, or NULL.  In a
  * vfork child the table describes the parent's descriptors: the file is the
@@ -271,8 +246,7 @@ static size_t collect_surviving_fds(const struct cnk_held *held, bool carry, boo
 		if (buf && n < cap && f->path) {
 			copy = cnk_held_lookup(held, f->handle);
 			if (copy < 0 && carry && file_carriable(f))
-				off = vfork_child ? (long)atomic_load(&f->vfork_offset)
-						  : remote_offset(f);
+				off = remote_offset(f);
 		}
 		if (copy >= 0 || off >= 0) {
 			entries[n] = buf + n * ENTRY_MAX;
@@ -324,11 +298,14 @@ static long exec_local(long nr, const long *a, bool runnable)
 	if (runnable && !cnk_fdtable_empty()) {
 		long map;
 
-		if (vfork_child)
-			held = vfork_held ? vfork_held : cnk_session_inherited();
-		else if (owner && any_surviving_fd(false))
+		/* A vfork child uses its parent's session for this one call:
+		 * the parent's thread is suspended, and the client is
+		 * thread-safe. */
+		bool own_session = owner || (vfork_child && cnk_session_parent_owns_endpoint());
+
+		if (own_session && any_surviving_fd(vfork_child))
 			held = own_held = cnk_session_detach();
-		else if (!owner)
+		else if (!own_session)
 			held = cnk_session_inherited();
 		map = cnk_raw_syscall6(SYS_mmap, 0, ENTRIES_LEN, PROT_READ | PROT_WRITE,
 				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -508,6 +508,12 @@ void cnk_session_close(void)
 	cnk_runtime_fds_forget();
 }
 
+bool cnk_session_parent_owns_endpoint(void)
+{
+	return session_client && !atomic_load(&session_closed) &&
+	       !atomic_load(&session_needs_reopen);
+}
+
 bool cnk_session_owns_endpoint(void)
 {
 	return session_client && !atomic_load(&session_closed) &&

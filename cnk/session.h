@@ -34,6 +34,8 @@ bool cnk_session_before_exec(void);
 /* This process has its own live session (not a vfork child, not a fork
  * child that has not reconnected yet). */
 bool cnk_session_owns_endpoint(void);
+/* In a vfork child: the parent (whose memory it shares) has a live session. */
+bool cnk_session_parent_owns_endpoint(void);
 /* The exec failed after all: reopen at the next call. */
 void cnk_session_after_failed_exec(void);
 

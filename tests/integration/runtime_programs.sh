@@ -79,6 +79,10 @@ both threads "$TESTBIN/pwrite_threads . 32"
 check "8 threads' pwrite output verified byte for byte under Ferry" grep -q "all bytes verified" "$T_DIR/threads.ferry"
 check "the threads' files equal the local run's" same_tree threads
 
+# --- small stacks: POSIX AIO threads, a 32 KiB-stack pthread -----------------
+both stacks "$TESTBIN/small_stacks aio.dat"
+check "AIO threads and small-stack threads forward calls" same_output stacks
+
 # --- fork shares offsets --------------------------------------------------
 both fork "$TESTBIN/fork_share shared.txt && cat shared.txt"
 check "fork child shares the open file (offsets), close is independent" same_output fork

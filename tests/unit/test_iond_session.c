@@ -177,6 +177,67 @@ static void test_warning_ceiling(void **state)
 	assert_true(allowed <= 2 * IOND_WARN_PER_SECOND);
 }
 
+/* fork/exec: a held session shares the open files (one offset), is
+ * adopted only with its token by the same user and job, and is released
+ * when nobody comes for it. */
+static void test_detach_and_adopt(void **state)
+{
+	struct iond_sessions *t;
+	struct iond_session *parent, *child, *other, *got;
+	int64_t pairs[2 * 4], keep[1];
+	uint64_t held, token;
+	size_t npairs = 0;
+	int fd, fd2, moved;
+
+	iond_stats_init(&stats);
+	assert_int_equal(iond_sessions_new(16, 16, &stats, &t), 0);
+	parent = open_session(t, 100, 7);
+	fd = iond_session_add_fd(parent, open("/dev/zero", O_RDONLY));
+	fd2 = iond_session_add_fd(parent, open("/dev/null", O_RDONLY));
+	assert_true(fd >= 0 && fd2 >= 0);
+
+	assert_int_equal(iond_session_detach(parent, pairs, 1, &npairs, &held, &token), -E2BIG);
+	assert_int_equal(iond_session_detach(parent, pairs, 4, &npairs, &held, &token), 0);
+	assert_int_equal(npairs, 2);
+	assert_true(pairs[0] == fd || pairs[0] == fd2);
+	assert_true(pairs[1] != pairs[0] && fd_is_open((int)pairs[1]));
+	/* Nobody can use the held session as a peer, not even peer 0. */
+	assert_int_equal(iond_session_get(t, held, 0, &got), -ENOTCONN);
+
+	/* Same user, another job: refused. */
+	other = open_session(t, 300, 8);
+	assert_int_equal(iond_session_adopt(other, held, token, NULL, 0), -EACCES);
+	child = open_session(t, 200, 7);
+	assert_int_equal(iond_session_adopt(child, held, token + 1, NULL, 0), -EACCES);
+	/* The child keeps one of the two duplicates; the other is closed. */
+	keep[0] = pairs[1];
+	moved = (int)iond_session_adopt(child, held, token, keep, 1);
+	assert_int_equal(moved, 1);
+	assert_true(fd_is_open((int)pairs[1]));
+	assert_false(fd_is_open((int)pairs[3]));
+	assert_int_equal(iond_session_fd_get(child, pairs[1], &fd), 0);
+	iond_session_fd_put(child, (int)pairs[1]);
+	/* Adopted once only. */
+	assert_int_equal(iond_session_adopt(child, held, token, keep, 1), -ESTALE);
+	/* Closing the child leaves the parent's originals open. */
+	assert_int_equal(iond_session_close(child, "test"), 1);
+	assert_true(fd_is_open((int)pairs[0]) && fd_is_open((int)pairs[2]));
+
+	/* Unclaimed: released by the reaper. */
+	assert_int_equal(iond_session_detach(parent, pairs, 4, &npairs, &held, &token), 0);
+	assert_int_equal(iond_sessions_reap_held(t, 60000), 0);
+	assert_int_equal(iond_sessions_reap_held(t, 0), 1);
+	assert_false(fd_is_open((int)pairs[1]));
+	assert_int_equal(iond_session_adopt(other, held, token, NULL, 0), -ESTALE);
+
+	iond_session_close(parent, "test");
+	iond_session_close(other, "test");
+	iond_session_put(parent);
+	iond_session_put(child);
+	iond_session_put(other);
+	iond_sessions_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -185,6 +246,7 @@ int main(void)
 		cmocka_unit_test(test_close_deferred_while_borrowed),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_sequence_window),
+		cmocka_unit_test(test_detach_and_adopt),
 		cmocka_unit_test(test_warning_ceiling),
 	};
 

@@ -667,6 +667,23 @@ static void test_log_file_env(void **state)
 	unlink(path);
 }
 
+static void test_i64s(void **state)
+{
+	const int64_t v[3] = { 1, -2, INT64_MAX };
+	uint8_t wire[24];
+	int64_t back[3];
+
+	assert_int_equal(ferry_i64s_encode(v, 3, wire, sizeof(wire)), 24);
+	assert_int_equal(wire[0], 1);
+	assert_int_equal(wire[8], 0xfe); /* little-endian two's complement */
+	assert_int_equal(ferry_i64s_encode(v, 3, wire, 23), 0);
+	assert_int_equal(ferry_i64s_decode(wire, 24, back, 3), 3);
+	assert_memory_equal(back, v, sizeof(v));
+	assert_int_equal(ferry_i64s_decode(wire, 23, back, 3), -EBADMSG);
+	assert_int_equal(ferry_i64s_decode(wire, 24, back, 2), -E2BIG);
+	assert_int_equal(ferry_i64s_decode(wire, 0, back, 0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -688,6 +705,7 @@ int main(void)
 		cmocka_unit_test(test_flock_roundtrip),
 		cmocka_unit_test(test_dirents_roundtrip_real_dir),
 		cmocka_unit_test(test_dirents_reject_malformed),
+		cmocka_unit_test(test_i64s),
 		cmocka_unit_test(test_log_line_format),
 		cmocka_unit_test(test_log_levels_and_truncation),
 		cmocka_unit_test(test_log_file_env),
