@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include <munge.h>
+#include <pwd.h>
 
 #include <ferry/log.h>
 
@@ -21,6 +23,8 @@
 
 /* Set once before the workers start, read-only afterwards. */
 static char *munge_socket;
+static uid_t *allowed_uids; /* NULL: anyone */
+static size_t allowed_n;
 
 int iond_auth_parse(const char *name, enum iond_auth_mode *out)
 {
@@ -60,10 +64,92 @@ int iond_auth_set_munge_socket(const char *path)
 	return 0;
 }
 
+/* One entry of --allow-users: a user name, or a uid in decimal. */
+static int resolve_user(const char *name, uid_t *uid)
+{
+	struct passwd pw, *found = NULL;
+	char buf[4096];
+	char *end;
+	unsigned long v;
+	int rc;
+
+	rc = getpwnam_r(name, &pw, buf, sizeof(buf), &found);
+	if (rc == 0 && found) {
+		*uid = found->pw_uid;
+		return 0;
+	}
+	if (*name < '0' || *name > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(name, &end, 10);
+	if (errno || *end || v >= (uid_t)-1)
+		return -EINVAL;
+	*uid = (uid_t)v;
+	return 0;
+}
+
+int iond_auth_set_allowed_users(const char *list, char *err, size_t err_len)
+{
+	char *copy, *tok, *save = NULL;
+	uid_t *uids = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+
+	free(allowed_uids);
+	allowed_uids = NULL;
+	allowed_n = 0;
+	if (!list || !*list)
+		return 0;
+	copy = strdup(list);
+	if (!copy)
+		return -ENOMEM;
+	for (tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+		if (n == cap) {
+			uid_t *grown = realloc(uids, (cap ? 2 * cap : 8) * sizeof(*uids));
+
+			if (!grown) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			uids = grown;
+			cap = cap ? 2 * cap : 8;
+		}
+		if (resolve_user(tok, &uids[n])) {
+			snprintf(err, err_len, "allow_users: no user '%s'", tok);
+			rc = -EINVAL;
+			goto out;
+		}
+		n++;
+	}
+	if (n == 0) {
+		snprintf(err, err_len, "allow_users: no user in '%s'", list);
+		rc = -EINVAL;
+		goto out;
+	}
+	allowed_uids = uids;
+	allowed_n = n;
+	uids = NULL;
+out:
+	free(uids);
+	free(copy);
+	return rc;
+}
+
+static bool user_allowed(uid_t uid)
+{
+	if (!allowed_uids)
+		return true;
+	for (size_t i = 0; i < allowed_n; i++)
+		if (allowed_uids[i] == uid)
+			return true;
+	return false;
+}
+
 void iond_auth_cleanup(void)
 {
-	/* The socket name stays: a worker stuck in munged at exit may still
-	 * read it.  The table is only touched under its lock. */
+	/* The socket name and the allowed users stay: a worker stuck in
+	 * munged at exit may still read them.  The table is only touched
+	 * under its lock. */
 	iond_auth_seen_reset();
 }
 
@@ -121,9 +207,10 @@ void iond_auth_announce(enum iond_auth_mode mode)
 			  "user");
 		break;
 	case IOND_AUTH_MUNGE:
-		FLOG_INFO(0, 0, "auth munge: sessions are checked with munged on %s%s",
+		FLOG_INFO(0, 0, "auth munge: sessions are checked with munged on %s%s%s",
 			  socket_name(),
-			  geteuid() == 0 ? "" : "; only this daemon's own uid is served");
+			  geteuid() == 0 ? "" : "; only this daemon's own uid is served",
+			  allowed_uids ? "; only the users in allow_users are served" : "");
 		munge_self_test();
 		break;
 	}
@@ -310,6 +397,11 @@ static int check_munge(const struct ferry_msg *req, struct iond_cred *cred, char
 			(unsigned)uid, (unsigned)geteuid());
 		goto out;
 	}
+	if (!user_allowed(uid)) {
+		set_why(why, why_len, "user not allowed: credential of uid %u, not in allow_users",
+			(unsigned)uid);
+		goto out;
+	}
 	cred->pid = pid;
 	cred->uid = (uint32_t)uid;
 	cred->gid = (uint32_t)gid;
@@ -332,7 +424,13 @@ int iond_auth_check(enum iond_auth_mode mode, const struct ferry_msg *req,
 	}
 	switch (mode) {
 	case IOND_AUTH_NONE:
-		/* The credential in data[] is ignored: nothing to verify it with. */
+		/* The credential in data[] is ignored: nothing to verify it with
+		 * (allow_users then filters claims, which proves nothing). */
+		if (!user_allowed((uid_t)req->args[1])) {
+			set_why(why, why_len, "user not allowed: uid %lld claimed, not in allow_users",
+				(long long)req->args[1]);
+			return -EKEYREJECTED;
+		}
 		cred->pid = req->args[0];
 		cred->uid = (uint32_t)req->args[1];
 		cred->gid = (uint32_t)req->args[2];

@@ -19,7 +19,7 @@
  *   -EKEYREJECTED anything else about the credential: not decodable by this
  *                 node's munged (forged, other key), replayed, payload or
  *                 claimed identity not matching, another user than a
- *                 non-root daemon's own
+ *                 non-root daemon's own, a user not in --allow-users
  *   -EAGAIN       this node's munged could not be reached (the client may
  *                 retry later)
  */
@@ -49,6 +49,10 @@ const char *iond_auth_name(enum iond_auth_mode mode);
 /* The munged socket to decode with (NULL: libmunge's default).  Call
  * before serving; the string is copied.  0 or -ENOMEM. */
 int iond_auth_set_munge_socket(const char *path);
+/* Serve only these users: list is names or uids separated by ','
+ * (NULL or empty: anyone).  Names are resolved now.  0, or -EINVAL with
+ * the culprit named in err, -ENOMEM. */
+int iond_auth_set_allowed_users(const char *list, char *err, size_t err_len);
 /* At exit: forget the used credentials (frees the table). */
 void iond_auth_cleanup(void);
 /* Log the start-up line a mode deserves: a loud warning for none; for munge,

@@ -23,6 +23,7 @@ enum {
 	OPT_DRAIN,
 	OPT_WORKER_SPIN,
 	OPT_MUNGE_SOCKET,
+	OPT_ALLOW_USERS,
 };
 
 static const struct option long_opts[] = {
@@ -34,6 +35,7 @@ static const struct option long_opts[] = {
 	{"config", required_argument, NULL, 'c'},
 	{"auth", required_argument, NULL, 'a'},
 	{"munge-socket", required_argument, NULL, OPT_MUNGE_SOCKET},
+	{"allow-users", required_argument, NULL, OPT_ALLOW_USERS},
 	{"log-level", required_argument, NULL, 'L'},
 	{"max-sessions", required_argument, NULL, OPT_MAX_SESSIONS},
 	{"max-fds", required_argument, NULL, OPT_MAX_FDS},
@@ -60,6 +62,8 @@ void iond_config_usage(FILE *out)
 		"                           the default, and warned about at start-up)\n"
 		"      --munge-socket PATH  munged's socket (default libmunge's,\n"
 		"                           /run/munge/munge.socket.2)\n"
+		"      --allow-users LIST   serve only these users (names or uids, comma-\n"
+		"                           separated; default: any user MUNGE vouches for)\n"
 		"  -L, --log-level LEVEL    error, warn, info, debug (default info)\n"
 		"      --max-sessions N     refuse sessions beyond N (default %d)\n"
 		"      --max-fds N          open handles per session (default %d)\n"
@@ -164,6 +168,8 @@ static int apply_setting(struct iond_config *cfg, const char *key, const char *v
 		return replace_str(&cfg->auth, value);
 	if (!strcmp(key, "munge_socket") || !strcmp(key, "munge-socket"))
 		return replace_str(&cfg->munge_socket, value);
+	if (!strcmp(key, "allow_users") || !strcmp(key, "allow-users"))
+		return replace_str(&cfg->allow_users, value);
 	if (!strcmp(key, "log_level") || !strcmp(key, "log-level"))
 		return replace_str(&cfg->log_level, value);
 	if (!strcmp(key, "ready_file") || !strcmp(key, "ready-file"))
@@ -329,6 +335,8 @@ static const char *flag_key(int c)
 		return "worker_spin_us";
 	case OPT_MUNGE_SOCKET:
 		return "munge_socket";
+	case OPT_ALLOW_USERS:
+		return "allow_users";
 	default:
 		return NULL;
 	}
@@ -417,6 +425,7 @@ void iond_config_free(struct iond_config *cfg)
 	free(cfg->listen);
 	free(cfg->auth);
 	free(cfg->munge_socket);
+	free(cfg->allow_users);
 	free(cfg->log_level);
 	free(cfg->ready_file);
 	free(cfg->config_path);

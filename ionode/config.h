@@ -21,6 +21,7 @@ struct iond_config {
 	unsigned int max_workers; /* 0: the default (see workers.h) */
 	char *auth;               /* "none" or "munge" */
 	char *munge_socket;       /* NULL: libmunge's default */
+	char *allow_users;        /* NULL: any user; else names/uids, ','-separated */
 	char *log_level;          /* NULL: FERRY_LOG_LEVEL or info */
 	char *ready_file;
 	char *config_path; /* the file actually read, or NULL */

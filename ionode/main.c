@@ -327,6 +327,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ferry-iond: out of memory\n");
 		goto out_config;
 	}
+	rc = iond_auth_set_allowed_users(d->cfg.allow_users, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "ferry-iond: %s\n", rc == -EINVAL ? err : strerror(-rc));
+		goto out_config;
+	}
 	{
 		char prov[64], node[256], service[64];
 

@@ -127,6 +127,27 @@ check "the daemon logs munged unreachable" \
   grep -q "session refused .*Resource temporarily unavailable: munged unreachable on $T_DIR/no-munged.sock" "$IOND_LOG"
 stop_iond
 
+# allow_users: a root daemon serving only some users.
+start_iond "$PROV" --auth munge --allow-users 12345
+if fx true 2>/dev/null; then
+  fail "a user not in --allow-users is refused"
+else
+  ok "a user not in --allow-users is refused"
+fi
+check "the daemon logs the user not allowed" \
+  grep -q "session refused .*: user not allowed: credential of uid $(id -u), not in allow_users" "$IOND_LOG"
+stop_iond
+start_iond "$PROV" --auth munge --allow-users "nobody,$(id -un)"
+check "a user in --allow-users is served" fx cat /pfs/out
+stop_iond
+if "$IOND" --listen tcp://127.0.0.1:0 --export "/pfs=$EXPORT" --auth munge \
+    --allow-users no-such-user-ferry >/dev/null 2>"$T_DIR/allow.err"; then
+  fail "an unknown user in --allow-users is a usage error"
+else
+  check "an unknown user in --allow-users is a usage error" \
+    grep -q "allow_users: no user 'no-such-user-ferry'" "$T_DIR/allow.err"
+fi
+
 # 5. A daemon running as a user serves only that user (tcp: the check is
 # the same on every transport, and it adds a system user).
 TUSER=ferrytest-auth

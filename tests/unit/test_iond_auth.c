@@ -118,6 +118,37 @@ static void test_none_believes_the_claim(void **state)
 	assert_int_equal(iond_auth_check(IOND_AUTH_NONE, &m, &cred, why, sizeof(why)), -EINVAL);
 }
 
+static long none_open_as(int64_t uid)
+{
+	struct iond_cred cred;
+	struct ferry_msg m;
+	char why[256];
+
+	open_req(&m, 10, uid, 100, 7, NULL, 0);
+	return iond_auth_check(IOND_AUTH_NONE, &m, &cred, why, sizeof(why));
+}
+
+static void test_allowed_users(void **state)
+{
+	char err[256] = "";
+
+	(void)state;
+	assert_int_equal(iond_auth_set_allowed_users("root, 12345", err, sizeof(err)), 0);
+	assert_int_equal(none_open_as(0), 0);
+	assert_int_equal(none_open_as(12345), 0);
+	assert_int_equal(none_open_as(1000), -EKEYREJECTED);
+	assert_int_equal(iond_auth_set_allowed_users("no-such-user-here", err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, "allow_users: no user 'no-such-user-here'");
+	assert_int_equal(iond_auth_set_allowed_users(",,", err, sizeof(err)), -EINVAL);
+	assert_int_equal(iond_auth_set_allowed_users("12x", err, sizeof(err)), -EINVAL);
+	/* Nothing listed: anyone. */
+	assert_int_equal(iond_auth_set_allowed_users(NULL, err, sizeof(err)), 0);
+	assert_int_equal(none_open_as(1000), 0);
+	assert_int_equal(iond_auth_set_allowed_users("", err, sizeof(err)), 0);
+	assert_int_equal(none_open_as(1000), 0);
+}
+
 static void test_munge_refusals_before_munged(void **state)
 {
 	static char big[IOND_AUTH_CRED_MAX + 1];
@@ -246,6 +277,12 @@ static void test_config_auth_settings(void **state)
 	assert_int_equal(load(&cfg, a2), IOND_CONFIG_RUN);
 	assert_string_equal(cfg.auth, "none");
 	assert_string_equal(cfg.munge_socket, "/from/flag.sock");
+	assert_null(cfg.allow_users);
+	iond_config_free(&cfg);
+	char *a3[] = {"ferry-iond", cfg_opt, "-l", "tcp://h:1", "-e", "/p=/d", "--allow-users",
+		      "alice,1000", NULL};
+	assert_int_equal(load(&cfg, a3), IOND_CONFIG_RUN);
+	assert_string_equal(cfg.allow_users, "alice,1000");
 	iond_config_free(&cfg);
 	unsetenv("FERRY_MUNGE_SOCKET");
 	assert_int_equal(unlink(path), 0);
@@ -258,6 +295,7 @@ int main(void)
 		cmocka_unit_test(test_mode_names),
 		cmocka_unit_test(test_none_believes_the_claim),
 		cmocka_unit_test(test_munge_refusals_before_munged),
+		cmocka_unit_test(test_allowed_users),
 		cmocka_unit_test(test_config_auth_settings),
 		cmocka_unit_test(test_seen_once_until_expiry),
 		cmocka_unit_test(test_seen_grows_and_forgets_expired),
