@@ -57,8 +57,8 @@ expect 2 "nothing to export" -- "$IOND" --listen tcp://127.0.0.1:1
 expect 2 "option '--workers' needs a value" -- "$IOND" --workers
 expect 2 "invalid value 'lots' for workers" -- "$IOND" --listen tcp://127.0.0.1:1 \
   --export "/pfs=$DIR/export" --workers lots
-expect 2 "--auth munge: not supported" -- "$IOND" --listen tcp://127.0.0.1:1 \
-  --export "/pfs=$DIR/export" --auth munge
+expect 2 "--auth kerberos: not supported (this build knows: munge, none)" -- "$IOND" \
+  --listen tcp://127.0.0.1:1 --export "/pfs=$DIR/export" --auth kerberos
 expect 2 "listen address bogus://x" -- "$IOND" --listen bogus://x --export "/pfs=$DIR/export"
 expect 2 "export pfs=$DIR/export: expected PREFIX=DIR" -- "$IOND" --listen tcp://127.0.0.1:1 \
   --export "pfs=$DIR/export"
