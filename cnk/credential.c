@@ -142,3 +142,21 @@ out:
 	munge_ctx_destroy(ctx);
 	return rc;
 }
+
+const char *cnk_credential_refusal(int err)
+{
+	switch (err) {
+	case -ENOKEY:
+		return "it requires a MUNGE credential and none was sent (no munged "
+		       "reachable here, or FERRY_AUTH=none)";
+	case -EKEYEXPIRED:
+		return "the MUNGE credential had expired when it arrived (clocks differ?)";
+	case -EKEYREJECTED:
+		return "it rejected the MUNGE credential (another MUNGE key, a replay, or a "
+		       "user it does not serve); its log says which";
+	case -EAGAIN:
+		return "its munged cannot be reached";
+	default:
+		return NULL;
+	}
+}

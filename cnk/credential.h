@@ -26,4 +26,9 @@
  * cannot make one, -EMSGSIZE when it does not fit. */
 int cnk_credential_make(uint64_t jobid, void *buf, size_t cap, size_t *len);
 
+/* What an I/O node's refusal of SESSION_OPEN with -err means, in words for
+ * the runtime's error line (its daemon logs the precise reason), or NULL
+ * when err is not an authentication refusal. */
+const char *cnk_credential_refusal(int err);
+
 #endif
