@@ -353,6 +353,8 @@ echo "MiB/s: per call, from the median; x fab against rpc/'s 1 MiB RMA bulk (pus
 echo "  reads, pull for writes)."
 echo
 echo "== the issue's targets (reported, not asserted; one client, worker spin ${SPIN_LIST[0]}) =="
+grep -q '^WARNING' "$OUT/machine.txt" &&
+  echo "(the machine was busy: fi_pingpong busy-polls both ends and suffers most, so ratios to the fabric flatter Ferry)"
 awk -F, -v s="${SPIN_LIST[0]}" '
   /^#/ || $1 == "provider" { next }
   $4 == 1 && $19 == s && $2 == "null_call" {
