@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test bed's remote shell, as mpirun's plm_rsh_agent: "agent.sh [OPTIONS]
 # HOST COMMAND..." runs COMMAND (joined with spaces and given to sh, as ssh
-# does) on test-bed node HOST: in its network and UTS namespaces, in a session
-# of its own, with a login-like environment (as sshd gives), not the caller's.
+# does) on test-bed node HOST: in its network and UTS namespaces with its
+# /etc/hosts, in a session of its own, with a login-like environment (as sshd
+# gives), not the caller's.
 set -euo pipefail
 : "${FERRY_TESTBED_STATE:?agent.sh runs inside a test bed (testbed.sh exec)}"
 # ssh-style options before the host (OpenMPI may pass some, e.g. -x).
@@ -23,5 +24,7 @@ keep=(PATH="$PATH" HOME="${HOME:-/root}" USER="${USER:-$(id -un)}" LOGNAME="${LO
       FERRY_TESTBED_HOSTFILE="$FERRY_TESTBED_HOSTFILE" FERRY_TESTBED_PFS="$FERRY_TESTBED_PFS")
 [ -n "${LD_LIBRARY_PATH:-}" ] && keep+=(LD_LIBRARY_PATH="$LD_LIBRARY_PATH")
 [ -n "${TMPDIR:-}" ] && keep+=(TMPDIR="$TMPDIR")
-exec setsid --wait ip netns exec "ferry-$name-$node" \
-  nsenter --uts="$FERRY_TESTBED_STATE/uts/$node" -- env -i "${keep[@]}" /bin/sh -c "$*"
+# As sshd: a new session; then the node's namespaces (testbed.sh's way).
+exec setsid --wait nsenter --net="/run/netns/ferry-$name-$node" --uts="$FERRY_TESTBED_STATE/uts/$node" -- \
+  unshare --mount --propagation private -- "$(dirname "$0")/testbed.sh" _inside "$FERRY_TESTBED_STATE" \
+  env -i "${keep[@]}" /bin/sh -c "$*"

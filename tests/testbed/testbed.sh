@@ -18,18 +18,18 @@ usage: testbed.sh up [--compute N] [--ionodes M] [--name NAME] [--subnet A.B.C] 
        testbed.sh env [--name NAME]
 A test bed of N compute nodes (c1..cN, A.B.C.101..) and M I/O nodes
 (io1..ioM, A.B.C.11..), each a network namespace "ferry-NAME-NODE" with its
-own hostname, on a bridge in the namespace "ferry-NAME-sw".
+own hostname and /etc/hosts, on a bridge in the namespace "ferry-NAME-sw".
   up       create it (--compute 4, --ionodes 2, --name ferry, --subnet 10.9.0,
            --slots 2 per compute node, --pfs: the directory the I/O nodes
            export, default STATE/pfs); fails if NAME exists
   down     remove everything of NAME: processes still in its nodes, namespaces,
-           veths, bridge, /etc/netns entries, state (idempotent)
+           veths, bridge, state (idempotent)
   exec     run CMD on NODE (its network, hostname and /etc/hosts), with the
            OpenMPI settings that make mpirun span the nodes
   status   nodes, addresses and processes
   env      print those OpenMPI settings as shell exports
 State: $FERRY_TESTBED_DIR/NAME (default /run/ferry-testbed/NAME): nodes,
-hostfile (I/O nodes first, then compute nodes with slots=S), pfs/.
+hosts, hostfile (I/O nodes first, then compute nodes with slots=S), pfs/.
 USAGE
 }
 
@@ -98,10 +98,11 @@ cmd_up() {
 
   : >"$STATE/nodes"
   : >"$STATE/hostfile"
-  local hosts="127.0.0.1 localhost"$'\n'
-  for i in "${!nodes[@]}"; do
-    hosts+="${ips[$i]} ${nodes[$i]}"$'\n'
-  done
+  # Every node's /etc/hosts (bound over it on the node, see enter_node).
+  {
+    echo "127.0.0.1 localhost"
+    for i in "${!nodes[@]}"; do echo "${ips[$i]} ${nodes[$i]}"; done
+  } >"$STATE/hosts"
   for i in "${!nodes[@]}"; do
     local n=${nodes[$i]} ns
     ns=$(ns_of "$n")
@@ -111,10 +112,6 @@ cmd_up() {
     ip -n "$ns" link set lo up
     ip -n "$ns" addr add "${ips[$i]}/24" dev eth0
     ip -n "$ns" link set eth0 up
-    # ip netns exec binds /etc/netns/NS/* over /etc/*.
-    mkdir -p "/etc/netns/$ns"
-    printf '%s' "$hosts" >"/etc/netns/$ns/hosts"
-    echo "$n" >"/etc/netns/$ns/hostname"
     # A persistent UTS namespace, bound to a file: no process holds it.
     touch "$STATE/uts/$n"
     unshare --uts="$STATE/uts/$n" hostname "$n"
@@ -151,6 +148,15 @@ cmd_env() {
   node_env | sed 's/^/export /'
 }
 
+# enter_node NODE CMD...: exec CMD on NODE: its network and UTS namespaces,
+# and a private mount namespace (a copy of the machine's: same filesystems,
+# cgroups) where the test bed's hosts file is bound over /etc/hosts.
+enter_node() {
+  local node=$1; shift
+  exec nsenter --net="/run/netns/$(ns_of "$node")" --uts="$STATE/uts/$node" -- \
+    unshare --mount --propagation private -- "$HERE/testbed.sh" _inside "$STATE" "$@"
+}
+
 cmd_exec() {
   [ $# -ge 2 ] || die "exec: NODE CMD [ARGS...]"
   local node=$1; shift
@@ -159,7 +165,7 @@ cmd_exec() {
   need_root
   local envs=()
   mapfile -t envs < <(node_env)
-  exec ip netns exec "$(ns_of "$node")" nsenter --uts="$STATE/uts/$node" -- env "${envs[@]}" "$@"
+  enter_node "$node" env "${envs[@]}" "$@"
 }
 
 cmd_status() {
@@ -192,15 +198,11 @@ cmd_down() {
     [ "$ns" = "$SW" ] && continue
     kill_ns_procs "$ns"
     ip netns del "$ns" 2>/dev/null || true
-    rm -rf "/etc/netns/$ns"
   done
   if ip netns list 2>/dev/null | awk '{print $1}' | grep -qx "$SW"; then
     kill_ns_procs "$SW"
     ip netns del "$SW" 2>/dev/null || true
   fi
-  for ns in /etc/netns/ferry-"$NAME"-*; do
-    [ -e "$ns" ] && rm -rf "$ns"
-  done
   if [ -d "$STATE/uts" ]; then
     for n in "$STATE"/uts/*; do
       [ -e "$n" ] || continue
@@ -214,6 +216,12 @@ cmd_down() {
 
 [ $# -ge 1 ] || { usage >&2; exit 2; }
 sub=$1; shift
+if [ "$sub" = _inside ]; then
+  # Internal (enter_node, agent.sh): in the node's new mount namespace.
+  STATE=$1; shift
+  mount --bind "$STATE/hosts" /etc/hosts || die "cannot bind $STATE/hosts over /etc/hosts"
+  exec "$@"
+fi
 case $sub in
   --help|-h|help) usage; exit 0 ;;
 esac
