@@ -10,8 +10,9 @@
  *
  * Internal mode (run by the daemon launcher on each I/O node):
  *   ferry-run --as-ionode NAME,... [--transport T] [--port P] [--log-dir D] -- FERRY-IOND ARGS
- * finds which NAME this host is, announces it on stdout and execs
- * FERRY-IOND --listen T://NAME:P ARGS.
+ * finds which NAME this host is, announces it on stdout and runs
+ * FERRY-IOND --listen T://NAME:P ARGS as its child, turning the stop
+ * requests it gets (SIGTERM, SIGINT, SIGHUP, SIGUSR2) into SIGTERM for it.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -284,6 +286,69 @@ static bool name_is_me(const char *name)
 
 /* ---- internal mode: the wrapper that starts ferry-iond on an I/O node -- */
 
+static volatile sig_atomic_t daemon_pid;
+
+/* The wrapper's signals: SIGUSR1 goes on as it is (the daemon logs its
+ * stats); every stop request becomes the SIGTERM that stops ferry-iond
+ * cleanly.  srun forwards SIGUSR2 to its tasks (SIGTERM it turns into
+ * SIGKILL), so SIGUSR2 is how ferry-run stops daemons started by srun. */
+static void forward_to_daemon(int sig)
+{
+	if (daemon_pid > 0)
+		kill(daemon_pid, sig == SIGUSR1 ? SIGUSR1 : SIGTERM);
+}
+
+/* Run the daemon as our child, forward stop requests to it as SIGTERM, and
+ * exit as it did.  It gets SIGTERM too if this wrapper is killed. */
+static int run_daemon(const char *mine, char **argv)
+{
+	struct sigaction sa = {.sa_handler = forward_to_daemon};
+	int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2};
+	pid_t self = getpid(), pid;
+	int status;
+	sigset_t block, old;
+
+	sigemptyset(&block);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(&block, sigs[i]);
+	/* Until daemon_pid is set, a stop request waits. */
+	sigprocmask(SIG_BLOCK, &block, &old);
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+	pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "ferry-run: I/O node %s: fork: %s\n", mine, strerror(errno));
+		return EXIT_SETUP;
+	}
+	if (pid == 0) {
+		for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+			signal(sigs[i], SIG_DFL);
+		/* srun signals the task's whole process group: the daemon
+		 * must not die of the SIGUSR2 meant for this wrapper. */
+		signal(SIGUSR2, SIG_IGN);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != self)
+			_exit(EXIT_SETUP);
+		execv(argv[0], argv);
+		fprintf(stderr, "ferry-run: I/O node %s: cannot run %s: %s\n", mine, argv[0],
+			strerror(errno));
+		_exit(127);
+	}
+	daemon_pid = pid;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return EXIT_SETUP;
+	if (WIFSIGNALED(status)) {
+		fprintf(stderr, "ferry-run: I/O node %s: ferry-iond killed by signal %s\n", mine,
+			strsignal(WTERMSIG(status)));
+		return 128 + WTERMSIG(status);
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_SETUP;
+}
+
 static int as_ionode(const char *names, const char *transport, const char *port,
 		     const char *log_dir, int argc, char **argv)
 {
@@ -338,10 +403,7 @@ static int as_ionode(const char *names, const char *transport, const char *port,
 	if (write(STDOUT_FILENO, line, strlen(line)) < 0)
 		return EXIT_SETUP;
 	free(line);
-	execv(args.v[0], args.v);
-	fprintf(stderr, "ferry-run: I/O node %s: cannot run %s: %s\n", mine, args.v[0],
-		strerror(errno));
-	return 127;
+	return run_daemon(mine, args.v);
 }
 
 /* ---- the allocation --------------------------------------------------- */
@@ -936,7 +998,7 @@ static int start_daemons(struct run *r)
 			strv_add(&a, "--kill-on-bad-exit=1");
 			strv_add(&a, "--label");
 			strv_add(&a, "--unbuffered");
-			strv_addf(&a, "--job-name=ferry-iond-%ld", (long)getpid());
+			strv_add(&a, "--job-name=ferry-iond");
 		} else {
 			strv_add(&a, "mpirun");
 			if (r->hostfile) {
@@ -1316,44 +1378,6 @@ static int probe_system_daemons(struct run *r)
 	return 0;
 }
 
-/* srun turns SIGTERM into SIGKILL for its tasks; the daemons get their
- * SIGTERM (and log their stats) through scancel --signal on their step.
- * 0 when scancel took it. */
-static int signal_srun_step(const struct run *r)
-{
-	const char *jobid = getenv("SLURM_JOB_ID");
-	char *name = xasprintf("ferry-iond-%ld", (long)getpid());
-	char *argv[] = {"squeue", "-h", "-s", "-j", (char *)jobid, "-o", "%i %j", NULL};
-	char *out, *save = NULL, *step = NULL;
-	int rc = -1;
-
-	if (!jobid || !(out = capture(argv))) {
-		free(name);
-		return -1;
-	}
-	for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *sp = strchr(line + strspn(line, " "), ' ');
-
-		if (sp && !strcmp(sp + 1, name)) {
-			*sp = '\0';
-			step = line + strspn(line, " ");
-			break;
-		}
-	}
-	if (step) {
-		char *cancel[] = {"scancel", "--signal=TERM", step, NULL};
-		char *res = capture(cancel);
-
-		if (res) {
-			rc = 0;
-			free(res);
-		}
-	}
-	free(out);
-	free(name);
-	return rc;
-}
-
 static void stop_daemons(struct run *r)
 {
 	double start;
@@ -1365,8 +1389,9 @@ static void stop_daemons(struct run *r)
 	if (!r->daemons_exited) {
 		if (verbose)
 			msg("stopping the I/O node daemons");
-		if (!r->daemons_by_srun || signal_srun_step(r) != 0)
-			kill(r->daemons_pid, SIGTERM);
+		/* srun would turn SIGTERM into SIGKILL for its tasks; it
+		 * forwards SIGUSR2, which the wrappers turn into SIGTERM. */
+		kill(r->daemons_pid, r->daemons_by_srun ? SIGUSR2 : SIGTERM);
 	}
 	start = now_s();
 	while (!r->daemons_exited) {
@@ -1533,8 +1558,15 @@ static int start_job(struct run *r)
 				if (r->nodes[k].is_ionode)
 					strv_add(&ex, r->nodes[k].name);
 			if (ex.n) {
+				size_t ncompute = 0;
+
+				for (size_t k = 0; k < r->nnodes; k++)
+					ncompute += r->nodes[k].ionode >= 0;
 				list = strv_join(&ex, ",");
+				/* srun would take the whole allocation's node count
+				 * from the environment; the user's own -N still wins. */
 				strv_addf(&a, "--exclude=%s", list);
+				strv_addf(&a, "--nodes=%zu", ncompute);
 				free(list);
 			}
 			strv_free(&ex);
