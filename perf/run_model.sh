@@ -192,7 +192,7 @@ run_syn() {
   field "$line" wall_s
 }
 
-echo "provider,policy,data_dir,meta_dir,runs,measured_s,measured_min_s,measured_max_s,native_s,baseline_s,calls,forwarded_calls,fc_us,trap_us,predicted_s,error_pct,predicted_from_native_s,error_from_native_pct,profile" >"$CSV"
+echo "provider,policy,data_dir,meta_dir,runs,measured_s,measured_min_s,measured_max_s,native_s,baseline_s,calls,forwarded_calls,fc_us,trap_us,predicted_s,error_pct,predicted_from_native_s,error_from_native_pct,profile,error_min_pct,error_max_pct" >"$CSV"
 
 POLICIES="none data meta all"
 for PROV in "${PROV_LIST[@]}"; do
@@ -222,25 +222,29 @@ for PROV in "${PROV_LIST[@]}"; do
       all) D=/pfs M=/pfs ;;
     esac
   }
-  declare -A RUNS=()
-  nat=() cal_rows=()
+  declare -A RUNS=() W=() PR=()
+  nat=() cal_rows=() FC_R=() T_R=()
   for r in $(seq "$REPEAT"); do
     read -r NM NA < <(cal "$OUT/raw/calibrate-native-$PROV-$r.txt" "$SYN" --calibrate "$CAL_N" "$LOCAL")
     read -r LM LA < <(cal "$OUT/raw/calibrate-local-$PROV-$r.txt" "${FX[@]}" "$SYN" --calibrate "$CAL_N" "$LOCAL")
     read -r FM FA < <(cal "$OUT/raw/calibrate-forwarded-$PROV-$r.txt" "${FX[@]}" "$SYN" --calibrate "$CAL_N" /pfs)
     [ -n "$NA" ] && [ -n "$LA" ] && [ -n "$FA" ] || die "calibration failed, see $OUT/raw/calibrate-*-$PROV-$r.txt"
     cal_rows+=("$NM $NA $LM $LA $FM $FA")
-    nat+=("$(run_syn "$OUT/raw/native-$PROV-$r.txt" "$SYN" "${SYN_ARGS[@]}" "$LOCAL")")
+    FC_R[$r]=$(awk -v f="$FA" -v n="$NA" 'BEGIN { v = (f - n) / 2; printf "%.3f", (v > 0 ? v : 0) }')
+    T_R[$r]=$(awk -v l="$LA" -v n="$NA" 'BEGIN { v = l - n; printf "%.3f", (v > 0 ? v : 0) }')
+    nat[$r]=$(run_syn "$OUT/raw/native-$PROV-$r.txt" "$SYN" "${SYN_ARGS[@]}" "$LOCAL")
     for pol in $POLICIES; do
       pol_dirs "$pol"
       prof=$OUT/raw/profile-$PROV-$pol-$r.csv
       w=$(FERRY_PROFILE=$prof run_syn "$OUT/raw/$pol-$PROV-$r.txt" "${FX[@]}" "$SYN" "${SYN_ARGS[@]}" --meta-dir "$M" "$D")
       [ -s "$prof" ] || die "no profile written to $prof"
       RUNS[$pol]+="$w $prof"$'\n'
+      W[$pol,$r]=$w
+      PR[$pol,$r]=$prof
     done
-    echo "run $r of $REPEAT done"
+    echo "run $r of $REPEAT done (f_c $([ -n "$FC_FROM" ] && echo "from $FC_FROM" || echo "${FC_R[$r]} us"), t ${T_R[$r]} us)"
   done
-  # the calibration: means over the repetitions
+  # the calibration: means over the repetitions (for the summary and the surfaces)
   read -r NAT_MED NAT_US LOC_MED LOC_US FWD_MED FWD_US < <(printf '%s\n' "${cal_rows[@]}" |
     awk '{ for (i = 1; i <= 6; i++) s[i] += $i } END { for (i = 1; i <= 6; i++) printf "%.3f ", s[i] / NR; print "" }')
   TRAP_US=$(awk -v l="$LOC_US" -v n="$NAT_US" 'BEGIN { v = l - n; printf "%.3f", (v > 0 ? v : 0) }')
@@ -253,7 +257,7 @@ for PROV in "${PROV_LIST[@]}"; do
     FC_ARGS=(--fc "$FC_US")
     FC_NOTE="(forwarded lseek $FWD_US us - native $NAT_US us, means) / 2"
   fi
-  echo "lseek mean (median): native $NAT_US ($NAT_MED) us, intercepted $LOC_US ($LOC_MED) us, forwarded $FWD_US ($FWD_MED) us"
+  echo "lseek mean (median), over the repetitions: native $NAT_US ($NAT_MED) us, intercepted $LOC_US ($LOC_MED) us, forwarded $FWD_US ($FWD_MED) us"
   echo "f_c = $FC_US us one way $FC_NOTE; interception cost t = $TRAP_US us per call"
   NATIVE_S=$(printf '%s\n' "${nat[@]}" | median)
   echo "native: median $NATIVE_S s of ${nat[*]}"
@@ -261,7 +265,7 @@ for PROV in "${PROV_LIST[@]}"; do
   for pol in $POLICIES; do
     pol_dirs "$pol"
     runs=$(printf '%s' "${RUNS[$pol]}")
-    # the median run (its profile goes to the model)
+    # the median run (its profile goes to the surfaces)
     med=$(sort -g <<<"$runs" | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }')
     MEAS[$pol]=$(awk '{ print $1 }' <<<"$runs" | median)
     MIN[$pol]=$(awk '{ print $1 }' <<<"$runs" | sort -g | head -n 1)
@@ -271,49 +275,60 @@ for PROV in "${PROV_LIST[@]}"; do
   done
   stop_iond
 
-  # 3. the predictions
-  BASE=${PROF[none]}
+  # 3. the predictions, one per repetition, each from that repetition's own
+  # calibration and 'none' run (they ran minutes apart at most): the error of
+  # each, and their median.
   for pol in $POLICIES; do
-    P=$OUT/raw/predict-$PROV-$pol
-    "$MODEL" "${FC_ARGS[@]}" --gamma 1 --wall "${MEAS[none]}" --policy ferry,all,least,most,random \
-      --policy-from "${PROF[$pol]}" --csv "$P.csv" "$BASE" >"$P.txt" 2>&1 || { cat "$P.txt"; die "ferry-model failed"; }
-    "$MODEL" "${FC_ARGS[@]}" --gamma 1 --wall "$NATIVE_S" --trap-us "$TRAP_US" --policy ferry \
-      --policy-from "${PROF[$pol]}" --csv "$P-native.csv" "$BASE" >"$P-native.txt" 2>&1 || { cat "$P-native.txt"; die "ferry-model failed"; }
-    pred=$(awk -F, '$1 == "ferry" { print $10 }' "$P.csv")
-    predn=$(awk -F, '$1 == "ferry" { print $10 }' "$P-native.csv")
-    calls=$(awk -F, '$1 == "ferry" { printf "%.0f", $9 }' "$P.csv")
-    total=$(awk '/^# calls / { s += $3 } END { print s }' "$BASE")
-    fc=$(awk -F, '$1 == "ferry" { print $3 }' "$P.csv")
-    awk -v prov="$PROV" -v pol="$pol" -v d="$( [ "$pol" = data ] || [ "$pol" = all ] && echo /pfs || echo local)" \
-      -v m="$( [ "$pol" = meta ] || [ "$pol" = all ] && echo /pfs || echo local)" -v n="$REPEAT" \
+    rows=()
+    for r in $(seq "$REPEAT"); do
+      P=$OUT/raw/predict-$PROV-$pol-$r
+      if [ -n "$FC_FROM" ]; then fca=("${FC_ARGS[@]}"); else fca=(--fc "${FC_R[$r]}"); fi
+      "$MODEL" "${fca[@]}" --gamma 1 --wall "${W[none,$r]}" --policy ferry,all,least,most,random \
+        --policy-from "${PR[$pol,$r]}" --csv "$P.csv" "${PR[none,$r]}" >"$P.txt" 2>&1 || { cat "$P.txt"; die "ferry-model failed"; }
+      "$MODEL" "${fca[@]}" --gamma 1 --wall "${nat[$r]}" --trap-us "${T_R[$r]}" --policy ferry \
+        --policy-from "${PR[$pol,$r]}" --csv "$P-native.csv" "${PR[none,$r]}" >"$P-native.txt" 2>&1 || { cat "$P-native.txt"; die "ferry-model failed"; }
+      # predicted predicted_native measured forwarded_calls calls fc
+      rows+=("$(awk -F, '$1 == "ferry" { printf "%s %.0f %s ", $10, $9, $3 }' "$P.csv") $(awk -F, '$1 == "ferry" { print $10 }' "$P-native.csv") ${W[$pol,$r]} $(awk '/^# calls / { s += $3 } END { print s }' "${PR[none,$r]}")")
+    done
+    # rows: pred fwd fc predn meas calls
+    printf '%s\n' "${rows[@]}" | awk -v prov="$PROV" -v pol="$pol" -v n="$REPEAT" \
+      -v d="$( [ "$pol" = data ] || [ "$pol" = all ] && echo /pfs || echo local)" \
+      -v m="$( [ "$pol" = meta ] || [ "$pol" = all ] && echo /pfs || echo local)" \
       -v meas="${MEAS[$pol]}" -v mn="${MIN[$pol]}" -v mx="${MAX[$pol]}" -v nat="$NATIVE_S" \
-      -v base="${MEAS[none]}" -v calls="$total" -v fwd="$calls" -v fc="$fc" -v t="$TRAP_US" \
-      -v pred="$pred" -v predn="$predn" -v prof="raw/$(basename "${PROF[$pol]}")" 'BEGIN {
-        printf "%s,%s,%s,%s,%d,%s,%s,%s,%s,%s,%s,%s,%s,%s,%.6f,%.2f,%.6f,%.2f,%s\n",
-          prov, pol, d, m, n, meas, mn, mx, nat, base, calls, fwd, fc, t,
-          pred, 100 * (pred - meas) / meas, predn, 100 * (predn - meas) / meas, prof }' >>"$CSV"
+      -v base="${MEAS[none]}" -v t="$TRAP_US" -v prof="raw/$(basename "${PROF[$pol]}")" '
+      function med(a, k,   i, j, x) {
+        for (i = 2; i <= k; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+        return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
+      { k++; p[k] = $1; fwd = $2; fc[k] = $3; pn[k] = $4; e[k] = 100 * ($1 - $5) / $5; en[k] = 100 * ($4 - $5) / $5; calls = $6
+        emin = (k == 1 || e[k] < emin) ? e[k] : emin; emax = (k == 1 || e[k] > emax) ? e[k] : emax }
+      END {
+        printf "%s,%s,%s,%s,%d,%s,%s,%s,%s,%s,%s,%s,%.3f,%s,%.6f,%.2f,%.6f,%.2f,%s,%.2f,%.2f\n",
+          prov, pol, d, m, n, meas, mn, mx, nat, base, calls, fwd, med(fc, k), t,
+          med(p, k), med(e, k), med(pn, k), med(en, k), prof, emin, emax }' >>"$CSV"
   done
+  cp "$OUT/raw/predict-$PROV-all-1.txt" "$OUT/raw/predict-$PROV-all.txt"
   # the paper's policies on the baseline, and its surfaces
   echo "-- ferry-model on the 'none' profile (the paper's policies; 'ferry' = the 'all' run's split):"
   cat "$OUT/raw/predict-$PROV-all.txt"
   "$MODEL" -q "${FC_ARGS[@]}" --wall "${MEAS[none]}" --policy-from "${PROF[all]}" \
-    --surface "$OUT/surfaces-$PROV" --grid "$([ "$QUICK" = 1 ] && echo 8 || echo 25)" "$BASE" \
+    --surface "$OUT/surfaces-$PROV" --grid "$([ "$QUICK" = 1 ] && echo 8 || echo 25)" "${PROF[none]}" \
     >"$OUT/raw/surfaces-$PROV.txt" 2>&1 || { cat "$OUT/raw/surfaces-$PROV.txt"; die "ferry-model --surface failed"; }
-  unset MEAS MIN MAX PROF RUNS
+  unset MEAS MIN MAX PROF RUNS W PR
   echo
 done
 
 # ---- the table ----
-echo "== predicted against measured (seconds; medians of $REPEAT runs) =="
+echo "== predicted against measured (seconds; medians of $REPEAT runs; errors: median of the runs' errors) =="
 cat "$OUT/machine.txt"
-printf '\n%-5s %-5s | %10s %10s | %10s %8s | %10s %8s | %9s %8s\n' prov policy measured native \
-  predicted "error" "from nat." "error" "fwd calls" "f_c us"
+printf '\n%-5s %-5s | %10s %10s | %10s %8s %17s | %10s %8s | %9s %8s\n' prov policy measured native \
+  predicted "error" "(range)" "from nat." "error" "fwd calls" "f_c us"
 awk -F, 'NR > 1 {
-  printf "%-5s %-5s | %10.4f %10.4f | %10.4f %7.1f%% | %10.4f %7.1f%% | %9s %8s\n",
-    $1, $2, $6, $9, $15, $16, $17, $18, $12, $13 }' "$CSV"
+  printf "%-5s %-5s | %10.4f %10.4f | %10.4f %7.1f%% [%6.1f, %6.1f] | %10.4f %7.1f%% | %9s %8.2f\n",
+    $1, $2, $6, $9, $15, $16, $20, $21, $17, $18, $12, $13 }' "$CSV"
 echo
-echo "predicted: the paper's refined model from the 'none' run's profile and run time"
-echo "  (gamma 1; b(s) = the share of calls of s the policy's run forwarded)."
+echo "predicted: the paper's refined model from the 'none' run's profile and run time, per"
+echo "  repetition with that repetition's f_c (gamma 1; b(s) = the share of calls of s the"
+echo "  policy's run forwarded); f_c us: the median over the repetitions."
 echo "from nat.: the same from the native run time, plus the interception cost t per call."
 
 if command -v gnuplot >/dev/null; then
