@@ -119,20 +119,41 @@ check "io2 served exactly the tasks of c3 and c4" served_own io2 10.9.0.12 c3 c4
   tail -n 5 "$T_DIR"/logs/ferry-iond-io*.log
 check "both daemons got SIGTERM: stats logged, clean exit" \
   test "$(cat "$T_DIR"/logs/ferry-iond-io*.log | grep -c 'exiting with status 0')" -eq 2
-# Nothing of the job is left: only Slurm's own daemons run on the nodes.
-left=
-for _ in $(seq 50); do
-  left=
-  for n in io1 io2 c1 c2 c3 c4; do
-    for p in $(ip netns pids "ferry-$TB_NAME-$n"); do
-      c=$(cat /proc/$p/comm 2>/dev/null) || continue
-      case $c in slurmd|slurmctld|slurmscriptd) ;; *) left+="$n:$c($p) " ;; esac
+# nothing_left: only Slurm's own daemons run on the nodes (waits a little).
+nothing_left() {
+  local n p c left
+  for _ in $(seq 50); do
+    left=
+    for n in io1 io2 c1 c2 c3 c4; do
+      for p in $(ip netns pids "ferry-$TB_NAME-$n"); do
+        c=$(cat /proc/$p/comm 2>/dev/null) || continue
+        case $c in slurmd|slurmctld|slurmscriptd) ;; *) left+="$n:$c($p) " ;; esac
+      done
     done
+    [ -z "$left" ] && return 0
+    sleep 0.2
   done
-  [ -z "$left" ] && break
+  echo "left: $left"
+  return 1
+}
+check "nothing of the job is left on the nodes" nothing_left
+
+# scancel in the middle of the job: Slurm signals the batch script (ferry-run),
+# the daemons' step and the tasks; nothing of the job may be left.
+mkdir -p "$PFS/cancel"
+task='echo $SLURM_PROCID > /pfs/cancel/r$SLURM_PROCID && exec sleep 300'
+jid=$(on_c1 sbatch --parsable -N 6 --exclusive --chdir="$T_DIR" --output="$T_DIR/cancel.out" \
+      --wrap "exec ferry-run --ionodes io1,io2 --ratio 2 --auth none --log-dir $T_DIR/cancel-logs \
+              --export /pfs=$PFS -- srun -n 8 sh -c '$task'")
+jid=${jid%%;*}
+for _ in $(seq 300); do
+  [ "$(ls "$PFS/cancel" | wc -l)" -eq 8 ] && break
   sleep 0.2
 done
-[ -z "$left" ] || echo "left: $left"
-check "nothing of the job is left on the nodes" test -z "$left"
+check "the job to cancel runs its 8 tasks through Ferry" test "$(ls "$PFS/cancel" | wc -l)" -eq 8
+on_c1 scancel "$jid"
+for _ in $(seq 200); do [ -z "$(on_c1 squeue -h -j "$jid" 2>/dev/null)" ] && break; sleep 0.2; done
+check "Slurm says the job was cancelled" grep -q "JobState=CANCELLED" <<<"$(on_c1 scontrol show job "$jid" 2>&1)"
+check "nothing of the cancelled job is left on the nodes" nothing_left
 "$TB" down --name "$TB_NAME" >/dev/null
 finish
