@@ -12,7 +12,10 @@
  *                   dispatcher looks at (FD class) and runs locally
  *   pread_1b        pread(fd, buf, 1, 0) of --file (forwarded when it is
  *                   under a mounted prefix), if --file is given
- * One CSV line per call on stdout: mode,call,iterations,rounds,median_ns,min_ns
+ * One CSV line per call on stdout:
+ *   mode,call,iterations,rounds,median_ns,min_ns,cpu_median_ns
+ * (elapsed per call: median and minimum over rounds; CPU time of this thread
+ * per call: median)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,11 +30,11 @@ __asm__(".text\n.balign 16\n.type bench_getppid_site, @function\nbench_getppid_s
 	"\tmovl $110, %eax\n\tsyscall\n\tret\n.size bench_getppid_site, . - bench_getppid_site\n");
 long bench_getppid_site(void);
 
-static double now_ns(void)
+static double clock_ns(clockid_t clock)
 {
 	struct timespec ts;
 
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) {
+	if (clock_gettime(clock, &ts) != 0) {
 		perror("clock_gettime");
 		exit(1);
 	}
@@ -49,14 +52,17 @@ enum bench_call { CALL_GETPPID_LIBC, CALL_GETPPID_INLINE, CALL_LSEEK, CALL_PREAD
 
 static int bench_fd = -1, null_fd = -1;
 
-/* ns per call of `iterations` calls; exits on a failed call. */
-static double bench_round(enum bench_call call, long iterations)
+/* ns per call of `iterations` calls, elapsed and on this thread's CPU
+ * (which a shared machine's other work does not inflate); exits on a failed
+ * call. */
+static double bench_round(enum bench_call call, long iterations, double *cpu)
 {
 	char byte;
-	double t0, t1;
+	double t0, t1, c0, c1;
 	long i;
 
-	t0 = now_ns();
+	c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+	t0 = clock_ns(CLOCK_MONOTONIC);
 	switch (call) {
 	case CALL_GETPPID_LIBC:
 		for (i = 0; i < iterations; i++)
@@ -79,7 +85,9 @@ static double bench_round(enum bench_call call, long iterations)
 				goto fail;
 		break;
 	}
-	t1 = now_ns();
+	t1 = clock_ns(CLOCK_MONOTONIC);
+	c1 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+	*cpu = (c1 - c0) / (double)iterations;
 	return (t1 - t0) / (double)iterations;
 fail:
 	fprintf(stderr, "ferry-intercept-bench: call %d failed: %s\n", (int)call, strerror(errno));
@@ -89,14 +97,16 @@ fail:
 static void bench(const char *mode, const char *name, enum bench_call call, long iterations,
 		  int rounds)
 {
-	double t[64];
+	double t[64], c[64], unused;
 	int r;
 
-	(void)bench_round(call, iterations / 10 + 1); /* warm-up (and rewriting) */
+	(void)bench_round(call, iterations / 10 + 1, &unused); /* warm-up, rewriting */
 	for (r = 0; r < rounds; r++)
-		t[r] = bench_round(call, iterations);
+		t[r] = bench_round(call, iterations, &c[r]);
 	qsort(t, (size_t)rounds, sizeof(t[0]), cmp_double);
-	printf("%s,%s,%ld,%d,%.1f,%.1f\n", mode, name, iterations, rounds, t[rounds / 2], t[0]);
+	qsort(c, (size_t)rounds, sizeof(c[0]), cmp_double);
+	printf("%s,%s,%ld,%d,%.1f,%.1f,%.1f\n", mode, name, iterations, rounds, t[rounds / 2],
+	       t[0], c[rounds / 2]);
 }
 
 static void usage(FILE *out)
@@ -106,7 +116,8 @@ static void usage(FILE *out)
 		"                             [--rounds R] [--file PATH] [--header]\n"
 		"Times getppid through libc and from an inline syscall, lseek of /dev/null (and\n"
 		"a 1-byte pread of PATH), N calls per round (default 1000000; pread: 20000), median of R rounds\n"
-		"(default 7, at most 63).  Prints mode,call,iterations,rounds,median_ns,min_ns;\n"
+		"(default 7, at most 63).  Prints mode,call,iterations,rounds,median_ns,min_ns,\n"
+		"cpu_median_ns (elapsed, and this thread's CPU time, per call);\n"
 		"--header prints the column names first.  Run it natively and under ferry-exec\n"
 		"(FERRY_FASTPATH=0 and 1) to compare; perf/run_intercept_bench.sh does that.\n");
 }
@@ -145,7 +156,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (header)
-		printf("mode,call,iterations,rounds,median_ns,min_ns\n");
+		printf("mode,call,iterations,rounds,median_ns,min_ns,cpu_median_ns\n");
 	bench(mode, "getppid_libc", CALL_GETPPID_LIBC, iterations, rounds);
 	bench(mode, "getppid_inline", CALL_GETPPID_INLINE, iterations, rounds);
 	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
