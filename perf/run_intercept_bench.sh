@@ -13,7 +13,7 @@ REPO=$(cd "$HERE/.." && pwd)
 usage() {
   cat <<EOF
 usage: perf/run_intercept_bench.sh [--build DIR] [--out DIR] [--provider shm|tcp]
-                                   [--quick]
+                                   [--quick] [--pin]
 
 Runs ferry-intercept-bench three ways -- native, sud (FERRY_FASTPATH=0),
 fast (FERRY_FASTPATH=1) -- against a ferry-iond it starts and stops itself
@@ -26,6 +26,8 @@ Options:
   --out DIR        where results go (default perf/results/DATE-intercept)
   --provider P     shm (default) or tcp
   --quick          fewer iterations (a smoke run, a few seconds)
+  --pin            the daemon on CPU 0, the benchmark on CPU 1 (taskset): on
+                   a busy machine this keeps them from taking turns on one
   -h, --help       this text
 
 Writes DIR/intercept.csv (mode,call,iterations,rounds,median_ns,min_ns,
@@ -40,6 +42,7 @@ BUILD=${FERRY_BUILD:-}
 OUT=
 PROVIDER=shm
 QUICK=0
+PIN=0
 while [ $# -gt 0 ]; do
   case $1 in
     --build) BUILD=${2:?--build needs a directory}; shift 2 ;;
@@ -49,6 +52,7 @@ while [ $# -gt 0 ]; do
     --provider) PROVIDER=${2:?--provider needs shm or tcp}; shift 2 ;;
     --provider=*) PROVIDER=${1#*=}; shift ;;
     --quick) QUICK=1; shift ;;
+    --pin) PIN=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run_intercept_bench.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -67,6 +71,12 @@ for f in "$IOND" "$FEXEC" "$BENCH" "$BUILD/lib/libferry.so"; do
   [ -e "$f" ] || { echo "run_intercept_bench.sh: $f missing (build the tree first)" >&2; exit 2; }
 done
 case $PROVIDER in shm|tcp) ;; *) echo "run_intercept_bench.sh: --provider shm or tcp" >&2; exit 2 ;; esac
+
+ON_IOND=(); ON_BENCH=()
+if [ "$PIN" = 1 ]; then
+  [ "$(nproc)" -ge 2 ] || { echo "run_intercept_bench.sh: --pin needs 2 CPUs" >&2; exit 2; }
+  ON_IOND=(taskset -c 0); ON_BENCH=(taskset -c 1)
+fi
 
 [ -n "$OUT" ] || OUT=$REPO/perf/results/$(date -u +%Y%m%dT%H%M%SZ)-intercept
 mkdir -p "$OUT"
@@ -94,6 +104,8 @@ if [ "$QUICK" = 1 ]; then ITER=50000; IO_ITER=1000; ROUNDS=3; fi
   echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "revision: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
   echo "provider: $PROVIDER"
+  echo "pinned: $([ "$PIN" = 1 ] && echo "ferry-iond on CPU 0, the benchmark on CPU 1" || echo no)"
+  echo "nice: $(nice)"
 } > "$OUT/machine.txt"
 load=$(cut -d' ' -f1 /proc/loadavg)
 if awk -v l="$load" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
@@ -108,7 +120,7 @@ case $PROVIDER in
        URI="tcp://127.0.0.1:$port" ;;
   shm) URI="shm://ferry-intercept-$$" ;;
 esac
-"$IOND" --listen "$URI" --export "/pfs=$EXPORT" --ready-file "$TMP/ready" > "$OUT/iond.log" 2>&1 &
+"${ON_IOND[@]}" "$IOND" --listen "$URI" --export "/pfs=$EXPORT" --ready-file "$TMP/ready" > "$OUT/iond.log" 2>&1 &
 IOND_PID=$!
 for _ in $(seq 300); do
   [ -s "$TMP/ready" ] && break
@@ -119,10 +131,10 @@ done
 
 ARGS=(--iterations "$ITER" --io-iterations "$IO_ITER" --rounds "$ROUNDS")
 RAW=$TMP/raw.csv
-"$BENCH" --mode native "${ARGS[@]}" --file "$EXPORT/bench.dat" > "$RAW"
-FERRY_FASTPATH=0 "$FEXEC" --ionode "$URI" --mount /pfs -- \
+"${ON_BENCH[@]}" "$BENCH" --mode native "${ARGS[@]}" --file "$EXPORT/bench.dat" > "$RAW"
+FERRY_FASTPATH=0 "${ON_BENCH[@]}" "$FEXEC" --ionode "$URI" --mount /pfs -- \
   "$BENCH" --mode sud "${ARGS[@]}" --file /pfs/bench.dat >> "$RAW"
-FERRY_FASTPATH=1 "$FEXEC" --ionode "$URI" --mount /pfs -- \
+FERRY_FASTPATH=1 "${ON_BENCH[@]}" "$FEXEC" --ionode "$URI" --mount /pfs -- \
   "$BENCH" --mode fast "${ARGS[@]}" --file /pfs/bench.dat >> "$RAW"
 
 awk -F, 'BEGIN { print "mode,call,iterations,rounds,median_ns,min_ns,cpu_median_ns,added_ns,added_min_ns,added_cpu_ns" }
