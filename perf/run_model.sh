@@ -31,8 +31,11 @@ For each provider, in one run against one real ferry-iond:
   3. ferry-model predicts each policy's run time from the profile and run
      time of 'none' (the paper's model: gamma 1, f_c, b(s) = the share of
      the calls of s that the policy's run forwarded), and, with the
-     interception cost t as an extra per-call term, from the native run;
-     the error is (predicted - measured) / measured, medians of --repeat runs.
+     interception cost t as an extra per-call term, from the native run.
+     Steps 1 and 2 are interleaved, --repeat times; each repetition is
+     predicted from its own calibration and 'none' run; the error is
+     (predicted - measured) / measured, its median over the repetitions
+     (and its range) reported.
 
 Options:
   --providers LIST  shm, tcp or both (default shm,tcp)

@@ -380,6 +380,17 @@ static void fc_from_bench(void **state)
 				 NULL, &fc, err, sizeof(err)),
 			 0);
 	assert_true(fabs(fc - 1.5) < 1e-12);
+	/* the same with a clients column, comment lines and more than one
+	 * client count: the one-client row */
+	assert_int_equal(read_fc("provider,op,size,clients,ferry_median_us,ferry_p99_us\n"
+				 "# date: 2026-11-22T04:00:00Z\n"
+				 "# cpu: x, y\n"
+				 "tcp,null_call,0,4,80.0,90\n"
+				 "tcp,null_call,0,1,20.0,30\n"
+				 "shm,null_call,0,1,2.0,3\n",
+				 "tcp", &fc, err, sizeof(err)),
+			 0);
+	assert_true(fabs(fc - 10.0) < 1e-12);
 	/* ferry-forward-bench --csv rows: one client preferred */
 	assert_int_equal(read_fc("null_call,0,4,9.000,10\nnull_call,0,1,5.000,6\nstat,0,1,8,9\n",
 				 NULL, &fc, err, sizeof(err)),
