@@ -147,6 +147,24 @@ static long vfork_child_call(const struct cnk_syscall_desc *d, long nr, const lo
 	}
 }
 
+/* Does every signal in sigs have a handler installed with SA_RESTART? */
+static bool all_restart(uint64_t sigs)
+{
+	struct {
+		unsigned long handler, flags, restorer;
+		uint64_t mask;
+	} act;
+
+	for (int sig = 1; sig <= 64; sig++) {
+		if (!(sigs & (1ull << (sig - 1))))
+			continue;
+		if (cnk_raw_syscall6(SYS_rt_sigaction, sig, 0, (long)&act, sizeof(uint64_t), 0, 0) ||
+		    !(act.flags & SA_RESTART))
+			return false;
+	}
+	return true;
+}
+
 struct handler_call {
 	const struct cnk_syscall_desc *d;
 	long nr;
@@ -171,16 +189,25 @@ static long forward(const struct cnk_syscall_desc *d, long nr, const long *a)
 
 	if (in_vfork_child())
 		return vfork_child_call(d, nr, a);
-	mret = cnk_raw_syscall6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&blocked, (long)&saved_mask,
-				sizeof(blocked), 0, 0);
-	{
+	for (;;) {
 		struct handler_call hc = { .d = d, .nr = nr, .a = a };
+		uint64_t sigs;
 
+		mret = cnk_raw_syscall6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&blocked,
+					(long)&saved_mask, sizeof(blocked), 0, 0);
+		cnk_session_set_app_mask(mret == 0 ? saved_mask : ~0ull);
 		ret = cnk_fwd_stack_call(run_handler, &hc);
+		/* Unblocking delivers what arrived meanwhile: the handlers run
+		 * here, before the call returns, as with a real syscall. */
+		if (mret == 0)
+			cnk_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&saved_mask, 0,
+					 sizeof(saved_mask), 0, 0);
+		sigs = ret == -EINTR ? cnk_session_take_interrupting_signals() : 0;
+		/* An interrupted lock wait is restarted when every handler that
+		 * interrupted it asked for SA_RESTART (signal(7)). */
+		if (!sigs || !all_restart(sigs))
+			break;
 	}
-	if (mret == 0)
-		cnk_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&saved_mask, 0,
-				 sizeof(saved_mask), 0, 0);
 	errno = saved_errno;
 	return ret;
 }
@@ -191,10 +218,25 @@ int cnk_dispatch_owner_pid(void)
 }
 
 /* Before a vfork child exists (CNK_NR_VFORK_PREPARE): forget what the
- * previous vfork child of this thread did to its own cwd. */
+ * previous vfork child of this thread did to its own cwd, and have the I/O
+ * node hold the descriptors the child may carry across its exec (the child
+ * itself must not use the session). */
 static long vfork_prepare(void)
 {
+	uint64_t blocked = forward_blocked_signals, saved_mask = 0;
+	int saved_errno = errno;
+	long mret;
+
 	cnk_cwd_vfork_reset();
+	if (!cnk_policy_enabled() || cnk_fdtable_empty() || in_vfork_child())
+		return 0;
+	mret = cnk_raw_syscall6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&blocked, (long)&saved_mask,
+				sizeof(blocked), 0, 0);
+	cnk_exec_before_vfork();
+	if (mret == 0)
+		cnk_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&saved_mask, 0,
+				 sizeof(saved_mask), 0, 0);
+	errno = saved_errno;
 	return 0;
 }
 
@@ -424,6 +466,7 @@ void cnk_dispatch_atfork_child(void)
 		cnk_session_inherit(fork_held);
 		fork_held = NULL;
 	}
+	cnk_exec_forget_vfork_record();
 	fork_restore_signals();
 }
 
@@ -432,5 +475,6 @@ void cnk_dispatch_exit(void)
 	if (atomic_exchange(&dispatch_exited, true))
 		return;
 	cnk_profile_flush();
+	cnk_exec_release_vfork_record();
 	cnk_session_close();
 }

@@ -19,6 +19,7 @@
 static _Atomic(struct cnk_file *) fd_slots[CNK_FD_MAX];
 static atomic_int fd_count;
 static atomic_int fd_high;
+static atomic_uint_fast64_t fd_generation;
 static pthread_mutex_t fd_lock = PTHREAD_MUTEX_INITIALIZER;
 static cnk_file_release_fn file_release;
 static cnk_stale_hook_fn stale_hook;
@@ -131,6 +132,7 @@ static struct cnk_file *slot_set_locked(int fd, struct cnk_file *f)
 	if (f && fd >= atomic_load(&fd_high))
 		atomic_store(&fd_high, fd + 1);
 	old = atomic_exchange(&fd_slots[fd], f);
+	atomic_fetch_add(&fd_generation, 1);
 	if (old && !f)
 		atomic_fetch_sub(&fd_count, 1);
 	else if (!old && f)
@@ -320,4 +322,9 @@ void cnk_fdtable_remap(const int64_t *pairs, size_t npairs)
 		}
 	}
 	pthread_mutex_unlock(&fd_lock);
+}
+
+uint64_t cnk_fdtable_generation(void)
+{
+	return atomic_load(&fd_generation);
 }

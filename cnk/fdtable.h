@@ -77,6 +77,8 @@ int cnk_fd_dup(int oldfd, int newfd, enum cnk_dup_kind kind, int flags);
 /* Map an fd that is already a placeholder (inherited across exec) to f,
  * which gains a reference.  0 or -EBADF when out of range. */
 int cnk_fd_install_at(int fd, struct cnk_file *f);
+/* Changes whenever a number is mapped or unmapped. */
+uint64_t cnk_fdtable_generation(void);
 /* One above the highest fd ever mapped: bounds a scan of the table. */
 int cnk_fdtable_high(void);
 

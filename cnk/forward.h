@@ -35,6 +35,12 @@ cnk_fwd_fn cnk_fwd_exec;
 void cnk_exec_adopt_inherited(void);
 /* In the parent, before a vfork child exists: note each forwarded file's
  * offset, which the child cannot ask the I/O node for. */
+/* Before a vfork: make sure the I/O node holds this thread's descriptors
+ * for the child's exec; after fork (child), forget the parent's record; at
+ * exit, give the record back. */
+void cnk_exec_before_vfork(void);
+void cnk_exec_forget_vfork_record(void);
+void cnk_exec_release_vfork_record(void);
 /* chdir/fchdir in a vfork child (forward_cwd.c). */
 long cnk_vfork_chdir(long nr, const long *a);
 /* dispatch.c: the process whose descriptor table the runtime's describes

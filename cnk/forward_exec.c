@@ -265,6 +265,64 @@ static size_t collect_surviving_fds(const struct cnk_held *held, bool carry, boo
 	return n;
 }
 
+/*
+ * What this thread's vfork children carry.  A vfork child must not use the
+ * session (it may have closed the transport's descriptors: Python closes
+ * every fd before its exec), so the parent asks the I/O node to hold
+ * duplicates before the vfork.  The record is kept for the next vfork until
+ * a child's exec takes it (vfork_held_used, set by the child in the shared
+ * memory just before its execve) or the descriptor table changes: a shell
+ * that runs a thousand commands holds one set of duplicates, not a thousand.
+ */
+static __thread struct cnk_held *vfork_held;
+static __thread uint64_t vfork_held_gen;
+static __thread volatile bool vfork_held_used;
+
+/* Give back duplicates nobody will take: adopt them, keeping none. */
+static void held_release(struct cnk_held *h)
+{
+	if (h && !vfork_held_used)
+		cnk_session_adopt(h->id, h->token, NULL, 0);
+	cnk_held_free(h);
+}
+
+void cnk_exec_before_vfork(void)
+{
+	uint64_t gen = cnk_fdtable_generation();
+
+	if (vfork_held && (vfork_held_used || vfork_held_gen != gen)) {
+		if (vfork_held_used)
+			cnk_held_free(vfork_held);
+		else
+			held_release(vfork_held);
+		vfork_held = NULL;
+		vfork_held_used = false;
+	}
+	/* Every forwarded descriptor counts, close-on-exec or not: the child
+	 * may dup2 one onto a number that survives (posix_spawn, Python). */
+	if (vfork_held || cnk_fdtable_empty() || !cnk_session_owns_endpoint())
+		return;
+	vfork_held = cnk_session_detach();
+	vfork_held_gen = gen;
+}
+
+void cnk_exec_forget_vfork_record(void)
+{
+	/* A fork child: the record is its parent's. */
+	cnk_held_free(vfork_held);
+	vfork_held = NULL;
+	vfork_held_used = false;
+}
+
+void cnk_exec_release_vfork_record(void)
+{
+	if (vfork_held && cnk_session_owns_endpoint())
+		held_release(vfork_held);
+	else
+		cnk_held_free(vfork_held);
+	vfork_held = NULL;
+}
+
 /* exec a local file (or a memfd copy): carry the forwarded cwd and
  * descriptors in the environment, then the native call.  runnable: the
  * file is known to be executable (a copy made here). */
@@ -298,20 +356,17 @@ static long exec_local(long nr, const long *a, bool runnable)
 	if (runnable && !cnk_fdtable_empty()) {
 		long map;
 
-		/* A vfork child uses its parent's session for this one call:
-		 * the parent's thread is suspended, and the client is
-		 * thread-safe. */
-		bool own_session = owner || (vfork_child && cnk_session_parent_owns_endpoint());
-
-		if (own_session && any_surviving_fd(vfork_child))
+		if (vfork_child)
+			held = vfork_held ? vfork_held : cnk_session_inherited();
+		else if (owner && any_surviving_fd(false))
 			held = own_held = cnk_session_detach();
-		else if (!own_session)
+		else if (!owner)
 			held = cnk_session_inherited();
 		map = cnk_raw_syscall6(SYS_mmap, 0, ENTRIES_LEN, PROT_READ | PROT_WRITE,
 				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		/* Without room the descriptors are made unusable, not lost. */
 		entries = (map < 0 && map > -4096) ? NULL : (char *)map;
-		nfds = collect_surviving_fds(held, owner || vfork_child, vfork_child, entries,
+		nfds = collect_surviving_fds(held, owner && !vfork_child, vfork_child, entries,
 					     extra + nextra + 1, EXEC_MAX_CARRIED);
 		if (held && nfds) {
 			snprintf(held_entry, sizeof(held_entry), HELD_VAR "%llu:%llu",
@@ -329,10 +384,17 @@ static long exec_local(long nr, const long *a, bool runnable)
 	memcpy(b, a, sizeof(b));
 	if (envp)
 		b[env_index] = (long)envp;
+	if (owner && !vfork_child)
+		cnk_exec_release_vfork_record();
 	closed = owner && !vfork_child && cnk_session_before_exec();
 	if (runnable && !vfork_child)
 		cnk_profile_flush();
+	/* Tell the parent its record is taken, unless the exec fails. */
+	if (vfork_child && held && held == vfork_held && nfds)
+		vfork_held_used = true;
 	ret = cnk_native(nr, b);
+	if (vfork_child)
+		vfork_held_used = false;
 	if (closed) {
 		/* Still us: our handles died with the session; the held
 		 * duplicates are ours again at the next call. */
@@ -539,6 +601,40 @@ static long exec_remote(long nr, const long *a, struct cnk_target *t, const char
 	}
 }
 
+#define EXEC_SHELL "/bin/sh"
+
+static long exec_via_shell(long nr, const long *a, const char *abspath)
+{
+	bool at = (nr == SYS_execveat);
+	char *const *argv = (char *const *)a[at ? 2 : 1];
+	size_t argc = 0, map_len, o = 0;
+	char **nargv;
+	long map, ret;
+
+	while (argv && argv[argc])
+		argc++;
+	map_len = (argc + 5) * sizeof(char *);
+	map = cnk_raw_syscall6(SYS_mmap, 0, (long)map_len, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (map < 0 && map > -4096)
+		return map;
+	nargv = (char **)map;
+	nargv[o++] = (char *)EXEC_SHELL;
+	nargv[o++] = (char *)"-c";
+	nargv[o++] = (char *)"exec \"$0\" \"$@\"";
+	nargv[o++] = (char *)abspath;
+	for (size_t i = 1; i < argc; i++)
+		nargv[o++] = argv[i];
+	nargv[o] = NULL;
+	{
+		long b[6] = { (long)EXEC_SHELL, (long)nargv, a[at ? 3 : 2], 0, 0, 0 };
+
+		ret = exec_local(SYS_execve, b, false);
+	}
+	cnk_raw_syscall(SYS_munmap, map, (long)map_len, 0);
+	return ret;
+}
+
 static long exec_target(long nr, const long *a, const char *path, const char *shown, int depth)
 {
 	bool at = (nr == SYS_execveat);
@@ -550,6 +646,14 @@ static long exec_target(long nr, const long *a, const char *path, const char *sh
 		return ret;
 	if (ret == 0)
 		return exec_local(nr, a, false);
+	if (cnk_raw_syscall(SYS_getpid, 0, 0, 0) != cnk_dispatch_owner_pid()) {
+		/* A vfork child cannot read the program from the I/O node (it
+		 * must not use the session): a local shell, a process of its
+		 * own under the runtime, runs it instead. */
+		ret = exec_via_shell(nr, a, t.buf);
+		cnk_target_release(&t);
+		return ret;
+	}
 	if (at && (a[4] & AT_EMPTY_PATH) && !path[0])
 		ret = -EACCES; /* fexecve of a forwarded descriptor */
 	else

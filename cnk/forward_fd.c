@@ -216,7 +216,7 @@ static long fcntl_lock(struct cnk_file *f, int cmd, struct flock *fl)
 	m.data = wire;
 	m.data_len = sizeof(wire);
 	ret = cnk_session_call(&m, NULL, out, sizeof(out), &out_len,
-			       wait ? CNK_CALL_BLOCKING : CNK_CALL_DEFAULT);
+			       wait ? CNK_CALL_INTERRUPTIBLE : CNK_CALL_DEFAULT);
 	if (ret < 0 || !query)
 		return ret;
 	if (ferry_flock_decode(out, out_len, fl) < 0)
@@ -278,7 +278,7 @@ long cnk_fwd_flock(long nr, const long *a)
 	ferry_msg_add_arg(&m, f->handle);
 	ferry_msg_add_arg(&m, a[1]);
 	ret = cnk_session_call(&m, NULL, NULL, 0, NULL,
-			       (a[1] & LOCK_NB) ? CNK_CALL_DEFAULT : CNK_CALL_BLOCKING);
+			       (a[1] & LOCK_NB) ? CNK_CALL_DEFAULT : CNK_CALL_INTERRUPTIBLE);
 	cnk_file_put(f);
 	return ret;
 }

@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -94,8 +95,19 @@ static void log_failure_once(const char *what, int err)
 static int session_reopen_if_forked(void);
 static void adopt_inherited(void);
 
+static long session_roundtrip_hooked(struct ferry_msg *req, const struct ferry_rpc_bulk *bulk,
+				     void *data, size_t data_cap, size_t *data_len, int timeout,
+				     const struct ferry_rpc_wait_hook *hook);
+
 static long session_roundtrip(struct ferry_msg *req, const struct ferry_rpc_bulk *bulk, void *data,
 			      size_t data_cap, size_t *data_len, int timeout)
+{
+	return session_roundtrip_hooked(req, bulk, data, data_cap, data_len, timeout, NULL);
+}
+
+static long session_roundtrip_hooked(struct ferry_msg *req, const struct ferry_rpc_bulk *bulk,
+				     void *data, size_t data_cap, size_t *data_len, int timeout,
+				     const struct ferry_rpc_wait_hook *hook)
 {
 	char req_stack[SESSION_STACK_MSG], reply_stack[SESSION_STACK_MSG];
 	char *req_buf = req_stack, *reply_buf = reply_stack;
@@ -136,8 +148,8 @@ static long session_roundtrip(struct ferry_msg *req, const struct ferry_rpc_bulk
 	timed = ferry_log_enabled(FERRY_LOG_DEBUG);
 	if (timed)
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-	ret = ferry_rpc_call(session_client, req_buf, (size_t)ret, bulk, reply_buf, reply_cap,
-			     &reply_len, timeout);
+	ret = ferry_rpc_call_hooked(session_client, req_buf, (size_t)ret, bulk, reply_buf,
+				    reply_cap, &reply_len, timeout, hook);
 	if (timed) {
 		long long us;
 
@@ -458,6 +470,84 @@ out:
 	return ret;
 }
 
+/* ---- interruptible waits ---- */
+
+static __thread uint64_t app_mask;
+static __thread uint64_t interrupting_signals;
+
+void cnk_session_set_app_mask(uint64_t mask)
+{
+	app_mask = mask;
+}
+
+uint64_t cnk_session_take_interrupting_signals(void)
+{
+	uint64_t sigs = interrupting_signals;
+
+	interrupting_signals = 0;
+	return sigs;
+}
+
+struct kernel_sigaction {
+	unsigned long handler;
+	unsigned long flags;
+	unsigned long restorer;
+	uint64_t mask;
+};
+
+uint64_t cnk_deliverable_signals(uint64_t mask)
+{
+	/* Ignored by default: their arrival interrupts nothing. */
+	const uint64_t default_ignored = (1ull << (SIGCHLD - 1)) | (1ull << (SIGURG - 1)) |
+					 (1ull << (SIGWINCH - 1)) | (1ull << (SIGCONT - 1));
+	uint64_t pending = 0, out = 0;
+
+	if (cnk_raw_syscall(SYS_rt_sigpending, (long)&pending, sizeof(pending), 0) != 0)
+		return 0;
+	pending &= ~mask;
+	for (int sig = 1; sig <= 64 && pending; sig++) {
+		uint64_t bit = 1ull << (sig - 1);
+		struct kernel_sigaction act;
+
+		if (!(pending & bit))
+			continue;
+		pending &= ~bit;
+		if (cnk_raw_syscall6(SYS_rt_sigaction, sig, 0, (long)&act, sizeof(uint64_t), 0,
+				     0) != 0)
+			continue;
+		if (act.handler == (unsigned long)SIG_IGN ||
+		    (act.handler == (unsigned long)SIG_DFL && (default_ignored & bit)))
+			continue;
+		out |= bit;
+	}
+	return out;
+}
+
+struct interrupt_hook {
+	uint64_t session;
+	uint64_t seq;
+	uint8_t msg[FERRY_HEADER_SIZE + FERRY_BODY_FIXED + 16];
+};
+
+static const void *interrupt_poll(void *arg, size_t *len)
+{
+	struct interrupt_hook *ih = arg;
+	uint64_t sigs = cnk_deliverable_signals(app_mask);
+	struct ferry_msg m;
+	long n;
+
+	if (!sigs)
+		return NULL;
+	interrupting_signals |= sigs;
+	ferry_msg_init(&m, FERRY_OP_INTERRUPT, ih->session, 0);
+	ferry_msg_add_arg(&m, (int64_t)ih->seq);
+	n = ferry_msg_encode(&m, ih->msg, sizeof(ih->msg));
+	if (n <= 0)
+		return NULL;
+	*len = (size_t)n;
+	return ih->msg;
+}
+
 long cnk_session_call(struct ferry_msg *req, const struct ferry_rpc_bulk *bulk, void *data,
 		      size_t data_cap, size_t *data_len, int timeout)
 {
@@ -474,6 +564,15 @@ long cnk_session_call(struct ferry_msg *req, const struct ferry_rpc_bulk *bulk, 
 		return ret;
 	/* The sequence number was taken before a possible reopen: renumber. */
 	req->session = session_ident;
+	if (timeout == CNK_CALL_INTERRUPTIBLE) {
+		struct interrupt_hook ih = { .session = session_ident, .seq = req->seq };
+		struct ferry_rpc_wait_hook hook = { .poll = interrupt_poll, .arg = &ih,
+						    .period_ms = 20 };
+
+		interrupting_signals = 0;
+		return session_roundtrip_hooked(req, bulk, data, data_cap, data_len, INT_MAX,
+						&hook);
+	}
 	return session_roundtrip(req, bulk, data, data_cap, data_len,
 				 timeout == CNK_CALL_BLOCKING ? INT_MAX : timeout);
 }

@@ -85,6 +85,19 @@ void cnk_session_msg(struct ferry_msg *m, uint16_t opcode);
 /* Timeouts for calls that may block on purpose (F_SETLKW, flock). */
 #define CNK_CALL_DEFAULT 0
 #define CNK_CALL_BLOCKING (-1)
+/* A wait a signal interrupts, as Linux's lock waits (F_SETLKW, flock): when
+ * a signal the application does not block arrives, the I/O node is asked to
+ * interrupt the call, which then fails with EINTR. */
+#define CNK_CALL_INTERRUPTIBLE (-2)
+
+/* The application's signal mask while its call is forwarded (the
+ * dispatcher blocks signals meanwhile); read by the interruptible wait. */
+void cnk_session_set_app_mask(uint64_t mask);
+/* The signals that interrupted this thread's last call (0: none); cleared. */
+uint64_t cnk_session_take_interrupting_signals(void);
+/* Signals pending for this thread that mask does not block and whose
+ * disposition is not to ignore them. */
+uint64_t cnk_deliverable_signals(uint64_t mask);
 
 /* Send req (with an optional bulk region), wait for the reply.  The reply's
  * data (at most data_cap bytes) is copied to data, its length to *data_len

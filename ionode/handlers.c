@@ -28,6 +28,7 @@ static long op_session_close(struct iond_call *c);
 static long op_null_call(struct iond_call *c);
 static long op_session_detach(struct iond_call *c);
 static long op_session_adopt(struct iond_call *c);
+static long op_interrupt(struct iond_call *c);
 
 static const struct op_spec op_specs[] = {
 	[FERRY_OP_SESSION_OPEN] = {op_session_open, 4, 0},
@@ -35,6 +36,7 @@ static const struct op_spec op_specs[] = {
 	[FERRY_OP_NULL_CALL] = {op_null_call, 0, 0},
 	[FERRY_OP_SESSION_DETACH] = {op_session_detach, 0, 0},
 	[FERRY_OP_SESSION_ADOPT] = {op_session_adopt, 2, 0},
+	[FERRY_OP_INTERRUPT] = {op_interrupt, 1, 0},
 	[FERRY_OP_OPENAT] = {op_openat, 4, 1},
 	[FERRY_OP_CLOSE] = {op_close, 1, 0},
 	[FERRY_OP_READ] = {op_read, 4, 0},
@@ -238,6 +240,18 @@ static long op_session_detach(struct iond_call *c)
 	c->out_data = c->scratch->data;
 	c->out_len = (uint32_t)len;
 	return (long)held_id;
+}
+
+/* The client's thread got a signal while its call seq blocks (a lock
+ * wait): make that call return EINTR, now or when a worker picks it up.
+ * Its reply nobody reads; the interrupted call's reply says EINTR. */
+static long op_interrupt(struct iond_call *c)
+{
+	uint64_t seq = (uint64_t)c->msg.args[0];
+
+	if (!iond_inflight_interrupt(c->sess, seq))
+		iond_session_note_interrupt(c->sess, seq);
+	return 0;
 }
 
 static long op_session_adopt(struct iond_call *c)
@@ -445,9 +459,12 @@ static bool run_call(struct ferry_rpc_request *req, struct iond_scratch *scratch
 			FLOG_ERR(c.msg.session, c.jobid, "cannot act as uid %u: %s",
 				 iond_session_info(c.sess)->cred.uid, strerror((int)-result));
 	}
-	if (result == 0) {
+	if (result == 0 && c.sess && iond_session_take_interrupt(c.sess, c.msg.seq)) {
+		iond_identity_leave();
+		result = -EINTR;
+	} else if (result == 0) {
 		if (c.sess)
-			iond_inflight_begin(c.scratch->inflight, c.sess);
+			iond_inflight_begin(c.scratch->inflight, c.sess, c.msg.seq);
 		result = spec->fn(&c);
 		iond_inflight_end(c.scratch->inflight);
 		iond_identity_leave();

@@ -11,6 +11,7 @@
 struct iond_inflight {
 	pthread_t thread;
 	struct iond_session *session; /* NULL between calls; under slots_lock */
+	uint64_t seq;                 /* the call's sequence number */
 	struct iond_inflight *next;
 };
 
@@ -70,10 +71,11 @@ void iond_inflight_unregister(struct iond_inflight *slot)
 	free(slot);
 }
 
-void iond_inflight_begin(struct iond_inflight *slot, struct iond_session *s)
+void iond_inflight_begin(struct iond_inflight *slot, struct iond_session *s, uint64_t seq)
 {
 	pthread_mutex_lock(&slots_lock);
 	slot->session = s;
+	slot->seq = seq;
 	pthread_mutex_unlock(&slots_lock);
 }
 
@@ -95,6 +97,20 @@ size_t iond_inflight_interrupt_orphans(void)
 		if (slot->session && iond_session_is_closed(slot->session) &&
 		    pthread_kill(slot->thread, interrupt_signal()) == 0)
 			n++;
+	}
+	pthread_mutex_unlock(&slots_lock);
+	return n;
+}
+
+int iond_inflight_interrupt(struct iond_session *s, uint64_t seq)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&slots_lock);
+	for (struct iond_inflight *slot = slots; slot; slot = slot->next) {
+		if (slot->session == s && slot->seq == seq &&
+		    pthread_kill(slot->thread, interrupt_signal()) == 0)
+			n = 1;
 	}
 	pthread_mutex_unlock(&slots_lock);
 	return n;

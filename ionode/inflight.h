@@ -12,6 +12,7 @@
 #define IOND_INFLIGHT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct iond_session;
 struct iond_inflight;
@@ -22,9 +23,12 @@ int iond_inflight_init(void);
 struct iond_inflight *iond_inflight_register(void);
 void iond_inflight_unregister(struct iond_inflight *slot);
 /* Mark the start and end of a call of session s on this worker. */
-void iond_inflight_begin(struct iond_inflight *slot, struct iond_session *s);
+void iond_inflight_begin(struct iond_inflight *slot, struct iond_session *s, uint64_t seq);
 void iond_inflight_end(struct iond_inflight *slot);
 /* Signal every worker running a call of a closed session; returns how many. */
 size_t iond_inflight_interrupt_orphans(void);
+/* Interrupt the worker running call seq of session s (EINTR in a blocked
+ * lock request).  1 when one was signalled, 0 when the call is not running. */
+int iond_inflight_interrupt(struct iond_session *s, uint64_t seq);
 
 #endif

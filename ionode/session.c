@@ -45,6 +45,7 @@ struct iond_session {
 	uint64_t held_token;
 	uint64_t held_since_ms;
 	uint64_t held_from; /* the session it was detached from */
+	uint64_t interrupt_seq; /* an INTERRUPT that came before its call ran */
 };
 
 /*
@@ -721,4 +722,23 @@ size_t iond_sessions_reap_held(struct iond_sessions *t, uint64_t ttl_ms)
 			reaped++;
 		iond_session_put(victim);
 	}
+}
+
+void iond_session_note_interrupt(struct iond_session *s, uint64_t seq)
+{
+	pthread_mutex_lock(&s->table->lock);
+	s->interrupt_seq = seq;
+	pthread_mutex_unlock(&s->table->lock);
+}
+
+bool iond_session_take_interrupt(struct iond_session *s, uint64_t seq)
+{
+	bool hit;
+
+	pthread_mutex_lock(&s->table->lock);
+	hit = seq != 0 && s->interrupt_seq == seq;
+	if (hit)
+		s->interrupt_seq = 0;
+	pthread_mutex_unlock(&s->table->lock);
+	return hit;
 }

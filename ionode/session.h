@@ -102,6 +102,10 @@ int iond_session_detach(struct iond_session *s, int64_t *pairs, size_t max_pairs
  * user's or job's session.  Returns the number of descriptors moved. */
 long iond_session_adopt(struct iond_session *s, uint64_t held_id, uint64_t token,
 			const int64_t *keep, size_t nkeep);
+/* A signal interrupted the client's call seq before a worker ran it: the
+ * worker answers EINTR without running it (take returns true once). */
+void iond_session_note_interrupt(struct iond_session *s, uint64_t seq);
+bool iond_session_take_interrupt(struct iond_session *s, uint64_t seq);
 /* Release held sessions older than ttl_ms; returns how many. */
 size_t iond_sessions_reap_held(struct iond_sessions *t, uint64_t ttl_ms);
 

@@ -317,18 +317,49 @@ static int send_frame(struct ferry_rpc_client *c, const struct frame_hdr *h, con
 	return 0;
 }
 
+/* Run the wait hook when its period is up; send what it returns one way
+ * (a request nobody waits for: its reply is dropped like a late one). */
+static void run_wait_hook(struct ferry_rpc_client *c, const struct ferry_rpc_wait_hook *hook,
+			  uint64_t *next_us, uint64_t now, uint64_t deadline)
+{
+	struct frame_hdr h = { .kind = FRAME_REQUEST };
+	const void *msg;
+	size_t len = 0;
+
+	if (!hook || now < *next_us)
+		return;
+	*next_us = now + (uint64_t)(hook->period_ms > 0 ? hook->period_ms : 10) * 1000;
+	msg = hook->poll(hook->arg, &len);
+	if (!msg || len == 0 || len > FRAME_PAYLOAD_MAX)
+		return;
+	pthread_mutex_lock(&c->mu);
+	h.req_id = ++c->next_req_id;
+	h.token = c->token;
+	pthread_mutex_unlock(&c->mu);
+	h.payload_len = (uint32_t)len;
+	send_frame(c, &h, msg, deadline);
+}
+
 /* Waits until p is done or the deadline passes; on timeout the call is
  * forgotten so that a late reply is dropped. */
-static int wait_call(struct ferry_rpc_client *c, struct pending_call *p, uint64_t deadline)
+static int wait_call(struct ferry_rpc_client *c, struct pending_call *p, uint64_t deadline,
+		     const struct ferry_rpc_wait_hook *hook)
 {
 	uint64_t start = fab_now_us();
 	uint64_t spin_end = start + (uint64_t)c->spin_us;
+	uint64_t hook_next = start;
 	int ret;
 
 	pthread_mutex_lock(&c->mu);
 	while (!atomic_load_explicit(&p->done, memory_order_acquire)) {
 		uint64_t now = fab_now_us();
 
+		if (hook && now >= hook_next) {
+			pthread_mutex_unlock(&c->mu);
+			run_wait_hook(c, hook, &hook_next, now, deadline);
+			pthread_mutex_lock(&c->mu);
+			continue;
+		}
 		if (now >= deadline) {
 			if (pending_take(c, p->req_id))
 				pending_finish(c, p, -ETIMEDOUT);
@@ -357,6 +388,8 @@ static int wait_call(struct ferry_rpc_client *c, struct pending_call *p, uint64_
 			now = fab_now_us();
 			if (now >= deadline)
 				break;
+			if (hook && now >= hook_next)
+				run_wait_hook(c, hook, &hook_next, now, deadline);
 			if (fab_spin_or_yield(now, spin_end))
 				continue;
 			fab_wait(&c->fab, -1,
@@ -430,6 +463,14 @@ int ferry_rpc_call(struct ferry_rpc_client *c, const void *req, size_t req_len,
 		   const struct ferry_rpc_bulk *bulk, void *reply, size_t reply_cap,
 		   size_t *reply_len, int timeout_ms)
 {
+	return ferry_rpc_call_hooked(c, req, req_len, bulk, reply, reply_cap, reply_len,
+				     timeout_ms, NULL);
+}
+
+int ferry_rpc_call_hooked(struct ferry_rpc_client *c, const void *req, size_t req_len,
+			  const struct ferry_rpc_bulk *bulk, void *reply, size_t reply_cap,
+			  size_t *reply_len, int timeout_ms, const struct ferry_rpc_wait_hook *hook)
+{
 	struct pending_call p = { .reply = reply, .reply_cap = reply_cap };
 	struct frame_hdr h = { .kind = FRAME_REQUEST };
 	bool has_bulk = bulk && bulk->len > 0 && bulk->dir != FERRY_BULK_NONE;
@@ -470,7 +511,7 @@ int ferry_rpc_call(struct ferry_rpc_client *c, const void *req, size_t req_len,
 		pthread_mutex_unlock(&c->mu);
 		goto out;
 	}
-	ret = wait_call(c, &p, deadline);
+	ret = wait_call(c, &p, deadline, hook);
 	if (!ret && reply_len)
 		*reply_len = p.reply_len;
 	if (ret == -ETIMEDOUT && has_bulk) {
@@ -557,7 +598,7 @@ static int client_connect_unguarded(struct ferry_rpc_client *c)
 			ret = -ECONNREFUSED;
 		goto out;
 	}
-	ret = wait_call(c, &p, deadline);
+	ret = wait_call(c, &p, deadline, NULL);
 	if (!ret && !p.token)
 		ret = -EPROTO;
 	if (!ret)

@@ -1,5 +1,5 @@
 # Whole programs under the runtime: threads, fork, exec, programs in /pfs.
-foreach(prog pwrite_threads exec_script fork_share small_stacks)
+foreach(prog pwrite_threads exec_script fork_share small_stacks lock_signals)
   add_executable(${prog} ${CMAKE_CURRENT_LIST_DIR}/programs/${prog}.c)
   target_link_libraries(${prog} PRIVATE Threads::Threads)
   set_target_properties(${prog} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)

@@ -83,6 +83,10 @@ check "the threads' files equal the local run's" same_tree threads
 both stacks "$TESTBIN/small_stacks aio.dat"
 check "AIO threads and small-stack threads forward calls" same_output stacks
 
+# --- signals interrupt (or restart) blocked lock waits ----------------------
+both signals "$TESTBIN/lock_signals lock.dat"
+check "a signal interrupts F_SETLKW/flock (EINTR) or restarts it (SA_RESTART) as locally" same_output signals
+
 # --- fork shares offsets --------------------------------------------------
 both fork "$TESTBIN/fork_share shared.txt && cat shared.txt"
 check "fork child shares the open file (offsets), close is independent" same_output fork
@@ -98,7 +102,8 @@ for d in "$LOCAL/exec" "$EXPORT/exec"; do
 done
 both exec "$TESTBIN/exec_script \$D/tool.sh a b; $TESTBIN/exec_script ./tool.py c;
 ./tool.sh d; sh -c \"\$D/tool.sh e\"; ./fork_share_copy f.txt; cat f.txt;
-./plain.sh; echo rc=\$?"
+./plain.sh; echo rc=\$?;
+python3 -c 'import subprocess, sys; subprocess.run([sys.argv[1], \"spawned\"], check=True)' \$D/tool.sh"
 check "scripts and binaries stored in /pfs run as locally" same_output exec
 
 check "ferry-iond stops cleanly on SIGTERM" stop_iond

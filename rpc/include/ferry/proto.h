@@ -75,6 +75,7 @@
 	X(NULL_CALL, 3, "no args; reply ret 0 (latency probe)")                                        \
 	X(SESSION_DETACH, 4, "no args; reply ret: held session id; data: u64 token, then (i64 handle, i64 held handle) pairs") \
 	X(SESSION_ADOPT, 5, "args: held session id, token; data: i64 held handles to keep; reply ret: number kept") \
+	X(INTERRUPT, 6, "args: seq of a call of this session to interrupt (a signal arrived while it blocks); sent one way") \
 	X(OPENAT, 10, "args: dh, flags, mode, resolve; path; reply ret: h")                            \
 	X(CLOSE, 11, "args: h")                                                                        \
 	X(READ, 12, "args: h, count, offset (-1: file position), rwf flags; reply data or bulk")      \

@@ -76,6 +76,22 @@ int ferry_rpc_call(struct ferry_rpc_client *c, const void *req, size_t req_len,
 		   const struct ferry_rpc_bulk *bulk, void *reply, size_t reply_cap,
 		   size_t *reply_len, int timeout_ms);
 
+/* Something to do while a call waits (the runtime's check for a signal that
+ * must interrupt a blocked lock request).  poll is called about every
+ * period_ms from the waiting thread, with no lock held; it returns a request
+ * to send one way (its reply is dropped) or NULL.  It must not make calls
+ * on the client itself. */
+struct ferry_rpc_wait_hook {
+	const void *(*poll)(void *arg, size_t *len);
+	void *arg;
+	int period_ms;
+};
+
+/* ferry_rpc_call with a wait hook (NULL: the same as ferry_rpc_call). */
+int ferry_rpc_call_hooked(struct ferry_rpc_client *c, const void *req, size_t req_len,
+			  const struct ferry_rpc_bulk *bulk, void *reply, size_t reply_cap,
+			  size_t *reply_len, int timeout_ms, const struct ferry_rpc_wait_hook *hook);
+
 /* Re-create the endpoint after fork() in the child (the parent's endpoint
  * belongs to the parent).  Calls in flight are failed. */
 int ferry_rpc_client_reopen(struct ferry_rpc_client *c);
