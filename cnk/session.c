@@ -161,9 +161,13 @@ static long session_roundtrip_hooked(struct ferry_msg *req, const struct ferry_r
 			   (unsigned long long)req->seq, us, bulk ? (size_t)bulk->len : 0, ret);
 	}
 	if (ret < 0) {
-		log_failure_once(ferry_op_name(req->opcode), (int)ret);
-		if (ret == -ECONNRESET || ret == -EIO)
-			atomic_store(&session_dead, true);
+		/* A vfork child shares our memory but not our descriptors: its
+		 * transport failing says nothing about ours. */
+		if (cnk_raw_syscall(SYS_getpid, 0, 0, 0) == session_owner) {
+			log_failure_once(ferry_op_name(req->opcode), (int)ret);
+			if (ret == -ECONNRESET || ret == -EIO)
+				atomic_store(&session_dead, true);
+		}
 		ret = -EIO;
 		goto out;
 	}
