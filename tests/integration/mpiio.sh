@@ -17,12 +17,11 @@ start_iond "$PROV"
 
 flags=(--oversubscribe --bind-to none -np "$NP")
 [ "$(id -u)" -eq 0 ] && flags+=(--allow-run-as-root)
-# OMPIO's default collective writer (fcoll vulcan) overlaps its rounds with
-# glibc POSIX AIO, whose helper threads have minimal stacks that the runtime's
-# forwarding path overflows (a known runtime limitation); synchronous rounds
-# exercise the same forwarded calls.
+# OMPIO with its defaults: its collective writer (fcoll vulcan) overlaps its
+# rounds with glibc POSIX AIO, whose helper threads have small stacks (the
+# runtime forwards on a stack of its own).
 declare -A comp_flags=(
-  [ompio]="--mca io ompio --mca fcoll_vulcan_async_io 2"
+  [ompio]="--mca io ompio"
   [romio321]="--mca io romio321"
 )
 
