@@ -1,5 +1,6 @@
 # perf/: a smoke run of ferry-bench against a real daemon, one and two client
-# processes (tiny iteration counts, no timing checked).  The real
-# measurement is perf/run_bench.sh, which is not a test.
+# processes, and of perf/run_bench.sh --quick on shm (tiny iteration counts,
+# no timing checked).  The real measurement is perf/run_bench.sh without
+# --quick, which is not a test.
 ferry_integration_test(perf_smoke
   COMMAND ${CMAKE_CURRENT_LIST_DIR}/perf_smoke.sh TIMEOUT 180 LABELS perf)

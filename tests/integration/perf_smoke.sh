@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # perf_smoke: ferry-bench runs against a real ferry-iond on shm and tcp with
 # tiny iteration counts, one client and two client processes, exits 0 and
-# reports every operation; the old name ferry-forward-bench still runs it.
+# reports every operation; the old name ferry-forward-bench still runs it;
+# perf/run_bench.sh --quick on shm leaves a complete CSV and the plots.
 # No timing is checked: this machine's figures mean nothing under ctest.
 source "$(dirname "$0")/lib.sh"
 BENCH=$FERRY_BUILD/bin/ferry-bench
@@ -34,4 +35,34 @@ for prov in shm tcp; do
   done
   check "ferry-iond ($prov) stops cleanly on SIGTERM" stop_iond
 done
+
+# The documented command end to end, quick, on shm: fi_pingpong,
+# ferry-rpc-bench, its own ferry-iond, ferry-bench with 1 and 2 clients,
+# the CSV and the plots.
+rb=$T_DIR/run_bench
+if timeout -k 5 150 "$FERRY_SRC/perf/run_bench.sh" --quick --providers shm --clients 1,2 \
+    --build "$FERRY_BUILD" --out "$rb" >"$T_DIR/run_bench.txt" 2>&1; then
+  ok "run_bench.sh --quick exits 0"
+else
+  fail "run_bench.sh --quick exits 0"; tail -30 "$T_DIR/run_bench.txt"
+fi
+check "results.csv starts with its column names" \
+  grep -q '^provider,op,size,clients,ferry_median_us,' <(head -1 "$rb/results.csv")
+check "results.csv names the machine" grep -q '^# cpu: ' "$rb/results.csv"
+for sz in 64 1024 65536 1048576; do
+  check "fi_pingpong one-way at $sz B" \
+    awk -F, -v s="$sz" '$1 == "shm" && $2 == "fabric_oneway" && $3 == s && $9 > 0 { f = 1 } END { exit !f }' "$rb/results.csv"
+done
+for op in $OPS; do
+  for clients in 1 2; do
+    # a median, a native median and a fabric figure for every call
+    check "run_bench: $op with $clients client(s)" \
+      awk -F, -v op="$op" -v c="$clients" '$1 == "shm" && $2 == op && $4 == c && $5 > 0 && $7 > 0 && $9 > 0 { f = 1 } END { exit !f }' "$rb/results.csv"
+  done
+done
+check "run_bench reports the targets" grep -q "forwarded null call .* target" "$T_DIR/run_bench.txt"
+if command -v gnuplot >/dev/null; then
+  check "latency.png written" test -s "$rb/latency.png"
+  check "clients.png written" test -s "$rb/clients.png"
+fi
 finish
