@@ -36,6 +36,7 @@
  * its interpreter (the #! line, read from the I/O node), a binary from a
  * local in-memory copy (memfd, execveat).
  */
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -323,6 +324,72 @@ void cnk_exec_release_vfork_record(void)
 	vfork_held = NULL;
 }
 
+/* name's value in an exec's envp (the new program's environment). */
+static const char *env_lookup(char *const *envp, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (; envp && *envp; envp++)
+		if (!strncmp(*envp, name, len) && (*envp)[len] == '=')
+			return *envp + len + 1;
+	return NULL;
+}
+
+/*
+ * A statically linked program has no dynamic loader to preload the runtime
+ * into: it would run with none of its calls seen.  Never silently: the exec
+ * fails with ENOEXEC and says why, unless FERRY_STATIC=run lets it run
+ * (still logged).  Returns 0 to go on.
+ */
+static long refuse_static(long nr, const long *a)
+{
+	bool at = (nr == SYS_execveat);
+	unsigned char ehdr[sizeof(Elf64_Ehdr)];
+	const Elf64_Ehdr *e = (const Elf64_Ehdr *)ehdr;
+	const char *allow = env_lookup((char *const *)a[at ? 3 : 2], "FERRY_STATIC");
+	const char *name = (const char *)a[at ? 1 : 0];
+	bool has_interp = false;
+	long fd, n;
+
+	bool by_fd = at && (a[4] & AT_EMPTY_PATH) && !((const char *)a[1])[0];
+
+	fd = by_fd ? a[0]
+		   : cnk_raw_syscall6(SYS_openat, at ? a[0] : AT_FDCWD, a[at ? 1 : 0],
+				      O_RDONLY | O_CLOEXEC, 0, 0, 0);
+	if (fd < 0)
+		return 0; /* the exec itself reports it */
+	n = cnk_raw_syscall6(SYS_pread64, fd, (long)ehdr, sizeof(ehdr), 0, 0, 0);
+	if (n != (long)sizeof(ehdr) || memcmp(e->e_ident, ELFMAG, SELFMAG) ||
+	    e->e_ident[EI_CLASS] != ELFCLASS64 || e->e_phentsize != sizeof(Elf64_Phdr)) {
+		if (!by_fd)
+			cnk_raw_syscall(SYS_close, fd, 0, 0);
+		return 0; /* a script, or not ours to judge */
+	}
+	for (unsigned i = 0; i < e->e_phnum && i < 64 && !has_interp; i++) {
+		Elf64_Phdr ph;
+
+		if (cnk_raw_syscall6(SYS_pread64, fd, (long)&ph, sizeof(ph),
+				     (long)(e->e_phoff + i * sizeof(ph)), 0, 0) != (long)sizeof(ph))
+			break;
+		has_interp = ph.p_type == PT_INTERP;
+	}
+	if (!by_fd)
+		cnk_raw_syscall(SYS_close, fd, 0, 0);
+	if (has_interp || (e->e_type != ET_EXEC && e->e_type != ET_DYN))
+		return 0;
+	if (allow && !strcmp(allow, "run")) {
+		FLOG_WARN(cnk_session_id(), cnk_session_job(),
+			  "%s is statically linked: it runs without the runtime (FERRY_STATIC=run)",
+			  name[0] ? name : "a program copied from the I/O node");
+		return 0;
+	}
+	FLOG_ERR(cnk_session_id(), cnk_session_job(),
+		 "%s is statically linked: the runtime cannot follow it, so exec fails with "
+		 "ENOEXEC (FERRY_STATIC=run runs it without the runtime)",
+		 name[0] ? name : "a program copied from the I/O node");
+	return -ENOEXEC;
+}
+
 /* exec a local file (or a memfd copy): carry the forwarded cwd and
  * descriptors in the environment, then the native call.  runnable: the
  * file is known to be executable (a copy made here). */
@@ -344,6 +411,11 @@ static long exec_local(long nr, const long *a, bool runnable)
 	 * the work below. */
 	runnable = runnable || cnk_raw_syscall6(SYS_faccessat, at ? a[0] : AT_FDCWD, a[at ? 1 : 0],
 						X_OK, 0, 0, 0) == 0;
+	if (runnable) {
+		ret = refuse_static(nr, a);
+		if (ret < 0)
+			return ret;
+	}
 	owner = runnable && cnk_session_owns_endpoint();
 	/* A vfork child carries what its parent noted before the vfork; it
 	 * must leave the parent's session alone. */

@@ -106,5 +106,12 @@ both exec "$TESTBIN/exec_script \$D/tool.sh a b; $TESTBIN/exec_script ./tool.py 
 python3 -c 'import subprocess, sys; subprocess.run([sys.argv[1], \"spawned\"], check=True)' \$D/tool.sh"
 check "scripts and binaries stored in /pfs run as locally" same_output exec
 
+# --- static programs: refused loudly, or run on request -----------------
+out=$(fx sh -c "$TESTBIN/static_hello; echo rc=\$?" 2>&1 || true)
+check "a static program exec'd under the runtime is refused (ENOEXEC)" grep -q "rc=126" <<<"$out"
+check "the refusal names the program and the way out" grep -q "static_hello is statically linked.*FERRY_STATIC=run" <<<"$out"
+check "FERRY_STATIC=run runs it, with a warning" \
+  grep -q "static program ran" <<<"$(fx env FERRY_STATIC=run "$TESTBIN/static_hello" 2>&1)"
+
 check "ferry-iond stops cleanly on SIGTERM" stop_iond
 finish
