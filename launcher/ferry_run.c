@@ -883,6 +883,14 @@ static void child_signals(void)
 		signal(sigs[i], SIG_DFL);
 }
 
+/* In the daemons' launcher and the job's, before exec: should ferry-run
+ * itself be killed (SIGKILL, nothing it can clean up), they get SIGTERM. */
+static void stop_with_parent(pid_t parent)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
+		_exit(EXIT_SETUP);
+}
+
 /* ---- daemons ---------------------------------------------------------- */
 
 static const char *ionode_label(const struct run *r, size_t i)
@@ -963,7 +971,7 @@ static int start_daemons(struct run *r)
 	int pipefd[2];
 	char *names;
 	struct strv nv = {0};
-	pid_t pid;
+	pid_t pid, parent;
 
 	for (size_t i = 0; i < r->nion; i++)
 		strv_add(&nv, r->ion[i].name);
@@ -1047,6 +1055,7 @@ static int start_daemons(struct run *r)
 		strv_free(&a);
 		return -1;
 	}
+	parent = getpid();
 	pid = fork();
 	if (pid < 0) {
 		msg("fork: %s", strerror(errno));
@@ -1060,6 +1069,7 @@ static int start_daemons(struct run *r)
 		 * daemons are stopped once the job has ended. */
 		setpgid(0, 0);
 		child_signals();
+		stop_with_parent(parent);
 		set_ionode_env(r, true);
 		if (devnull >= 0)
 			dup2(devnull, STDIN_FILENO);
@@ -1543,7 +1553,7 @@ static int start_job(struct run *r)
 {
 	struct strv a = {0};
 	size_t i = 0;
-	pid_t pid;
+	pid_t pid, parent;
 
 	if (r->kind == LAUNCH_PLAIN) {
 		strv_add(&a, r->fexec);
@@ -1580,6 +1590,7 @@ static int start_job(struct run *r)
 		msg("running: %s", line);
 		free(line);
 	}
+	parent = getpid();
 	pid = fork();
 	if (pid < 0) {
 		msg("fork: %s", strerror(errno));
@@ -1588,6 +1599,7 @@ static int start_job(struct run *r)
 	}
 	if (pid == 0) {
 		child_signals();
+		stop_with_parent(parent);
 		execvp(a.v[0], a.v);
 		fprintf(stderr, "ferry-run: cannot run %s: %s\n", a.v[0], strerror(errno));
 		_exit(127);
