@@ -98,6 +98,19 @@ check "SIGTERM: ferry-run ends with the job's status ($rc; the job: $said)" \
   test "$rc" = "$want" -a "$rc" -ne 0
 check "SIGTERM: no daemon is left" no_daemon_left
 
+# SIGKILL to ferry-run (nothing it can clean up): its daemon and its job get
+# SIGTERM from the kernel (parent-death signal) and stop.
+rm -f "$EXPORT/up.txt"
+"$FRUN" --local --export "/pfs=$EXPORT" -- sh -c 'echo up > /pfs/up.txt; exec sleep 300' >"$T_DIR/kill9" 2>&1 &
+job=$!
+for _ in $(seq 300); do job_is_sleeping && break; sleep 0.1; done
+check "the job to SIGKILL ferry-run under sleeps" job_is_sleeping
+sleeper=$(for c in $(pgrep -P $job); do [ "$(cat /proc/$c/comm 2>/dev/null)" = sleep ] && echo "$c"; done)
+kill -KILL $job
+wait $job 2>/dev/null || true
+gone() { for _ in $(seq 100); do no_daemon_left && ! kill -0 "$sleeper" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+check "SIGKILL to ferry-run: its daemon and its job stop" gone
+
 # ---- system daemons (--config) ------------------------------------------------
 start_iond tcp
 printf '[run]\nionode = %s\nmount = /pfs\n' "$IONODE_URI" >"$T_DIR/ferry.conf"
