@@ -52,6 +52,8 @@ static struct ferry_rpc_opts session_opts;
 static pid_t session_owner;
 /* Files inherited from the parent, not adopted yet (a fork child). */
 static struct cnk_held *session_inherit;
+/* The credential could not be made here (credential.c logged why). */
+static bool session_cred_failed;
 
 uint64_t cnk_session_id(void)
 {
@@ -214,8 +216,10 @@ static int session_open_remote(void)
 	ferry_msg_add_arg(&m, getgid());
 	ferry_msg_add_arg(&m, (int64_t)session_jobid);
 	ret = cnk_credential_make(session_jobid, cred, sizeof(cred), &cred_len);
-	if (ret < 0)
+	if (ret < 0) {
+		session_cred_failed = true;
 		return (int)ret;
+	}
 	m.data = cred;
 	m.data_len = (uint32_t)cred_len;
 	ret = session_roundtrip(&m, NULL, NULL, 0, NULL, CNK_CALL_DEFAULT);
@@ -289,8 +293,15 @@ int cnk_session_init(void)
 		session_inline = FERRY_DATA_MAX;
 	ret = session_open_remote();
 	if (ret < 0) {
-		FLOG_ERR(0, session_jobid, "I/O node %s refused the session: %s", uri,
-			 strerror(-ret));
+		const char *why = cnk_credential_refusal(-ret);
+
+		if (session_cred_failed)
+			FLOG_ERR(0, session_jobid,
+				 "no session with I/O node %s: no credential could be made here (%s)",
+				 uri, strerror(-ret));
+		else
+			FLOG_ERR(0, session_jobid, "I/O node %s refused the session: %s", uri,
+				 why ? why : strerror(-ret));
 		goto fail;
 	}
 	FLOG_INFO(session_ident, session_jobid, "session open with %s (%s)", uri,
