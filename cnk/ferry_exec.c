@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,27 @@ static const char usage_text[] =
 	"Without --ionode, $FERRY_IONODE_MAP (\"HOST URI\" entries separated by ';' or\n"
 	"newlines, or a file of them when it starts with '/') picks this host's I/O node.\n"
 	"The runtime library is ../lib/libferry.so next to this program, or $FERRY_LIBRARY.\n";
+
+/* Is path (absolute) under one of the comma-separated mount prefixes? */
+static bool under_mount(const char *path, const char *mounts)
+{
+	const char *m = mounts;
+
+	if (!path || path[0] != '/' || !mounts)
+		return false;
+	while (*m) {
+		size_t len = strcspn(m, ",");
+
+		while (len > 1 && m[len - 1] == '/')
+			len--;
+		if (len && !strncmp(path, m, len) && (path[len] == '/' || path[len] == '\0'))
+			return true;
+		m += strcspn(m, ",");
+		if (*m == ',')
+			m++;
+	}
+	return false;
+}
 
 static int usage_error(const char *what)
 {
@@ -402,7 +424,7 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	if ((setenv("FERRY_IONODE", ionode, 1) != 0) ||
+	if ((setenv("FERRY_IONODE", ionode, 1) != 0) || setenv("FERRY_RUNTIME", "1", 1) != 0 ||
 	    (mounts && setenv("FERRY_MOUNTS", mounts, 1) != 0) ||
 	    (log_level && setenv("FERRY_LOG_LEVEL", log_level, 1) != 0)) {
 		fprintf(stderr, "ferry-exec: cannot set the environment: %s\n", strerror(errno));
@@ -416,6 +438,24 @@ int main(int argc, char **argv)
 	if (prolog) {
 		status = task_prolog(ionode);
 		goto out;
+	}
+	if (under_mount(argv[optind], mounts ? mounts : getenv("FERRY_MOUNTS"))) {
+		/* Stored on the I/O node: ferry-exec cannot read it, the runtime
+		 * can.  A local shell under the runtime execs it. */
+		char **shell_argv = calloc((size_t)(argc - optind) + 4, sizeof(char *));
+
+		if (!shell_argv) {
+			fprintf(stderr, "ferry-exec: %s\n", strerror(ENOMEM));
+			goto out;
+		}
+		shell_argv[0] = (char *)"/bin/sh";
+		shell_argv[1] = (char *)"-c";
+		shell_argv[2] = (char *)"exec \"$0\" \"$@\"";
+		for (int i = optind; i < argc; i++)
+			shell_argv[3 + i - optind] = argv[i];
+		argv = shell_argv;
+		argc = argc - optind + 3;
+		optind = 0;
 	}
 	rc = find_program(argv[optind], program, sizeof(program));
 	if (rc < 0) {

@@ -106,6 +106,9 @@ both exec "$TESTBIN/exec_script \$D/tool.sh a b; $TESTBIN/exec_script ./tool.py 
 python3 -c 'import subprocess, sys; subprocess.run([sys.argv[1], \"spawned\"], check=True)' \$D/tool.sh"
 check "scripts and binaries stored in /pfs run as locally" same_output exec
 
+check "ferry-exec runs a program stored in /pfs directly" \
+  test "$(fx /pfs/exec/tool.sh direct | head -n1)" = "script /pfs/exec/tool.sh args: direct"
+
 # --- static programs: refused loudly, or run on request -----------------
 out=$(fx sh -c "$TESTBIN/static_hello; echo rc=\$?" 2>&1 || true)
 check "a static program exec'd under the runtime is refused (ENOEXEC)" grep -q "rc=126" <<<"$out"
