@@ -38,14 +38,31 @@ static void *fab_sym(void *lib, const char *name)
 struct fab_sigs {
 	struct sigaction act[NSIG];
 	bool have[NSIG];
+	sigset_t mask;
+	bool have_mask;
 };
 
+/* Asynchronous signals are held back while the provider's handlers are
+ * installed: a SIGTERM arriving then must find the program's disposition
+ * (die by the signal), not libinfinipath's exit(1).  Synchronous ones and
+ * SIGSYS (the runtime's) stay open. */
 struct fab_sigs *fab_sigs_save(void)
 {
 	struct fab_sigs *saved = calloc(1, sizeof(*saved));
+	sigset_t hold;
 	int sig;
 
-	for (sig = 1; saved && sig < NSIG; sig++)
+	if (!saved)
+		return NULL;
+	sigfillset(&hold);
+	sigdelset(&hold, SIGSEGV);
+	sigdelset(&hold, SIGBUS);
+	sigdelset(&hold, SIGILL);
+	sigdelset(&hold, SIGFPE);
+	sigdelset(&hold, SIGTRAP);
+	sigdelset(&hold, SIGSYS);
+	saved->have_mask = pthread_sigmask(SIG_BLOCK, &hold, &saved->mask) == 0;
+	for (sig = 1; sig < NSIG; sig++)
 		saved->have[sig] = sigaction(sig, NULL, &saved->act[sig]) == 0;
 	return saved;
 }
@@ -59,6 +76,8 @@ void fab_sigs_restore(struct fab_sigs *saved)
 	for (sig = 1; sig < NSIG; sig++)
 		if (saved->have[sig] && sig != SIGKILL && sig != SIGSTOP)
 			sigaction(sig, &saved->act[sig], NULL);
+	if (saved->have_mask)
+		pthread_sigmask(SIG_SETMASK, &saved->mask, NULL);
 	free(saved);
 }
 
