@@ -121,19 +121,42 @@ CSV=$OUT/results.csv
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ferry-bench.XXXXXX")
 IOND_PID=
 SERVER_PID=
+FG_PID=
+
+# stop_pid PID: SIGTERM, and SIGKILL after 2 s (fi_pingpong blocks SIGTERM).
+stop_pid() {
+  kill -TERM "$1" 2>/dev/null || return 0
+  for _ in $(seq 20); do
+    kill -0 "$1" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
 
 cleanup() {
   local rc=$?
   # Only what this script started, by the PIDs it recorded.
-  for pid in $IOND_PID $SERVER_PID; do
-    kill -TERM "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
+  for pid in $FG_PID $IOND_PID $SERVER_PID; do
+    stop_pid "$pid"
   done
   rm -rf "$WORK"
   exit $rc
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# fg CMD...: run CMD and wait for it, in a way that lets a SIGTERM or SIGINT
+# to this script stop it (bash runs traps only between commands, so a
+# plain foreground command would hold the trap until it ends).
+fg() {
+  local rc=0
+  "$@" &
+  FG_PID=$!
+  wait "$FG_PID" || rc=$?
+  FG_PID=
+  return $rc
+}
 
 # ---- the machine ----
 CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
@@ -190,9 +213,8 @@ pp_run() {
     kill -0 "$SERVER_PID" 2>/dev/null || break
     sleep 0.02
   done
-  if ! timeout 120 fi_pingpong "${args[@]}" -P "$port" 127.0.0.1 >"$log" 2>&1; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
+  if ! fg timeout -k 2 120 fi_pingpong "${args[@]}" -P "$port" 127.0.0.1 >"$log" 2>&1; then
+    stop_pid "$SERVER_PID"
     SERVER_PID=
     echo "fi_pingpong failed, see $log" >&2
     return 1
@@ -299,7 +321,7 @@ for PROV in "${PROV_LIST[@]}"; do
   # 2. rpc/ alone: a null RPC is a request and a reply, i.e. a round trip;
   #    its 1 MiB bulk transfers are the fabric's RMA bandwidth as rpc/ gets it
   R=$OUT/raw/ferry-rpc-bench-$PROV.txt
-  timeout 300 "$RPCB" -n "$RPC_N" -b "$RPC_B" "$RPC_URI" >"$R" 2>&1 || die "ferry-rpc-bench $PROV failed, see $R"
+  fg timeout -k 5 300 "$RPCB" -n "$RPC_N" -b "$RPC_B" "$RPC_URI" >"$R" 2>&1 || die "ferry-rpc-bench $PROV failed, see $R"
   cat "$R"
   RTT64=$(awk -v a="$OW64" 'BEGIN { printf "%.3f", 2 * a }')
   RTT1K=$(awk -v a="$OW1K" 'BEGIN { printf "%.3f", 2 * a }')
@@ -324,7 +346,7 @@ for PROV in "${PROV_LIST[@]}"; do
     for NCL in "${CLIENT_LIST[@]}"; do
       F=$OUT/raw/ferry-bench-$PROV-spin$SPIN-clients$NCL.txt
       rm -f "$WORK/fwd.csv"
-      timeout 600 "$FWDB" -n "$FWD_N" -b "$FWD_B" --clients "$NCL" --fabric-oneway "$ONEWAY" \
+      fg timeout -k 5 600 "$FWDB" -n "$FWD_N" -b "$FWD_B" --clients "$NCL" --fabric-oneway "$ONEWAY" \
         ${RMA_READ:+--fabric-mibs read=$RMA_READ,write=$RMA_WRITE} \
         --csv "$WORK/fwd.csv" "$IOND_URI" "/pfs=$EXP" >"$F" 2>&1 || { cat "$F"; die "ferry-bench $PROV --clients $NCL failed"; }
       echo "-- ferry-iond --worker-spin-us $SPIN, $NCL client(s)"
