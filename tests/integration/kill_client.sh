@@ -4,7 +4,13 @@
 #   kill_client.sh tcp|shm
 source "$(dirname "$0")/lib.sh"
 PROV=${1:?usage: kill_client.sh tcp|shm}
+# A client killed between transfers is found by the daemon's pings (tcp:
+# the last reply may still land in the dead socket's buffer without error);
+# ping every 2 s so that the check below does not depend on where the kill
+# falls.
+export FERRY_RPC_PING_S=2
 start_iond "$PROV"
+unset FERRY_RPC_PING_S
 
 "$FEXEC" --ionode "$IONODE_URI" --mount /pfs -- \
   dd if=/dev/zero of=/pfs/big.bin bs=16M count=64 status=none &
