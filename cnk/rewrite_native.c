@@ -31,7 +31,8 @@ static const uint8_t cnk_dispatched[] = {
 
 int cnk_dispatch_native_always(long nr)
 {
-	if (cnk_profile_active || nr < 0)
+	/* exit: the dispatcher releases the thread's forwarding stack. */
+	if (cnk_profile_active || nr < 0 || nr == SYS_exit)
 		return 0;
 	if ((unsigned long)nr >= sizeof(cnk_dispatched))
 		return 1;
