@@ -351,6 +351,34 @@ static void adopt_initial_cwd(void)
 		cnk_cwd_set(cwd);
 }
 
+/* The dynamic loader runs before the runtime: it looks for libraries
+ * natively, so a library directory under a mount is never searched through
+ * Ferry.  Say so instead of leaving a bare "cannot open shared object". */
+static void warn_loader_paths(void)
+{
+	const char *list = cnk_env_get("LD_LIBRARY_PATH");
+	char dir[FERRY_PATH_MAX];
+
+	while (list && *list) {
+		size_t len = strcspn(list, ":");
+
+		if (len && len < sizeof(dir) && list[0] == '/') {
+			memcpy(dir, list, len);
+			dir[len] = '\0';
+			if (cnk_mounts_match(cnk_policy_mounts(), dir))
+				FLOG_WARN(0, 0,
+					  "LD_LIBRARY_PATH names %s, under a forwarded mount: the "
+					  "dynamic loader searches it before the runtime starts, "
+					  "natively, so libraries there are not found; copy them "
+					  "to a local directory",
+					  dir);
+		}
+		list += len;
+		if (*list == ':')
+			list++;
+	}
+}
+
 int cnk_dispatch_init(void)
 {
 	const char *mounts = cnk_env_get("FERRY_MOUNTS");
@@ -374,6 +402,7 @@ int cnk_dispatch_init(void)
 	if (ret < 0)
 		return ret;
 	cnk_umask_init();
+	warn_loader_paths();
 	adopt_initial_cwd();
 	cnk_exec_adopt_inherited();
 	return 0;
