@@ -22,6 +22,7 @@
 #include "env.h"
 #include "fdtable.h"
 #include "fwd_stack.h"
+#include "intercept.h"
 #include "forward.h"
 #include "profile.h"
 #include "policy.h"
@@ -119,6 +120,24 @@ static bool in_vfork_child(void)
 	return cnk_raw_syscall(SYS_getpid, 0, 0, 0) != atomic_load(&dispatch_pid);
 }
 
+/* fn() with async signals held and errno kept, for runtime work outside a
+ * forwarded call (a signal handler doing forwarded I/O must not run while
+ * this thread is inside the rpc client). */
+static void with_signals_held(void (*fn)(void))
+{
+	uint64_t blocked = forward_blocked_signals, saved_mask = 0;
+	int saved_errno = errno;
+	long mret;
+
+	mret = cnk_raw_syscall6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&blocked, (long)&saved_mask,
+				sizeof(blocked), 0, 0);
+	fn();
+	if (mret == 0)
+		cnk_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&saved_mask, 0,
+				 sizeof(saved_mask), 0, 0);
+	errno = saved_errno;
+}
+
 /* A vfork child (posix_spawn, dash) shares this memory -- the descriptor
  * table, the cwd, the session -- but has its own kernel descriptor table
  * and will exec or exit at once.  It must change nothing here: descriptor
@@ -150,10 +169,7 @@ static long vfork_child_call(const struct cnk_syscall_desc *d, long nr, const lo
 /* Does every signal in sigs have a handler installed with SA_RESTART? */
 static bool all_restart(uint64_t sigs)
 {
-	struct {
-		unsigned long handler, flags, restorer;
-		uint64_t mask;
-	} act;
+	struct cnk_kernel_sigaction act;
 
 	for (int sig = 1; sig <= 64; sig++) {
 		if (!(sigs & (1ull << (sig - 1))))
@@ -223,20 +239,9 @@ int cnk_dispatch_owner_pid(void)
  * itself must not use the session). */
 static long vfork_prepare(void)
 {
-	uint64_t blocked = forward_blocked_signals, saved_mask = 0;
-	int saved_errno = errno;
-	long mret;
-
 	cnk_cwd_vfork_reset();
-	if (!cnk_policy_enabled() || cnk_fdtable_empty() || in_vfork_child())
-		return 0;
-	mret = cnk_raw_syscall6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&blocked, (long)&saved_mask,
-				sizeof(blocked), 0, 0);
-	cnk_exec_before_vfork();
-	if (mret == 0)
-		cnk_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&saved_mask, 0,
-				 sizeof(saved_mask), 0, 0);
-	errno = saved_errno;
+	if (cnk_policy_enabled() && !cnk_fdtable_empty() && !in_vfork_child())
+		with_signals_held(cnk_exec_before_vfork);
 	return 0;
 }
 
@@ -419,26 +424,20 @@ int cnk_dispatch_init(void)
  */
 static __thread struct cnk_held *fork_held;
 
-static void fork_detach_prepare(void)
+static void fork_detach(void)
 {
-	uint64_t blocked = forward_blocked_signals, saved_mask = 0;
-	int saved_errno = errno;
-	long mret;
-
-	if (!cnk_policy_enabled() || cnk_fdtable_empty() || in_vfork_child())
-		return;
-	mret = cnk_raw_syscall6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&blocked, (long)&saved_mask,
-				sizeof(blocked), 0, 0);
 	/* A fork child forking before it used its inherited files claims
 	 * them first, so that its own child can share them too. */
 	if (cnk_session_inherited())
 		cnk_session_claim();
 	cnk_held_free(fork_held);
 	fork_held = cnk_session_owns_endpoint() ? cnk_session_detach() : NULL;
-	if (mret == 0)
-		cnk_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&saved_mask, 0,
-				 sizeof(saved_mask), 0, 0);
-	errno = saved_errno;
+}
+
+static void fork_detach_prepare(void)
+{
+	if (cnk_policy_enabled() && !cnk_fdtable_empty() && !in_vfork_child())
+		with_signals_held(fork_detach);
 }
 
 static void fork_detach_parent(void)

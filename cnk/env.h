@@ -12,15 +12,21 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The value of name in environ, or NULL. */
-static inline const char *cnk_env_get(const char *name)
+/* The value of name in envp (an exec's environment, or environ), or NULL. */
+static inline const char *cnk_env_find(char *const *envp, const char *name)
 {
 	size_t len = strlen(name);
 
-	for (char **e = environ; e && *e; e++)
-		if (!strncmp(*e, name, len) && (*e)[len] == '=')
-			return *e + len + 1;
+	for (; envp && *envp; envp++)
+		if (!strncmp(*envp, name, len) && (*envp)[len] == '=')
+			return *envp + len + 1;
 	return NULL;
+}
+
+/* The value of name in environ, or NULL. */
+static inline const char *cnk_env_get(const char *name)
+{
+	return cnk_env_find(environ, name);
 }
 
 /* Remove every name=... entry from environ, in place: main's envp is the

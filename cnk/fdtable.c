@@ -286,19 +286,26 @@ void cnk_fdtable_mark_all_stale(void)
 	}
 }
 
-bool cnk_fdtable_uses_handle(int64_t handle)
+size_t cnk_fdtable_stale_handles(int64_t *out, size_t cap)
 {
 	int fd, high = atomic_load(&fd_high);
-	bool found = false;
+	size_t n = 0;
 
 	pthread_mutex_lock(&fd_lock);
-	for (fd = 0; fd < high && !found; fd++) {
+	for (fd = 0; fd < high && n < cap; fd++) {
 		struct cnk_file *f = atomic_load(&fd_slots[fd]);
+		size_t i;
 
-		found = f && atomic_load(&f->stale) && f->handle == handle;
+		if (!f || !atomic_load(&f->stale))
+			continue;
+		/* dup'ed numbers share one file: list its handle once. */
+		for (i = 0; i < n && out[i] != f->handle; i++)
+			;
+		if (i == n)
+			out[n++] = f->handle;
 	}
 	pthread_mutex_unlock(&fd_lock);
-	return found;
+	return n;
 }
 
 void cnk_fdtable_remap(const int64_t *pairs, size_t npairs)

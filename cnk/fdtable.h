@@ -91,8 +91,9 @@ void cnk_fd_forget_range(unsigned lo, unsigned hi);
 void cnk_fdtable_lock(void);
 void cnk_fdtable_unlock(void);
 void cnk_fdtable_mark_all_stale(void);
-/* Is some inherited (stale) file's handle this one? */
-bool cnk_fdtable_uses_handle(int64_t handle);
+/* The handles of the inherited (stale) files, each once, into out (at most
+ * cap); returns how many. */
+size_t cnk_fdtable_stale_handles(int64_t *out, size_t cap);
 /* The inherited files now live in this process's session under new
  * numbers: pairs[2i] -> pairs[2i+1].  Files not listed stay stale. */
 void cnk_fdtable_remap(const int64_t *pairs, size_t npairs);

@@ -324,17 +324,6 @@ void cnk_exec_release_vfork_record(void)
 	vfork_held = NULL;
 }
 
-/* name's value in an exec's envp (the new program's environment). */
-static const char *env_lookup(char *const *envp, const char *name)
-{
-	size_t len = strlen(name);
-
-	for (; envp && *envp; envp++)
-		if (!strncmp(*envp, name, len) && (*envp)[len] == '=')
-			return *envp + len + 1;
-	return NULL;
-}
-
 /*
  * A statically linked program has no dynamic loader to preload the runtime
  * into: it would run with none of its calls seen.  Never silently: the exec
@@ -346,7 +335,7 @@ static long refuse_static(long nr, const long *a)
 	bool at = (nr == SYS_execveat);
 	unsigned char ehdr[sizeof(Elf64_Ehdr)];
 	const Elf64_Ehdr *e = (const Elf64_Ehdr *)ehdr;
-	const char *allow = env_lookup((char *const *)a[at ? 3 : 2], "FERRY_STATIC");
+	const char *allow = cnk_env_find((char *const *)a[at ? 3 : 2], "FERRY_STATIC");
 	const char *name = (const char *)a[at ? 1 : 0];
 	bool has_interp = false;
 	long fd, n;

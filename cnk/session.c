@@ -26,6 +26,7 @@
 
 #include "env.h"
 #include "fdtable.h"
+#include "intercept.h"
 #include "raw_syscall.h"
 #include "runtime_fds.h"
 
@@ -346,18 +347,18 @@ static struct cnk_held *held_alloc(size_t npairs)
 struct cnk_held *cnk_session_detach(void)
 {
 	size_t cap = session_inline, len = 0;
-	struct cnk_held *h = NULL;
+	struct cnk_held *reply, *h = NULL;
 	struct ferry_msg m;
-	int64_t *v = NULL;
 	long id, n;
 
 	if (cap < 3 * FERRY_WIRE_I64_SIZE)
 		return NULL;
-	v = (int64_t *)held_alloc(cap / sizeof(int64_t));
-	if (!v)
+	/* A scratch record: its pairs area receives the reply. */
+	reply = held_alloc(cap / (2 * FERRY_WIRE_I64_SIZE));
+	if (!reply)
 		return NULL;
 	cnk_session_msg(&m, FERRY_OP_SESSION_DETACH);
-	id = cnk_session_call(&m, NULL, v, cap, &len, CNK_CALL_DEFAULT);
+	id = cnk_session_call(&m, NULL, reply->pairs, cap, &len, CNK_CALL_DEFAULT);
 	if (id <= 0) {
 		FLOG_DEBUG(session_ident, session_jobid,
 			   "the I/O node cannot hold descriptors for a child: %s",
@@ -365,40 +366,41 @@ struct cnk_held *cnk_session_detach(void)
 		goto out;
 	}
 	/* Decoded in place: i64s are 8 bytes on the wire and in memory. */
-	n = ferry_i64s_decode(v, len, v, len / FERRY_WIRE_I64_SIZE);
+	n = ferry_i64s_decode(reply->pairs, len, reply->pairs, len / FERRY_WIRE_I64_SIZE);
 	if (n < 1 || (n - 1) % 2)
 		goto out;
 	h = held_alloc((size_t)(n - 1) / 2);
 	if (!h)
 		goto out;
 	h->id = (uint64_t)id;
-	h->token = (uint64_t)v[0];
+	h->token = (uint64_t)reply->pairs[0];
 	h->npairs = (size_t)(n - 1) / 2;
-	memcpy(h->pairs, v + 1, 2 * h->npairs * sizeof(int64_t));
+	memcpy(h->pairs, reply->pairs + 1, 2 * h->npairs * sizeof(int64_t));
 out:
-	cnk_raw_syscall(SYS_munmap, (long)v, (long)(sizeof(struct cnk_held) +
-						     (cap / sizeof(int64_t)) * 2 * sizeof(int64_t)), 0);
+	cnk_held_free(reply);
 	return h;
 }
 
 long cnk_session_adopt(uint64_t id, uint64_t token, const int64_t *keep, size_t nkeep)
 {
 	size_t len = nkeep * FERRY_WIRE_I64_SIZE;
+	struct cnk_held *buf = NULL;
 	struct ferry_msg m;
 	long ret;
-	void *buf;
 
 	if (len > session_inline)
 		return -E2BIG;
-	buf = len ? held_alloc(nkeep / 2 + 1) : NULL;
-	if (len && !buf)
-		return -ENOMEM;
-	if (len)
-		ferry_i64s_encode(keep, nkeep, buf, len);
+	if (len) {
+		/* A scratch record: the request's data goes in its pairs area. */
+		buf = held_alloc(nkeep / 2 + 1);
+		if (!buf)
+			return -ENOMEM;
+		ferry_i64s_encode(keep, nkeep, buf->pairs, len);
+	}
 	cnk_session_msg(&m, FERRY_OP_SESSION_ADOPT);
 	ferry_msg_add_arg(&m, (int64_t)id);
 	ferry_msg_add_arg(&m, (int64_t)token);
-	m.data = buf;
+	m.data = buf ? buf->pairs : NULL;
 	m.data_len = (uint32_t)len;
 	ret = session_roundtrip(&m, NULL, NULL, 0, NULL, CNK_CALL_DEFAULT);
 	cnk_held_free(buf);
@@ -408,18 +410,25 @@ long cnk_session_adopt(uint64_t id, uint64_t token, const int64_t *keep, size_t 
 /* Right after a fork child's session opened: take the parent's files. */
 static void adopt_inherited(void)
 {
-	struct cnk_held *h = session_inherit;
-	int64_t *keep;
+	struct cnk_held *h = session_inherit, *keep;
 	size_t n = 0;
 	long ret;
 
 	session_inherit = NULL;
-	keep = (int64_t *)held_alloc(h->npairs);
+	/* A scratch record: the handles kept go in its pairs area. */
+	keep = held_alloc(h->npairs / 2 + 1);
 	if (keep) {
-		for (size_t i = 0; i < h->npairs; i++)
-			if (cnk_fdtable_uses_handle(h->pairs[2 * i]))
-				keep[n++] = h->pairs[2 * i + 1];
-		ret = cnk_session_adopt(h->id, h->token, keep, n);
+		size_t stale = cnk_fdtable_stale_handles(keep->pairs, 2 * (h->npairs / 2 + 1));
+
+		/* Their held duplicates (a file opened while the parent forked
+		 * has none). */
+		for (size_t i = 0; i < stale; i++) {
+			int64_t copy = cnk_held_lookup(h, keep->pairs[i]);
+
+			if (copy >= 0)
+				keep->pairs[n++] = copy;
+		}
+		ret = cnk_session_adopt(h->id, h->token, keep->pairs, n);
 	} else {
 		ret = -ENOMEM;
 	}
@@ -430,7 +439,7 @@ static void adopt_inherited(void)
 			  "the descriptors inherited from the parent process are lost (%s): "
 			  "using them fails with EBADF",
 			  strerror((int)-ret));
-	cnk_held_free((struct cnk_held *)keep);
+	cnk_held_free(keep);
 	cnk_held_free(h);
 }
 
@@ -503,13 +512,6 @@ uint64_t cnk_session_take_interrupting_signals(void)
 	return sigs;
 }
 
-struct kernel_sigaction {
-	unsigned long handler;
-	unsigned long flags;
-	unsigned long restorer;
-	uint64_t mask;
-};
-
 uint64_t cnk_deliverable_signals(uint64_t mask)
 {
 	/* Ignored by default: their arrival interrupts nothing. */
@@ -522,7 +524,7 @@ uint64_t cnk_deliverable_signals(uint64_t mask)
 	pending &= ~mask;
 	for (int sig = 1; sig <= 64 && pending; sig++) {
 		uint64_t bit = 1ull << (sig - 1);
-		struct kernel_sigaction act;
+		struct cnk_kernel_sigaction act;
 
 		if (!(pending & bit))
 			continue;
@@ -530,8 +532,8 @@ uint64_t cnk_deliverable_signals(uint64_t mask)
 		if (cnk_raw_syscall6(SYS_rt_sigaction, sig, 0, (long)&act, sizeof(uint64_t), 0,
 				     0) != 0)
 			continue;
-		if (act.handler == (unsigned long)SIG_IGN ||
-		    (act.handler == (unsigned long)SIG_DFL && (default_ignored & bit)))
+		if (act.handler == (uintptr_t)SIG_IGN ||
+		    (act.handler == (uintptr_t)SIG_DFL && (default_ignored & bit)))
 			continue;
 		out |= bit;
 	}
