@@ -616,3 +616,68 @@ long ferry_i64s_decode(const void *in, size_t len, int64_t *v, size_t cap)
 		v[i] = (int64_t)get_u64(p + i * FERRY_WIRE_I64_SIZE);
 	return (long)n;
 }
+
+/* ---- socket events ---- */
+
+static bool sockev_kind_valid(uint16_t kind)
+{
+	return kind >= FERRY_SOCKEV_DATA && kind <= FERRY_SOCKEV_ACCEPT;
+}
+
+int ferry_sockev_encode(const struct ferry_sockev *ev, void *out, size_t cap, size_t *off)
+{
+	uint8_t *p = out;
+	size_t need;
+
+	if (!sockev_kind_valid(ev->kind) || ev->addr_len > FERRY_SOCKADDR_MAX ||
+	    (ev->addr_len && !ev->addr) || (ev->data_len && !ev->data))
+		return -EINVAL;
+	need = FERRY_WIRE_SOCKEV_FIXED + (size_t)ev->addr_len + ev->data_len;
+	if (*off > cap || cap - *off < need)
+		return -EMSGSIZE;
+	p += *off;
+	put_u64(p, (uint64_t)ev->handle);
+	put_u16(p + 8, ev->kind);
+	put_u16(p + 10, ev->addr_len);
+	put_u32(p + 12, (uint32_t)ev->value);
+	put_u64(p + 16, (uint64_t)ev->aux);
+	put_u32(p + 24, ev->data_len);
+	put_u32(p + 28, 0);
+	if (ev->addr_len)
+		memcpy(p + FERRY_WIRE_SOCKEV_FIXED, ev->addr, ev->addr_len);
+	if (ev->data_len)
+		memcpy(p + FERRY_WIRE_SOCKEV_FIXED + ev->addr_len, ev->data, ev->data_len);
+	*off += need;
+	return 0;
+}
+
+int ferry_sockev_decode(const void *in, size_t len, size_t *off, struct ferry_sockev *ev)
+{
+	const uint8_t *p = in;
+	size_t left;
+
+	if (*off == len)
+		return 0;
+	if (*off > len)
+		return -EBADMSG;
+	left = len - *off;
+	if (left < FERRY_WIRE_SOCKEV_FIXED)
+		return -EBADMSG;
+	p += *off;
+	ev->handle = (int64_t)get_u64(p);
+	ev->kind = get_u16(p + 8);
+	ev->addr_len = get_u16(p + 10);
+	ev->value = (int32_t)get_u32(p + 12);
+	ev->aux = (int64_t)get_u64(p + 16);
+	ev->data_len = get_u32(p + 24);
+	if (get_u32(p + 28) != 0 || !sockev_kind_valid(ev->kind) ||
+	    ev->addr_len > FERRY_SOCKADDR_MAX)
+		return -EBADMSG;
+	left -= FERRY_WIRE_SOCKEV_FIXED;
+	if (left < ev->addr_len || left - ev->addr_len < ev->data_len)
+		return -EBADMSG;
+	ev->addr = ev->addr_len ? p + FERRY_WIRE_SOCKEV_FIXED : NULL;
+	ev->data = ev->data_len ? p + FERRY_WIRE_SOCKEV_FIXED + ev->addr_len : NULL;
+	*off += FERRY_WIRE_SOCKEV_FIXED + (size_t)ev->addr_len + ev->data_len;
+	return 1;
+}

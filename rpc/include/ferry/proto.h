@@ -106,7 +106,17 @@
 	X(XATTR_LIST, 37, "args: dh, size, nofollow; path; reply data: names")                          \
 	X(XATTR_REMOVE, 38, "args: dh, nofollow; paths: path, name")                                   \
 	X(COPY_RANGE, 39, "args: h_in, off_in (-1: position), h_out, off_out (-1), len; both handles forwarded") \
-	X(MKNODAT, 40, "args: dh, mode, dev; path (regular files and FIFOs only)")
+	X(MKNODAT, 40, "args: dh, mode, dev; path (regular files and FIFOs only)")              \
+	X(SOCK_CONNECT, 50, "args: domain, type, protocol; data: sockaddr; reply ret: h, data: local sockaddr") \
+	X(SOCK_BIND, 51, "args: domain, type, protocol; data: sockaddr; reply ret: h, data: bound sockaddr") \
+	X(SOCK_LISTEN, 52, "args: h, backlog, accept credit")                                         \
+	X(SOCK_POLL, 53, "args: timeout ms, max bytes; data: credit pairs; reply ret: events, data: events") \
+	X(SOCK_CREDIT, 54, "data: credit pairs (i64 h, i64 bytes or connections)")                  \
+	X(SOCK_SEND, 55, "args: h, msg flags, addr_len; data: sockaddr (addr_len), payload; reply ret: bytes") \
+	X(SOCK_SHUTDOWN, 56, "args: h, how")                                                          \
+	X(SOCK_SETOPT, 57, "args: h, level, name; data: value")                                       \
+	X(SOCK_GETOPT, 58, "args: h, level, name, optlen; reply data: value")                         \
+	X(SOCK_NAME, 59, "args: h, peer (0: getsockname, 1: getpeername); reply data: sockaddr")
 
 enum ferry_op {
 #define FERRY_OP_ENUM(name, num, doc) FERRY_OP_##name = num,
@@ -206,5 +216,57 @@ long ferry_dirents_decode(const void *in, size_t in_len, void *out, size_t out_c
 #define FERRY_WIRE_I64_SIZE 8
 size_t ferry_i64s_encode(const int64_t *v, size_t n, void *out, size_t out_cap);
 long ferry_i64s_decode(const void *in, size_t len, int64_t *v, size_t cap);
+
+/*
+ * Sockets (SOCK_* opcodes).  The I/O node opens AF_INET/AF_INET6 sockets for
+ * a session; their handles are session handles like files (CLOSE closes
+ * them).  Addresses travel as the Linux x86-64 sockaddr bytes (sockaddr_in /
+ * sockaddr_in6, network byte order inside), at most FERRY_SOCKADDR_MAX; the
+ * daemon checks family and length before use.
+ *
+ * Data flows by credit.  Each connected socket starts with
+ * FERRY_SOCK_WINDOW bytes of credit: the I/O node reads from the socket only
+ * while the client has credit for it, and every DATA event spends credit.
+ * The client returns credit (SOCK_CREDIT, or the pairs carried by SOCK_POLL)
+ * as the program drains its end.  A listening socket's credit counts
+ * connections instead: the I/O node hands a new connection only to a member
+ * of the port's cluster that has accept credit.
+ *
+ * SOCK_POLL waits (up to timeout ms, and may be interrupted) until an event
+ * is ready on any socket of the session and returns a batch of events, at
+ * most max bytes of them, encoded as below.
+ */
+#define FERRY_SOCKADDR_MAX 128
+#define FERRY_SOCK_WINDOW (256u << 10)
+
+enum ferry_sockev_kind {
+	FERRY_SOCKEV_DATA = 1,   /* data[] from the peer; addr: source (datagrams) */
+	FERRY_SOCKEV_EOF = 2,    /* the peer shut down its sending side */
+	FERRY_SOCKEV_ERROR = 3,  /* value: errno; the socket is dead */
+	FERRY_SOCKEV_ACCEPT = 4, /* handle: listener; aux: new connection's handle;
+				    addr: the remote peer */
+};
+
+/* One event: i64 handle, u16 kind, u16 addr_len, i32 value, i64 aux,
+ * u32 data_len, u32 reserved (0), then addr[addr_len], data[data_len]. */
+#define FERRY_WIRE_SOCKEV_FIXED 32
+struct ferry_sockev {
+	int64_t handle;
+	uint16_t kind;
+	uint16_t addr_len; /* <= FERRY_SOCKADDR_MAX */
+	int32_t value;
+	int64_t aux;
+	uint32_t data_len;
+	const void *addr; /* decode: points into the input buffer */
+	const void *data;
+};
+
+/* Append ev to out at *off; returns 0, or -EMSGSIZE when it does not fit
+ * (*off unchanged), -EINVAL for a bad kind or addr_len. */
+int ferry_sockev_encode(const struct ferry_sockev *ev, void *out, size_t cap, size_t *off);
+/* Decode the event at *off and advance *off.  Returns 1 with ev filled, 0 at
+ * the end of the buffer, -EBADMSG for a truncated or malformed event (an
+ * unknown kind, addr_len above the limit, reserved != 0). */
+int ferry_sockev_decode(const void *in, size_t len, size_t *off, struct ferry_sockev *ev);
 
 #endif
