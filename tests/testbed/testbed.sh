@@ -12,6 +12,7 @@ ROOT=${FERRY_TESTBED_DIR:-/run/ferry-testbed}
 usage() {
   cat <<'USAGE'
 usage: testbed.sh up [--compute N] [--ionodes M] [--name NAME] [--subnet A.B.C] [--slots S] [--pfs DIR]
+                     [--outside [--outside-subnet A.B.C]]
        testbed.sh down [--name NAME]
        testbed.sh exec [--name NAME] NODE CMD [ARGS...]
        testbed.sh status [--name NAME]
@@ -21,7 +22,10 @@ A test bed of N compute nodes (c1..cN, A.B.C.101..) and M I/O nodes
 own hostname and /etc/hosts, on a bridge in the namespace "ferry-NAME-sw".
   up       create it (--compute 4, --ionodes 2, --name ferry, --subnet 10.9.0,
            --slots 2 per compute node, --pfs: the directory the I/O nodes
-           export, default STATE/pfs); fails if NAME exists
+           export, default STATE/pfs); fails if NAME exists.  --outside: also
+           a host out1 (A.B.C.1 of --outside-subnet, default 10.19.0) on a
+           second bridge that only the I/O nodes reach (their eth1, A.B.C.11..);
+           compute nodes have no route to it
   down     remove everything of NAME: processes still in its nodes, namespaces,
            veths, bridge, state (idempotent)
   exec     run CMD on NODE (its network, hostname and /etc/hosts), with the
@@ -29,7 +33,9 @@ own hostname and /etc/hosts, on a bridge in the namespace "ferry-NAME-sw".
   status   nodes, addresses and processes
   env      print those OpenMPI settings as shell exports
 State: $FERRY_TESTBED_DIR/NAME (default /run/ferry-testbed/NAME): nodes,
-hosts, hostfile (I/O nodes first, then compute nodes with slots=S), pfs/.
+hosts, hostfile (I/O nodes first, then compute nodes with slots=S), pfs/;
+with --outside also outside-subnet and the address of each node on it in
+nodes (a fourth column; out1's role is "outside", not in the hostfile).
 USAGE
 }
 
@@ -59,7 +65,7 @@ need_root() { [ "$(id -u)" -eq 0 ] || die "needs root (namespaces, veths, a brid
 node_line() { awk -v n="$1" '$1 == n' "$STATE/nodes" 2>/dev/null; }
 
 cmd_up() {
-  local ncompute=4 nion=2 subnet=10.9.0 slots=2 pfs=
+  local ncompute=4 nion=2 subnet=10.9.0 slots=2 pfs= outside=0 osubnet=10.19.0
   while [ $# -gt 0 ]; do
     case $1 in
       --compute) ncompute=$2; shift 2 ;;
@@ -67,6 +73,8 @@ cmd_up() {
       --subnet) subnet=$2; shift 2 ;;
       --slots) slots=$2; shift 2 ;;
       --pfs) pfs=$2; shift 2 ;;
+      --outside) outside=1; shift ;;
+      --outside-subnet) osubnet=$2; shift 2 ;;
       --help|-h) usage; exit 0 ;;
       *) die "up: unknown option $1" ;;
     esac
@@ -75,6 +83,9 @@ cmd_up() {
   [[ $nion =~ ^[0-9]+$ && $nion -ge 0 && $nion -le 89 ]] || die "--ionodes: 0 to 89"
   [[ $slots =~ ^[0-9]+$ && $slots -ge 1 ]] || die "--slots: a positive number"
   [[ $subnet =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "--subnet: three octets, e.g. 10.9.0"
+  [[ $osubnet =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "--outside-subnet: three octets, e.g. 10.19.0"
+  [ "$outside" = 0 ] || [ "$osubnet" != "$subnet" ] || die "--outside-subnet must differ from --subnet"
+  [ "$outside" = 0 ] || [ "$nion" -ge 1 ] || die "--outside needs an I/O node to reach it"
   need_root
   [ -e "$STATE" ] && die "test bed $NAME exists ($STATE); 'testbed.sh down --name $NAME' first"
   command -v nsenter >/dev/null && command -v unshare >/dev/null || die "needs nsenter and unshare (util-linux)"
@@ -95,6 +106,10 @@ cmd_up() {
   ip -n "$SW" link set lo up
   ip -n "$SW" link add br0 type bridge
   ip -n "$SW" link set br0 up
+  if [ "$outside" = 1 ]; then
+    ip -n "$SW" link add br1 type bridge
+    ip -n "$SW" link set br1 up
+  fi
 
   : >"$STATE/nodes"
   : >"$STATE/hostfile"
@@ -102,6 +117,9 @@ cmd_up() {
   {
     echo "127.0.0.1 localhost"
     for i in "${!nodes[@]}"; do echo "${ips[$i]} ${nodes[$i]}"; done
+    # The outside host by name: a name is no route, compute nodes still
+    # reach it only through Ferry.
+    [ "$outside" = 0 ] || echo "$osubnet.1 out1"
   } >"$STATE/hosts"
   for i in "${!nodes[@]}"; do
     local n=${nodes[$i]} ns
@@ -115,15 +133,44 @@ cmd_up() {
     # A persistent UTS namespace, bound to a file: no process holds it.
     touch "$STATE/uts/$n"
     unshare --uts="$STATE/uts/$n" hostname "$n"
-    echo "$n ${ips[$i]} ${roles[$i]}" >>"$STATE/nodes"
+    # No forwarding anywhere: an I/O node with two networks must not route
+    # between them (a new namespace may inherit ip_forward=1 from the machine).
+    ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0 >/dev/null
+    local oip=
+    if [ "$outside" = 1 ] && [ "${roles[$i]}" = ionode ]; then
+      oip=$osubnet.$((10 + i + 1))
+      ip -n "$SW" link add "o-$n" type veth peer name eth1 netns "$ns"
+      ip -n "$SW" link set "o-$n" master br1 up
+      ip -n "$ns" addr add "$oip/24" dev eth1
+      ip -n "$ns" link set eth1 up
+    fi
+    echo "$n ${ips[$i]} ${roles[$i]}${oip:+ $oip}" >>"$STATE/nodes"
     if [ "${roles[$i]}" = ionode ]; then
       echo "$n slots=1" >>"$STATE/hostfile"
     else
       echo "$n slots=$slots" >>"$STATE/hostfile"
     fi
   done
+  if [ "$outside" = 1 ]; then
+    # The outside host: on br1 only, no default route, so it cannot answer
+    # the compute nodes' network either.
+    local ons
+    ons=$(ns_of out1)
+    ip netns add "$ons"
+    ip -n "$SW" link add out1 type veth peer name eth0 netns "$ons"
+    ip -n "$SW" link set out1 master br1 up
+    ip -n "$ons" link set lo up
+    ip -n "$ons" addr add "$osubnet.1/24" dev eth0
+    ip -n "$ons" link set eth0 up
+    ip netns exec "$ons" sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0 >/dev/null
+    touch "$STATE/uts/out1"
+    unshare --uts="$STATE/uts/out1" hostname out1
+    echo "out1 $osubnet.1 outside $osubnet.1" >>"$STATE/nodes"
+    echo "$osubnet.0/24" >"$STATE/outside-subnet"
+  fi
   trap - ERR
   echo "test bed $NAME up: $ncompute compute nodes, $nion I/O nodes on $subnet.0/24; PFS $pfs"
+  [ "$outside" = 0 ] || echo "  outside host out1 at $osubnet.1, reached by the I/O nodes' eth1 ($osubnet.11..)"
   echo "  run on a node:  $0 exec --name $NAME c1 CMD...   (hostfile: $STATE/hostfile)"
 }
 
@@ -136,6 +183,8 @@ node_env() {
   echo "FERRY_TESTBED_STATE=$STATE"
   echo "FERRY_TESTBED_HOSTFILE=$STATE/hostfile"
   echo "FERRY_TESTBED_PFS=$(cat "$STATE/pfs-dir")"
+  # with --outside: out1's address (the I/O nodes' are the 4th column of nodes)
+  [ ! -f "$STATE/outside-subnet" ] || echo "FERRY_TESTBED_OUTSIDE=$(awk '$1 == "out1" {print $2}' "$STATE/nodes")"
   echo "OMPI_MCA_plm_rsh_agent=$HERE/agent.sh"
   echo "OMPI_MCA_btl_tcp_if_include=$subnet"
   echo "OMPI_MCA_oob_tcp_if_include=$subnet"
@@ -171,10 +220,10 @@ cmd_exec() {
 cmd_status() {
   [ -f "$STATE/nodes" ] || { echo "test bed $NAME: down"; return 0; }
   echo "test bed $NAME: up; PFS $(cat "$STATE/pfs-dir"); hostfile $STATE/hostfile"
-  local n ip role pids
-  while read -r n ip role; do
+  local n ip role oip pids
+  while read -r n ip role oip; do
     pids=$(ip netns pids "$(ns_of "$n")" 2>/dev/null | tr '\n' ' ' || true)
-    printf '  %-5s %-15s %-8s %s\n' "$n" "$ip" "$role" "${pids:+processes: $pids}"
+    printf '  %-5s %-15s %-8s %-15s %s\n' "$n" "$ip" "$role" "${oip:+out $oip}" "${pids:+processes: $pids}"
   done <"$STATE/nodes"
 }
 
