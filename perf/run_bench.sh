@@ -9,6 +9,9 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
+SCRIPT=run_bench.sh
+# shellcheck source=perf/bench_lib.sh
+. "$HERE/bench_lib.sh"
 
 usage() {
   cat <<EOF
@@ -70,14 +73,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-die() { echo "run_bench.sh: $*" >&2; exit 1; }
-
-if [ -z "$BUILD" ]; then
-  for d in "$REPO/build-perf" "$REPO/build"; do
-    [ -x "$d/bin/ferry-bench" ] && { BUILD=$d; break; }
-  done
-fi
-[ -n "$BUILD" ] || die "no build tree with bin/ferry-bench; build first or pass --build"
+[ -n "$BUILD" ] || BUILD=$(bench_find_build ferry-bench) || die "no build tree with bin/ferry-bench; build first or pass --build"
 IOND=$BUILD/bin/ferry-iond
 RPCB=$BUILD/bin/ferry-rpc-bench
 FWDB=$BUILD/bin/ferry-bench
@@ -159,25 +155,10 @@ fg() {
 }
 
 # ---- the machine ----
-CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
-CORES=$(nproc)
-KERNEL=$(uname -r)
-FABVER=$(fi_info --version | sed -n 's/^libfabric: //p')
-LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
-{
-  echo "date:      $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "command:   perf/run_bench.sh --providers $PROVIDERS --clients $CLIENTS --worker-spin-us $SPINS$([ "$QUICK" = 1 ] && echo ' --quick')"
-  echo "source:    $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown) (binaries from $BUILD)"
-  echo "cpu:       ${CPU:-unknown}"
-  echo "cores:     $CORES"
-  echo "kernel:    $KERNEL"
-  echo "libfabric: ${FABVER:-unknown}"
-  echo "load:      $LOAD (1, 5, 15 min, at the start)"
-} >"$OUT/machine.txt"
-cat "$OUT/machine.txt"
-if awk -v l="${LOAD%% *}" -v c="$CORES" 'BEGIN { exit !(l > 0.25 * c) }'; then
-  echo "WARNING: the machine is busy (load ${LOAD%% *} on $CORES cores): these figures will be worse and noisier than on an idle machine" | tee -a "$OUT/machine.txt"
-fi
+bench_machine "$OUT/machine.txt" \
+  command "perf/run_bench.sh --providers $PROVIDERS --clients $CLIENTS --worker-spin-us $SPINS$([ "$QUICK" = 1 ] && echo ' --quick')" \
+  binaries "$BUILD" \
+  libfabric "$(fi_info --version | sed -n 's/^libfabric: //p')"
 echo
 
 # The column names first (tools that read the header from line 1), then
@@ -271,31 +252,6 @@ csv_row() {
     printf "%s,%s,%s,1,%s,%s,,,%s,,%s,,,%s,,%s,,%s,\n", p, op, sz, med, p99, fab, rf, mibs, fm, rbf }' >>"$CSV"
 }
 
-# ---- ferry-iond ----
-start_iond() {
-  local uri=$1 spin=$2 exp=$3
-  rm -f "$WORK/ready"
-  "$IOND" --listen "$uri" --export "/pfs=$exp" --ready-file "$WORK/ready" \
-    --worker-spin-us "$spin" --log-level warn >>"$OUT/raw/ferry-iond-$PROV.log" 2>&1 &
-  IOND_PID=$!
-  for _ in $(seq 300); do
-    [ -s "$WORK/ready" ] && break
-    kill -0 "$IOND_PID" 2>/dev/null || die "ferry-iond exited before ready, see $OUT/raw/ferry-iond-$PROV.log"
-    sleep 0.05
-  done
-  [ -s "$WORK/ready" ] || die "ferry-iond not ready after 15 s"
-  # The ready line names the address to dial (tcp port 0 becomes the real one).
-  IOND_URI=$(sed -n 's/.*listening on \([^ ]*\) (.*/\1/p' "$WORK/ready")
-  [ -n "$IOND_URI" ] || die "no address in the ready line: $(cat "$WORK/ready")"
-}
-
-stop_iond() {
-  kill -TERM "$IOND_PID"
-  local rc=0
-  wait "$IOND_PID" || rc=$?
-  IOND_PID=
-  [ $rc -eq 0 ] || die "ferry-iond exited with status $rc"
-}
 
 declare -A SUMMARY OWS
 for PROV in "${PROV_LIST[@]}"; do
@@ -342,7 +298,8 @@ for PROV in "${PROV_LIST[@]}"; do
   EXP=$WORK/export-$PROV
   mkdir -p "$EXP"
   for SPIN in "${SPIN_LIST[@]}"; do
-    start_iond "$URI" "$SPIN" "$EXP"
+    iond_start "$WORK" "$OUT/raw/ferry-iond-$PROV.log" "$URI" --export "/pfs=$EXP" \
+      --worker-spin-us "$SPIN" --log-level warn
     for NCL in "${CLIENT_LIST[@]}"; do
       F=$OUT/raw/ferry-bench-$PROV-spin$SPIN-clients$NCL.txt
       rm -f "$WORK/fwd.csv"
@@ -353,7 +310,7 @@ for PROV in "${PROV_LIST[@]}"; do
       sed -n '/^op /,$p' "$F"
       awk -F, -v p="$PROV" -v s="$SPIN" '{ printf "%s,%s,%s\n", p, $0, s }' "$WORK/fwd.csv" >>"$CSV"
     done
-    stop_iond
+    iond_stop
   done
   echo
 done

@@ -9,6 +9,9 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
+SCRIPT=run_model.sh
+# shellcheck source=perf/bench_lib.sh
+. "$HERE/bench_lib.sh"
 
 usage() {
   cat <<EOF
@@ -80,14 +83,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-die() { echo "run_model.sh: $*" >&2; exit 1; }
-
-if [ -z "$BUILD" ]; then
-  for d in "$REPO/build-perf" "$REPO/build"; do
-    [ -x "$d/bin/ferry-model" ] && { BUILD=$d; break; }
-  done
-fi
-[ -n "$BUILD" ] || die "no build tree with bin/ferry-model; build first or pass --build"
+[ -n "$BUILD" ] || BUILD=$(bench_find_build ferry-model) || die "no build tree with bin/ferry-model; build first or pass --build"
 IOND=$BUILD/bin/ferry-iond
 FEXEC=$BUILD/bin/ferry-exec
 MODEL=$BUILD/bin/ferry-model
@@ -121,11 +117,7 @@ IOND_PID=
 
 cleanup() {
   local rc=$?
-  # Only what this script started, by the PID it recorded.
-  if [ -n "$IOND_PID" ]; then
-    kill -TERM "$IOND_PID" 2>/dev/null || true
-    wait "$IOND_PID" 2>/dev/null || true
-  fi
+  iond_kill
   rm -rf "$WORK"
   exit $rc
 }
@@ -133,48 +125,11 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---- the machine ----
-CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
-CORES=$(nproc)
-LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
-{
-  echo "date:      $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "command:   perf/run_model.sh --providers $PROVIDERS --repeat $REPEAT$([ "$QUICK" = 1 ] && echo ' --quick')${FC_FROM:+ --fc-from $FC_FROM}${SYN_EXTRA[*]:+ -- ${SYN_EXTRA[*]}}"
-  echo "source:    $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown) (binaries from $BUILD)"
-  echo "cpu:       ${CPU:-unknown}"
-  echo "cores:     $CORES"
-  echo "kernel:    $(uname -r)"
-  echo "load:      $LOAD (1, 5, 15 min, at the start)"
-  echo "synthetic: ${SYN_ARGS[*]}"
-} >"$OUT/machine.txt"
-cat "$OUT/machine.txt"
-if awk -v l="${LOAD%% *}" -v c="$CORES" 'BEGIN { exit !(l > 0.25 * c) }'; then
-  echo "WARNING: the machine is busy (load ${LOAD%% *} on $CORES cores): run times will be noisier" | tee -a "$OUT/machine.txt"
-fi
+bench_machine "$OUT/machine.txt" \
+  command "perf/run_model.sh --providers $PROVIDERS --repeat $REPEAT$([ "$QUICK" = 1 ] && echo ' --quick')${FC_FROM:+ --fc-from $FC_FROM}${SYN_EXTRA[*]:+ -- ${SYN_EXTRA[*]}}" \
+  binaries "$BUILD" \
+  synthetic "${SYN_ARGS[*]}"
 echo
-
-# ---- ferry-iond ----
-start_iond() {
-  local uri=$1 exp=$2 log=$3
-  rm -f "$WORK/ready"
-  "$IOND" --listen "$uri" --export "/pfs=$exp" --ready-file "$WORK/ready" --log-level warn >>"$log" 2>&1 &
-  IOND_PID=$!
-  for _ in $(seq 300); do
-    [ -s "$WORK/ready" ] && break
-    kill -0 "$IOND_PID" 2>/dev/null || die "ferry-iond exited before ready, see $log"
-    sleep 0.05
-  done
-  [ -s "$WORK/ready" ] || die "ferry-iond not ready after 15 s"
-  IOND_URI=$(sed -n 's/.*listening on \([^ ]*\) (.*/\1/p' "$WORK/ready")
-  [ -n "$IOND_URI" ] || die "no address in the ready line: $(cat "$WORK/ready")"
-}
-
-stop_iond() {
-  kill -TERM "$IOND_PID"
-  local rc=0
-  wait "$IOND_PID" || rc=$?
-  IOND_PID=
-  [ $rc -eq 0 ] || die "ferry-iond exited with status $rc"
-}
 
 # field LINE KEY: the value of KEY=... in a ferry-synthetic report line.
 field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
@@ -207,7 +162,7 @@ for PROV in "${PROV_LIST[@]}"; do
   EXP=$WORK/export-$PROV
   LOCAL=$WORK/local-$PROV
   mkdir -p "$EXP" "$LOCAL"
-  start_iond "$URI" "$EXP" "$OUT/raw/ferry-iond-$PROV.log"
+  iond_start "$WORK" "$OUT/raw/ferry-iond-$PROV.log" "$URI" --export "/pfs=$EXP" --log-level warn
   FX=("$FEXEC" --ionode "$IOND_URI" --mount /pfs --)
 
   # 1. and 2., interleaved so that a change of the machine's load during the
@@ -276,7 +231,7 @@ for PROV in "${PROV_LIST[@]}"; do
     PROF[$pol]=${med#* }
     echo "$pol (data $D, meta $M): median ${MEAS[$pol]} s [${MIN[$pol]}, ${MAX[$pol]}]"
   done
-  stop_iond
+  iond_stop
 
   # 3. the predictions, one per repetition, each from that repetition's own
   # calibration and 'none' run (they ran minutes apart at most): the error of
