@@ -34,8 +34,9 @@ own hostname and /etc/hosts, on a bridge in the namespace "ferry-NAME-sw".
   env      print those OpenMPI settings as shell exports
 State: $FERRY_TESTBED_DIR/NAME (default /run/ferry-testbed/NAME): nodes,
 hosts, hostfile (I/O nodes first, then compute nodes with slots=S), pfs/;
-with --outside also outside-subnet and the address of each node on it in
-nodes (a fourth column; out1's role is "outside", not in the hostfile).
+with --outside also outside-subnet, the address of each node on it in
+nodes (a fourth column; out1's role is "outside", not in the hostfile) and
+resolv.conf (nameserver out1, bound over /etc/resolv.conf on every node).
 USAGE
 }
 
@@ -167,6 +168,10 @@ cmd_up() {
     unshare --uts="$STATE/uts/out1" hostname out1
     echo "out1 $osubnet.1 outside $osubnet.1" >>"$STATE/nodes"
     echo "$osubnet.0/24" >"$STATE/outside-subnet"
+    # Name service is outside too: every node asks out1 (bound over
+    # /etc/resolv.conf like hosts); nothing answers unless a test starts a
+    # DNS server there.  /etc/hosts still names the nodes first.
+    printf 'nameserver %s\noptions timeout:2 attempts:2\n' "$osubnet.1" >"$STATE/resolv.conf"
   fi
   trap - ERR
   echo "test bed $NAME up: $ncompute compute nodes, $nion I/O nodes on $subnet.0/24; PFS $pfs"
@@ -269,6 +274,9 @@ if [ "$sub" = _inside ]; then
   # Internal (enter_node, agent.sh): in the node's new mount namespace.
   STATE=$1; shift
   mount --bind "$STATE/hosts" /etc/hosts || die "cannot bind $STATE/hosts over /etc/hosts"
+  if [ -f "$STATE/resolv.conf" ]; then
+    mount --bind "$STATE/resolv.conf" /etc/resolv.conf || die "cannot bind $STATE/resolv.conf over /etc/resolv.conf"
+  fi
   exec "$@"
 fi
 case $sub in

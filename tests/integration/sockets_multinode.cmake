@@ -1,0 +1,9 @@
+# Sockets through the I/O node on the test bed with an outside host (needs
+# root, skipped otherwise): compute nodes fetch from out1 through io1, four
+# ranks serve one port behind io1, a rank killed mid-way, a refused port,
+# names resolved through io1.
+if(TARGET ferry-run AND TARGET http_hello)
+  ferry_integration_test(sockets_multinode
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/sockets_multinode.sh TIMEOUT 240 LABELS e2e)
+  set_tests_properties(sockets_multinode PROPERTIES SKIP_RETURN_CODE 77)
+endif()
