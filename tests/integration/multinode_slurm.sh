@@ -8,6 +8,7 @@
 # with SIGTERM (their stats in their logs) and nothing is left.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/munge_lib.sh"
+source "$(dirname "$0")/slurm_lib.sh"
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: the test bed and slurmd need root"; exit 77; }
 for b in slurmctld slurmd sbatch sinfo scontrol squeue scancel; do
   command -v "$b" >/dev/null || { echo "$b not installed (slurm-wlm)"; exit 1; }
@@ -46,35 +47,11 @@ ClusterName=ferrymn
 SlurmctldHost=c1(10.9.0.101)
 SlurmctldPort=6817
 SlurmdPort=6818
-SlurmUser=root
-SlurmdUser=root
-AuthType=auth/munge
-CredType=cred/munge
-AuthInfo=socket=$MUNGE_SOCKET
-StateSaveLocation=$SL/state
-SlurmdSpoolDir=$SL/spool/%n
-SlurmctldPidFile=$SL/slurmctld.pid
-SlurmdPidFile=$SL/slurmd-%n.pid
-SlurmctldLogFile=$SL/log/slurmctld.log
-SlurmdLogFile=$SL/log/slurmd-%n.log
-SlurmctldDebug=info
-SlurmdDebug=info
-PlugStackConfig=$SL/plugstack.conf
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-MpiDefault=none
-SwitchType=switch/none
-JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
-JobCompType=jobcomp/none
-ReturnToService=2
+$(slurm_conf_common "$SL" "-%n")
 NodeName=io[1-2] NodeAddr=10.9.0.[11-12] CPUs=$cpus State=UNKNOWN
 NodeName=c[1-4] NodeAddr=10.9.0.[101-104] CPUs=$cpus State=UNKNOWN
 PartitionName=ferry Nodes=io[1-2],c[1-4] Default=YES MaxTime=10 State=UP
 EOF2
-: >"$SL/plugstack.conf"
 "$TB" exec --name "$TB_NAME" c1 slurmctld -D >>"$SL/log/slurmctld.out" 2>&1 &
 for n in io1 io2 c1 c2 c3 c4; do
   mkdir -p "$SL/spool/$n"

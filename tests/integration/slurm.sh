@@ -9,6 +9,7 @@
 # Needs root (slurmd starts jobs as their user); exits 77 (skipped) otherwise.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/munge_lib.sh"
+source "$(dirname "$0")/slurm_lib.sh"
 : "${FERRY_SRC:?set FERRY_SRC to the source tree}"
 JOB=$FERRY_SRC/examples/ferry-job.sbatch
 if [ "$(id -u)" -ne 0 ]; then echo "slurm test needs root (slurmd runs jobs as their user): skipped"; exit 77; fi
@@ -68,34 +69,10 @@ ClusterName=ferrytest
 SlurmctldHost=$HOST(127.0.0.1)
 SlurmctldPort=$(free_tcp_port)
 SlurmdPort=$(free_tcp_port)
-SlurmUser=root
-SlurmdUser=root
-AuthType=auth/munge
-CredType=cred/munge
-AuthInfo=socket=$MUNGE_SOCKET
-StateSaveLocation=$SL/state
-SlurmdSpoolDir=$SL/spool
-SlurmctldPidFile=$SL/slurmctld.pid
-SlurmdPidFile=$SL/slurmd.pid
-SlurmctldLogFile=$SL/log/slurmctld.log
-SlurmdLogFile=$SL/log/slurmd.log
-SlurmctldDebug=info
-SlurmdDebug=info
-PlugStackConfig=$SL/plugstack.conf
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-MpiDefault=none
-SwitchType=switch/none
-JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
-JobCompType=jobcomp/none
-ReturnToService=2
+$(slurm_conf_common "$SL" "")
 NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$(nproc) State=UNKNOWN
 PartitionName=ferry Nodes=$HOST Default=YES MaxTime=10 State=UP
 EOF
-: >"$SL/plugstack.conf" # no SPANK plugins from the system's configuration
 
 slurmctld -D >>"$SL/log/slurmctld.out" 2>&1 &
 CTLD_PID=$!
