@@ -4,6 +4,8 @@
 #   2. run_intercept_bench.sh  interception: native, SIGSYS path, fast path
 #   3. run_model.sh            the delegation speedup model against measured
 #                              runs (its f_c also read from step 1's CSV)
+#   4. run_sock_bench.sh       sockets through ferry-iond against a direct
+#                              connection and the fabric
 # Each step leaves its CSV and plots in its own subdirectory of --out.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,9 +16,10 @@ quick=()
 usage() {
   cat <<USAGE
 usage: perf/run_all.sh [--out DIR] [--build DIR] [--quick]
-Runs perf/run_bench.sh, perf/run_intercept_bench.sh and perf/run_model.sh one
-after the other (each with its defaults, --quick passed on), writing into
-DIR/bench, DIR/intercept and DIR/model (default DIR: perf/results/all).
+Runs perf/run_bench.sh, perf/run_intercept_bench.sh, perf/run_model.sh and
+perf/run_sock_bench.sh one after the other (each with its defaults, --quick
+passed on), writing into DIR/bench, DIR/intercept, DIR/model and DIR/sockets
+(default DIR: perf/results/all).
 Run it on an otherwise idle machine: the figures are medians, but a busy
 machine moves them by far more than the differences they show.
 USAGE
@@ -44,5 +47,6 @@ step() {
 step bench "$top/perf/run_bench.sh" --build "$build" --out "$out/bench" "${quick[@]}"
 step intercept "$top/perf/run_intercept_bench.sh" --build "$build" --out "$out/intercept" "${quick[@]}"
 step model "$top/perf/run_model.sh" --build "$build" --out "$out/model" --fc-from "$out/bench/results.csv" "${quick[@]}"
-echo "=== run_all: results in $out (bench/, intercept/, model/)"
+step sockets "$top/perf/run_sock_bench.sh" --build "$build" --out "$out/sockets" "${quick[@]}"
+echo "=== run_all: results in $out (bench/, intercept/, model/, sockets/)"
 exit $failed

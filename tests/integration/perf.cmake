@@ -4,3 +4,11 @@
 # --quick, which is not a test.
 ferry_integration_test(perf_smoke
   COMMAND ${CMAKE_CURRENT_LIST_DIR}/perf_smoke.sh TIMEOUT 180 LABELS perf)
+
+# perf/run_sock_bench.sh --quick: sockets direct and forwarded through a
+# real ferry-iond on tcp and shm, and fi_pingpong; the CSV complete (no
+# timing checked).
+if(TARGET ferry-sock-bench)
+  ferry_integration_test(sock_bench_smoke
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/sock_bench_smoke.sh TIMEOUT 180 LABELS perf)
+endif()
