@@ -134,9 +134,11 @@ check "every rank served some" \
 victim=$(pid_on c3 http_hello || true)
 check "found the rank on c3" test -n "$victim"
 # Connections io1's daemon may already have handed to the victim's runtime
-# (its accept credit, cnk's FERRY_SOCK_ACCEPT_CREDIT) plus those the
-# client had open: what a kill may cost.
-CREDIT=${FERRY_TEST_ACCEPT_CREDIT:-16}
+# (its accept credit: the listen backlog, at most 64; each runtime logs it at
+# listen) plus those the client had open: what a kill may cost.
+CREDIT=$(grep -o 'the I/O node accepts for it (handle [0-9]*, [0-9]* at a time)' "$JOB_OUT" |
+         awk '{ n = $(NF - 3) + 0; if (n > m) m = n } END { print m + 0 }')
+[ "$CREDIT" -gt 0 ] || CREDIT=64
 load=$(on out1 python3 "$TOOLS" load "$IO1_OUT" "$PORT" --count 1000 --concurrency "$CONC" \
          --kill-pid "${victim:-0}" --kill-at 300 2>&1 || true)
 echo "1,000 requests, the rank on c3 killed after 300:"; sed 's/^/  /' <<<"$load"
