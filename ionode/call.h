@@ -113,4 +113,15 @@ long op_copy_range(struct iond_call *c); /* ops_fd.c */
 long op_read(struct iond_call *c);
 long op_write(struct iond_call *c); /* ops_rw.c */
 
+long op_sock_connect(struct iond_call *c);
+long op_sock_bind(struct iond_call *c);
+long op_sock_listen(struct iond_call *c);
+long op_sock_poll(struct iond_call *c);
+long op_sock_credit(struct iond_call *c);
+long op_sock_send(struct iond_call *c);
+long op_sock_shutdown(struct iond_call *c);
+long op_sock_setopt(struct iond_call *c);
+long op_sock_getopt(struct iond_call *c);
+long op_sock_name(struct iond_call *c); /* ops_sock.c */
+
 #endif

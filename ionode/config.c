@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sock_policy.h"
+
 #define IOND_DEFAULT_MAX_SESSIONS 16384
 #define IOND_DEFAULT_MAX_FDS 65536
 #define IOND_DEFAULT_DRAIN_SECS 10
@@ -24,6 +26,9 @@ enum {
 	OPT_WORKER_SPIN,
 	OPT_MUNGE_SOCKET,
 	OPT_ALLOW_USERS,
+	OPT_LISTEN_PORTS,
+	OPT_NO_SOCKETS,
+	OPT_SOCKET_CONNECT,
 };
 
 static const struct option long_opts[] = {
@@ -41,6 +46,9 @@ static const struct option long_opts[] = {
 	{"max-fds", required_argument, NULL, OPT_MAX_FDS},
 	{"drain-timeout", required_argument, NULL, OPT_DRAIN},
 	{"worker-spin-us", required_argument, NULL, OPT_WORKER_SPIN},
+	{"listen-ports", required_argument, NULL, OPT_LISTEN_PORTS},
+	{"no-sockets", no_argument, NULL, OPT_NO_SOCKETS},
+	{"socket-connect", required_argument, NULL, OPT_SOCKET_CONNECT},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
@@ -70,12 +78,18 @@ void iond_config_usage(FILE *out)
 		"      --drain-timeout SECS shutdown waits this long for calls in flight (default %d)\n"
 		"      --worker-spin-us N   an idle worker polls for work this long before\n"
 		"                           sleeping (default %d: sleep at once)\n"
+		"      --listen-ports LIST  ports a job may bind and listen on, e.g.\n"
+		"                           '8080 9000-9099' (default: none)\n"
+		"      --socket-connect LIST  where a job may connect: any (default) or\n"
+		"                           CIDRs, e.g. '10.0.0.0/8,2001:db8::/32'\n"
+		"      --no-sockets         refuse every forwarded socket call (EACCES)\n"
 		"  -h, --help               this text\n"
 		"  -V, --version            print the version\n"
 		"\n"
 		"Environment: FERRY_LISTEN, FERRY_EXPORTS (comma-separated PREFIX=DIR),\n"
 		"FERRY_MUNGE_SOCKET, FERRY_LOG_LEVEL, FERRY_LOG_FILE.  Flags override the environment, which\n"
-		"overrides the config file.\n",
+		"overrides the config file.  Config sections: [ionode], [sockets] (enable,\n"
+		"listen_ports, connect).\n",
 		IOND_DEFAULT_CONFIG, IOND_DEFAULT_MAX_SESSIONS, IOND_DEFAULT_MAX_FDS,
 		IOND_DEFAULT_DRAIN_SECS, IOND_DEFAULT_WORKER_SPIN_US);
 }
@@ -152,6 +166,47 @@ static int parse_count(const char *s, unsigned long long min, unsigned long long
 	return 0;
 }
 
+static int parse_bool(const char *s, int *out)
+{
+	if (!strcmp(s, "yes") || !strcmp(s, "true") || !strcmp(s, "on") || !strcmp(s, "1"))
+		*out = 1;
+	else if (!strcmp(s, "no") || !strcmp(s, "false") || !strcmp(s, "off") || !strcmp(s, "0"))
+		*out = 0;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+/* [sockets] settings; lists are checked here so the error names the layer. */
+static int apply_socket_setting(struct iond_config *cfg, const char *key, const char *value,
+				const char *origin, char *err, size_t err_len)
+{
+	struct iond_sock_policy *check = malloc(sizeof(*check));
+	char word[128] = "";
+	int rc;
+
+	if (!check)
+		return -ENOMEM;
+	iond_sock_policy_init(check);
+	if (!strcmp(key, "sockets"))
+		rc = parse_bool(value, &cfg->sockets_enabled);
+	else if (!strcmp(key, "listen_ports"))
+		rc = iond_sock_policy_set_ports(check, value, word, sizeof(word));
+	else
+		rc = iond_sock_policy_set_connect(check, value, word, sizeof(word));
+	free(check);
+	if (rc) {
+		set_err(err, err_len, "%s: invalid value '%s' for %s%s%s", origin, value, key,
+			word[0] ? ": at " : "", word);
+		return -EINVAL;
+	}
+	if (!strcmp(key, "listen_ports"))
+		return replace_str(&cfg->listen_ports, value);
+	if (!strcmp(key, "socket_connect"))
+		return replace_str(&cfg->socket_connect, value);
+	return 0;
+}
+
 /* One setting, whatever layer it came from.  Exports append: the caller
  * clears them when a higher layer first supplies some. */
 static int apply_setting(struct iond_config *cfg, const char *key, const char *value,
@@ -174,6 +229,9 @@ static int apply_setting(struct iond_config *cfg, const char *key, const char *v
 		return replace_str(&cfg->log_level, value);
 	if (!strcmp(key, "ready_file") || !strcmp(key, "ready-file"))
 		return replace_str(&cfg->ready_file, value);
+	if (!strcmp(key, "sockets") || !strcmp(key, "listen_ports") ||
+	    !strcmp(key, "socket_connect"))
+		return apply_socket_setting(cfg, key, value, origin, err, err_len);
 	if (!strcmp(key, "workers")) {
 		ret = parse_count(value, 1, 4096, &v);
 		cfg->workers = (unsigned int)v;
@@ -208,13 +266,36 @@ struct ini_state {
 	int ret;
 };
 
+/* [sockets] keys as apply_setting knows them; NULL for an unknown one. */
+static const char *sockets_key(const char *name)
+{
+	if (!strcmp(name, "enable"))
+		return "sockets";
+	if (!strcmp(name, "connect"))
+		return "socket_connect";
+	if (!strcmp(name, "listen_ports"))
+		return name;
+	return NULL;
+}
+
 static int on_ini_setting(void *user, const char *section, const char *name, const char *value)
 {
 	struct ini_state *st = user;
 
 	/* Other sections belong to other Ferry programs sharing the file. */
-	if (strcmp(section, "ionode"))
+	if (!strcmp(section, "sockets")) {
+		const char *key = sockets_key(name);
+
+		if (!key) {
+			set_err(st->err, st->err_len, "%s: unknown setting '%s' in [sockets]",
+				st->cfg->config_path, name);
+			st->ret = -EINVAL;
+			return 0;
+		}
+		name = key;
+	} else if (strcmp(section, "ionode")) {
 		return 1;
+	}
 	st->ret = apply_setting(st->cfg, name, value, st->cfg->config_path, st->err, st->err_len);
 	return st->ret == 0;
 }
@@ -337,6 +418,12 @@ static const char *flag_key(int c)
 		return "munge_socket";
 	case OPT_ALLOW_USERS:
 		return "allow_users";
+	case OPT_LISTEN_PORTS:
+		return "listen_ports";
+	case OPT_NO_SOCKETS:
+		return "sockets";
+	case OPT_SOCKET_CONNECT:
+		return "socket_connect";
 	default:
 		return NULL;
 	}
@@ -359,11 +446,12 @@ static int load_flags(struct iond_config *cfg, int argc, char **argv, char *err,
 			clear_exports(cfg);
 			saw_export = 1;
 		}
-		snprintf(origin, sizeof(origin), "--%s", key);
+		snprintf(origin, sizeof(origin), "--%s", c == OPT_NO_SOCKETS ? "no-sockets" : key);
 		for (char *p = origin; *p; p++)
 			if (*p == '_')
 				*p = '-';
-		rc = apply_setting(cfg, key, optarg, origin, err, err_len);
+		rc = apply_setting(cfg, key, c == OPT_NO_SOCKETS ? "no" : optarg, origin, err,
+				   err_len);
 		if (rc)
 			return rc;
 	}
@@ -380,6 +468,7 @@ int iond_config_load(struct iond_config *cfg, int argc, char **argv, char *err, 
 	cfg->max_fds = IOND_DEFAULT_MAX_FDS;
 	cfg->drain_secs = IOND_DEFAULT_DRAIN_SECS;
 	cfg->worker_spin_us = IOND_DEFAULT_WORKER_SPIN_US;
+	cfg->sockets_enabled = 1;
 	err[0] = '\0';
 
 	rc = prescan(argc, argv, &config_path, err, err_len);
@@ -429,5 +518,7 @@ void iond_config_free(struct iond_config *cfg)
 	free(cfg->log_level);
 	free(cfg->ready_file);
 	free(cfg->config_path);
+	free(cfg->listen_ports);
+	free(cfg->socket_connect);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -2,7 +2,8 @@
 /*
  * ferry-iond settings: command-line flags override the environment
  * (FERRY_LISTEN, FERRY_EXPORTS, FERRY_MUNGE_SOCKET), which overrides the config file
- * ([ionode] section; --config FILE, else /etc/ferry/ferry.conf if present).
+ * ([ionode] and [sockets] sections; --config FILE, else /etc/ferry/ferry.conf
+ * if present).
  */
 #ifndef IOND_CONFIG_H
 #define IOND_CONFIG_H
@@ -29,6 +30,10 @@ struct iond_config {
 	size_t max_fds;          /* per session */
 	unsigned int drain_secs; /* shutdown: how long in-flight calls may run */
 	unsigned int worker_spin_us; /* an idle worker polls this long (0: never) */
+	/* [sockets] */
+	int sockets_enabled;   /* 1 (default) or 0 */
+	char *listen_ports;    /* ports a job may bind ("8080 9000-9099"); NULL: none */
+	char *socket_connect;  /* "any" or CIDRs a job may connect to; NULL: any */
 };
 
 enum iond_config_result {

@@ -13,6 +13,7 @@
 #include "identity.h"
 #include "inflight.h"
 #include "session.h"
+#include "sockets.h"
 #include "stats.h"
 #include "warn_limit.h"
 
@@ -68,6 +69,16 @@ static const struct op_spec op_specs[] = {
 	[FERRY_OP_XATTR_REMOVE] = {op_xattr_remove, 2, 2},
 	[FERRY_OP_COPY_RANGE] = {op_copy_range, 5, 0},
 	[FERRY_OP_MKNODAT] = {op_mknodat, 3, 1},
+	[FERRY_OP_SOCK_CONNECT] = {op_sock_connect, 3, 0},
+	[FERRY_OP_SOCK_BIND] = {op_sock_bind, 3, 0},
+	[FERRY_OP_SOCK_LISTEN] = {op_sock_listen, 3, 0},
+	[FERRY_OP_SOCK_POLL] = {op_sock_poll, 2, 0},
+	[FERRY_OP_SOCK_CREDIT] = {op_sock_credit, 0, 0},
+	[FERRY_OP_SOCK_SEND] = {op_sock_send, 3, 0},
+	[FERRY_OP_SOCK_SHUTDOWN] = {op_sock_shutdown, 2, 0},
+	[FERRY_OP_SOCK_SETOPT] = {op_sock_setopt, 3, 0},
+	[FERRY_OP_SOCK_GETOPT] = {op_sock_getopt, 4, 0},
+	[FERRY_OP_SOCK_NAME] = {op_sock_name, 2, 0},
 };
 
 #define OP_SPECS_LEN (sizeof(op_specs) / sizeof(op_specs[0]))
@@ -251,6 +262,7 @@ static long op_interrupt(struct iond_call *c)
 
 	if (!iond_inflight_interrupt(c->sess, seq))
 		iond_session_note_interrupt(c->sess, seq);
+	iond_sockets_interrupt(c->sess, seq); /* a socket wait may miss the signal */
 	return 0;
 }
 

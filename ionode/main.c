@@ -29,6 +29,8 @@
 #include "inflight.h"
 #include "ready.h"
 #include "session.h"
+#include "sock_policy.h"
+#include "sockets.h"
 #include "stats.h"
 #include "workers.h"
 
@@ -217,6 +219,34 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* Forwarded sockets: the [sockets] policy (already checked by config.c). */
+static int start_sockets(struct daemon *d)
+{
+	struct iond_sock_policy *policy = malloc(sizeof(*policy));
+	char word[128];
+	int rc = -ENOMEM;
+
+	if (!policy)
+		return rc;
+	iond_sock_policy_init(policy);
+	policy->enabled = d->cfg.sockets_enabled;
+	rc = d->cfg.listen_ports
+		     ? iond_sock_policy_set_ports(policy, d->cfg.listen_ports, word, sizeof(word))
+		     : 0;
+	if (!rc && d->cfg.socket_connect)
+		rc = iond_sock_policy_set_connect(policy, d->cfg.socket_connect, word,
+						  sizeof(word));
+	if (!rc)
+		rc = iond_sockets_init(d->ctx.sessions, policy);
+	if (!rc)
+		FLOG_INFO(0, 0, "sockets: %s; listen ports: %s; connect: %s",
+			  policy->enabled ? "enabled" : "disabled",
+			  d->cfg.listen_ports ? d->cfg.listen_ports : "none",
+			  d->cfg.socket_connect ? d->cfg.socket_connect : "any");
+	free(policy);
+	return rc;
+}
+
 static int serve(struct daemon *d)
 {
 	uint64_t next_orphan_check = now_ms() + ORPHAN_CHECK_MS;
@@ -369,10 +399,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ferry-iond: sessions: %s\n", strerror(-rc));
 		goto out_exports;
 	}
+	rc = start_sockets(d);
+	if (rc) {
+		fprintf(stderr, "ferry-iond: sockets: %s\n", strerror(-rc));
+		goto out_sessions;
+	}
 	rc = ferry_rpc_server_open(d->cfg.listen, NULL, iond_on_request, &d->ctx, &d->ctx.server);
 	if (rc) {
 		fprintf(stderr, "ferry-iond: listen on %s: %s\n", d->cfg.listen, strerror(-rc));
-		goto out_sessions;
+		goto out_sockets;
 	}
 	ferry_rpc_server_on_peer_down(d->ctx.server, iond_on_peer_down, &d->ctx);
 	atomic_store(&d->wake_server, d->ctx.server);
@@ -420,6 +455,10 @@ out_server:
 	 * wake a closed server. */
 	stop_signal_thread(d);
 	ferry_rpc_server_close(d->ctx.server);
+out_sockets:
+	/* Sessions first: their close makes the members leave the clusters. */
+	iond_sessions_close_all(d->ctx.sessions, "shutdown");
+	iond_sockets_fini();
 out_sessions:
 	iond_sessions_free(d->ctx.sessions);
 out_exports:

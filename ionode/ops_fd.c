@@ -9,9 +9,12 @@
 
 #include "call.h"
 #include "session.h"
+#include "sockets.h"
 
 long op_close(struct iond_call *c)
 {
+	/* A socket's state goes first: the number may be reused at close(2). */
+	iond_sockets_forget(c->sess, c->msg.args[0]);
 	return iond_session_fd_close(c->sess, c->msg.args[0]);
 }
 

@@ -46,6 +46,7 @@ struct iond_session {
 	uint64_t held_since_ms;
 	uint64_t held_from; /* the session it was detached from */
 	uint64_t interrupt_seq; /* an INTERRUPT that came before its call ran */
+	void *sockets;          /* sockets.c's state, or NULL */
 };
 
 /*
@@ -63,6 +64,7 @@ struct iond_sessions {
 	struct fd_slot *slots;
 	size_t nslots;
 	struct iond_stats *stats;
+	const struct iond_session_sockets_ops *sockets_ops;
 };
 
 int iond_sessions_new(size_t max_sessions, size_t max_fds, struct iond_stats *stats,
@@ -164,6 +166,8 @@ int iond_session_get(struct iond_sessions *t, uint64_t id, uint64_t peer,
 
 static void session_free(struct iond_session *s)
 {
+	if (s->sockets)
+		s->table->sockets_ops->release(s->sockets);
 	free(s->fds);
 	free(s);
 }
@@ -256,6 +260,8 @@ long iond_session_close(struct iond_session *s, const char *reason)
 	s->fds_cap = 0;
 	pthread_mutex_unlock(&t->lock);
 
+	if (s->sockets)
+		t->sockets_ops->close(s, s->sockets);
 	for (size_t i = 0; i < nclose; i++)
 		close_fd(s, to_close[i]);
 	free(to_close);
@@ -272,6 +278,24 @@ long iond_session_close(struct iond_session *s, const char *reason)
 	if (drop_table_ref)
 		iond_session_put(s);
 	return (long)nfds;
+}
+
+void iond_sessions_set_sockets_ops(struct iond_sessions *t,
+				   const struct iond_session_sockets_ops *ops)
+{
+	t->sockets_ops = ops;
+}
+
+void *iond_session_sockets(struct iond_session *s, void *fresh)
+{
+	void *state;
+
+	pthread_mutex_lock(&s->table->lock);
+	if (!s->sockets && !s->closed && fresh && s->table->sockets_ops)
+		s->sockets = fresh;
+	state = s->closed ? NULL : s->sockets;
+	pthread_mutex_unlock(&s->table->lock);
+	return state;
 }
 
 bool iond_session_is_closed(struct iond_session *s)

@@ -109,4 +109,20 @@ bool iond_session_take_interrupt(struct iond_session *s, uint64_t seq);
 /* Release held sessions older than ttl_ms; returns how many. */
 size_t iond_sessions_reap_held(struct iond_sessions *t, uint64_t ttl_ms);
 
+/*
+ * Forwarded sockets (sockets.c) keep per-session state here: created on a
+ * session's first socket call, told when the session closes (before its
+ * descriptors are closed, so no new connection is handed to it), released
+ * when the last reference to the session goes.
+ */
+struct iond_session_sockets_ops {
+	void (*close)(struct iond_session *s, void *state);
+	void (*release)(void *state);
+};
+void iond_sessions_set_sockets_ops(struct iond_sessions *t,
+				   const struct iond_session_sockets_ops *ops);
+/* The session's socket state; installs fresh when it has none yet.  NULL
+ * when the session is closed (fresh is then not installed). */
+void *iond_session_sockets(struct iond_session *s, void *fresh);
+
 #endif

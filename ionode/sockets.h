@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Forwarded sockets: each session's socket state (struct iond_socks), hung
+ * off the session (iond_session_sockets) and created by its first socket
+ * call.  For every socket handle it keeps the credit the client gave (bytes
+ * for a data socket, connections for a listening cluster's member), whether
+ * EOF or an error was already reported, and the connections handed to the
+ * session that SOCK_POLL has not announced yet.  One eventfd per session
+ * wakes its SOCK_POLL at once on new connections, credit, an INTERRUPT or
+ * the session's close.
+ *
+ * Locks: a cluster's lock (sock_cluster.c) is taken before a session's
+ * socket lock, which is taken before the session table's.
+ */
+#ifndef IOND_SOCKETS_H
+#define IOND_SOCKETS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct iond_session;
+struct iond_sessions;
+struct iond_sock_member;
+struct iond_sock_policy;
+struct iond_socks;
+
+/* Process-wide: the policy (copied) and the session hooks; fini stops the
+ * acceptor thread after every session is closed. */
+int iond_sockets_init(struct iond_sessions *t, const struct iond_sock_policy *policy);
+void iond_sockets_fini(void);
+const struct iond_sock_policy *iond_sockets_policy(void);
+
+/* The session's socket state, created on first use; -ENOTCONN when the
+ * session is closed. */
+int iond_socks_of(struct iond_session *s, struct iond_socks **out);
+struct iond_session *iond_socks_session(const struct iond_socks *ss);
+uint64_t iond_socks_id(const struct iond_socks *ss);
+uint64_t iond_socks_jobid(const struct iond_socks *ss);
+
+/* Record handle as a socket of type (SOCK_STREAM, SOCK_DGRAM).  member:
+ * its listening cluster's membership (credit counts connections), or NULL
+ * for a data socket, which starts with FERRY_SOCK_WINDOW bytes of credit. */
+int iond_socks_add(struct iond_socks *ss, int64_t handle, int type,
+		   struct iond_sock_member *member);
+/* The type of a socket handle; -ENOTSOCK when handle is not a socket. */
+int iond_socks_type(struct iond_socks *ss, int64_t handle, int *type);
+/* The membership behind handle (NULL: not a member).  Call with the
+ * cluster lock held: the member stays valid until it is released. */
+struct iond_sock_member *iond_socks_member(struct iond_socks *ss, int64_t handle);
+
+/* CLOSE of handle: drop its state, leave its cluster, close connections
+ * handed to it that the client never heard of.  Before close(2). */
+void iond_sockets_forget(struct iond_session *s, int64_t handle);
+/* Add credit from (handle, amount) pairs; unknown handles are skipped
+ * (closed meanwhile).  -EINVAL for a negative amount. */
+int iond_socks_credit(struct iond_socks *ss, const int64_t *pairs, size_t npairs);
+
+/* The acceptor hands member listener's session a new connection fd.  0: it
+ * is now a handle of the session, announced by the next SOCK_POLL;
+ * -ESRCH: the listener is gone (fd untouched, give it to another member);
+ * other errors: fd was closed. */
+int iond_socks_accepted(struct iond_socks *ss, int64_t listener, int fd,
+			const struct sockaddr *peer, socklen_t peer_len);
+
+/* INTERRUPT for call seq of s: a SOCK_POLL, connect or send it names
+ * returns EINTR (noted even when it has not started waiting yet). */
+void iond_sockets_interrupt(struct iond_session *s, uint64_t seq);
+/* Wait until fd has one of events, for call seq: 0, -EINTR (interrupted),
+ * -ENOTCONN (session closed), -ETIMEDOUT (timeout_ms < 0: no limit). */
+int iond_socks_wait_fd(struct iond_socks *ss, uint64_t seq, int fd, short events,
+		       int timeout_ms);
+
+/* SOCK_POLL's output: events are encoded at out[len..cap); tmp (tmp_cap
+ * bytes, at least cap) receives data before it is encoded. */
+struct iond_sock_batch {
+	void *out;
+	size_t cap;
+	size_t len;
+	void *tmp;
+	long count;
+};
+/* Wait up to timeout_ms (< 0: no limit) for events of the session and
+ * encode them into b.  Returns the number of events (0 at timeout), or
+ * -EBUSY (another SOCK_POLL waits), -EINTR, -ENOTCONN. */
+long iond_socks_poll(struct iond_socks *ss, uint64_t seq, int timeout_ms,
+		     struct iond_sock_batch *b);
+
+#endif

@@ -1,0 +1,541 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Socket forwarding, daemon side (SOCK_* opcodes), against servers and
+ * clients this test runs on 127.0.0.1:
+ *  - a TCP connection carries more than FERRY_SOCK_WINDOW bytes each way:
+ *    the daemon stops reading when the credit is spent and goes on when it
+ *    comes back; the peer's close is one EOF event;
+ *  - a closed port is ECONNREFUSED; a connected UDP socket echoes;
+ *  - two sessions of one job listening on an allowed port form a cluster
+ *    that takes connections round-robin; a session of another job gets
+ *    EADDRINUSE; a port not in --listen-ports is EACCES; once a member
+ *    session closes its connections go to the survivor, and the port
+ *    closes with the last member;
+ *  - another session's handle is EBADF;
+ *  - SOCK_POLL times out with 0 events, is refused (EBUSY) while another
+ *    one waits, and an INTERRUPT makes it return EINTR at once.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "iond_harness.h"
+
+#define STREAM_BYTES (FERRY_SOCK_WINDOW + 300000) /* more than one window each way */
+#define POLL_MAX (64 << 10)
+#define JOB 7
+#define OTHER_JOB 8
+
+/* ---- the protocol, one call each ---- */
+
+static long sock_call(struct iond_client *c, uint16_t op, const int64_t *args, int nargs,
+		      const void *data, size_t len, struct iond_reply *rep)
+{
+	struct ferry_msg m;
+	int rc;
+
+	ferry_msg_init(&m, op, 0, 0);
+	for (int i = 0; i < nargs; i++)
+		ferry_msg_add_arg(&m, args[i]);
+	m.data = data;
+	m.data_len = (uint32_t)len;
+	rc = iond_call_msg(c, &m, NULL, rep, 30000);
+	return rc ? rc : iond_rc(rep);
+}
+
+static long sk_open(struct iond_client *c, uint16_t op, int type, const struct sockaddr_in *sa,
+		    struct iond_reply *rep)
+{
+	int64_t args[] = {AF_INET, type, 0};
+
+	return sock_call(c, op, args, 3, sa, sizeof(*sa), rep);
+}
+
+static long sk_listen(struct iond_client *c, int64_t h, int64_t credit, struct iond_reply *rep)
+{
+	int64_t args[] = {h, 16, credit};
+
+	return sock_call(c, FERRY_OP_SOCK_LISTEN, args, 3, NULL, 0, rep);
+}
+
+/* SOCK_POLL returning credit for (handle, amount); rep holds the events. */
+static long sk_poll(struct iond_client *c, int timeout_ms, int64_t h, int64_t credit,
+		    struct iond_reply *rep)
+{
+	int64_t args[] = {timeout_ms, POLL_MAX};
+	int64_t pairs[2] = {h, credit};
+	unsigned char wire[sizeof(pairs)];
+
+	ferry_i64s_encode(pairs, 2, wire, sizeof(wire));
+	return sock_call(c, FERRY_OP_SOCK_POLL, args, 2, wire, credit ? sizeof(wire) : 0, rep);
+}
+
+static long sk_send(struct iond_client *c, int64_t h, const void *buf, size_t len,
+		    struct iond_reply *rep)
+{
+	int64_t args[] = {h, 0, 0};
+
+	return sock_call(c, FERRY_OP_SOCK_SEND, args, 3, buf, len, rep);
+}
+
+/* Decode the i-th event of a SOCK_POLL reply. */
+static void event_at(const struct iond_reply *rep, size_t *off, struct ferry_sockev *ev)
+{
+	int rc = ferry_sockev_decode(rep->msg.data, rep->msg.data_len, off, ev);
+
+	CHECK(rc == 1, "event decode: %d", rc);
+}
+
+/* ---- local peers ---- */
+
+static int local_socket(int type, struct sockaddr_in *sa)
+{
+	socklen_t len = sizeof(*sa);
+	int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+
+	CHECK(fd >= 0, "socket: %s", strerror(errno));
+	memset(sa, 0, sizeof(*sa));
+	sa->sin_family = AF_INET;
+	sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK(bind(fd, (struct sockaddr *)sa, sizeof(*sa)) == 0, "bind: %s", strerror(errno));
+	CHECK(getsockname(fd, (struct sockaddr *)sa, &len) == 0, "getsockname: %s",
+	      strerror(errno));
+	return fd;
+}
+
+/* A port nobody listens on (bound once, then released). */
+static unsigned short free_port(void)
+{
+	struct sockaddr_in sa;
+	int fd = local_socket(SOCK_STREAM, &sa);
+
+	close(fd);
+	return ntohs(sa.sin_port);
+}
+
+static unsigned char pattern(size_t i)
+{
+	return (unsigned char)(i * 7 + i / 251);
+}
+
+static void write_all(int fd, const void *buf, size_t len)
+{
+	for (size_t done = 0; done < len;) {
+		ssize_t n = write(fd, (const char *)buf + done, len - done);
+
+		CHECK(n > 0, "write: %s", strerror(errno));
+		done += (size_t)n;
+	}
+}
+
+/* The TCP peer: sends STREAM_BYTES, checks STREAM_BYTES coming back, says
+ * "OK" and closes. */
+static void *stream_peer(void *arg)
+{
+	int lfd = *(int *)arg;
+	int fd = accept(lfd, NULL, NULL);
+	unsigned char *buf = malloc(STREAM_BYTES);
+	size_t got = 0;
+
+	CHECK(fd >= 0 && buf, "accept: %s", strerror(errno));
+	for (size_t i = 0; i < STREAM_BYTES; i++)
+		buf[i] = pattern(i);
+	write_all(fd, buf, STREAM_BYTES);
+	while (got < STREAM_BYTES) {
+		ssize_t n = read(fd, buf + got, STREAM_BYTES - got);
+
+		CHECK(n > 0, "peer read: %zd (%s) after %zu", n, strerror(errno), got);
+		got += (size_t)n;
+	}
+	for (size_t i = 0; i < STREAM_BYTES; i++)
+		CHECK(buf[i] == pattern(i + 1), "peer: byte %zu differs", i);
+	write_all(fd, "OK", 2);
+	close(fd);
+	free(buf);
+	return NULL;
+}
+
+/* ---- the behaviours ---- */
+
+/* Receive STREAM_BYTES through SOCK_POLL, returning credit only as the
+ * test "consumes" it: with the credit spent, the daemon holds the rest. */
+static void receive_stream(struct iond_client *c, int64_t h, struct iond_reply *rep)
+{
+	size_t got = 0, unreturned = 0;
+	bool stalled = false;
+
+	while (got < STREAM_BYTES) {
+		size_t off = 0;
+		long n;
+
+		/* Hold the credit back once, when the window is spent. */
+		if (!stalled && unreturned == FERRY_SOCK_WINDOW) {
+			n = sk_poll(c, 300, h, 0, rep);
+			CHECK_ERR(n, 0);
+			stalled = true;
+		}
+		n = sk_poll(c, 10000, h, stalled ? (int64_t)unreturned : 0, rep);
+		CHECK(n > 0, "poll: %ld (%s) after %zu bytes", n, iond_errname(n), got);
+		if (stalled)
+			unreturned = 0;
+		for (long i = 0; i < n; i++) {
+			struct ferry_sockev ev;
+
+			event_at(rep, &off, &ev);
+			CHECK(ev.handle == h && ev.kind == FERRY_SOCKEV_DATA,
+			      "event kind %u on %lld", ev.kind, (long long)ev.handle);
+			for (uint32_t k = 0; k < ev.data_len; k++)
+				CHECK(((const unsigned char *)ev.data)[k] == pattern(got + k),
+				      "byte %zu differs", got + k);
+			got += ev.data_len;
+			unreturned += ev.data_len;
+		}
+		CHECK(unreturned <= FERRY_SOCK_WINDOW, "%zu bytes beyond the credit", unreturned);
+	}
+	CHECK(stalled, "the window was never spent");
+}
+
+static void send_stream(struct iond_client *c, int64_t h, struct iond_reply *rep)
+{
+	size_t chunk = ferry_rpc_client_inline_max(c->rpc) / 2;
+	unsigned char *buf = malloc(chunk);
+
+	CHECK(buf, "out of memory");
+	for (size_t sent = 0; sent < STREAM_BYTES;) {
+		size_t len = STREAM_BYTES - sent < chunk ? STREAM_BYTES - sent : chunk;
+
+		for (size_t k = 0; k < len; k++)
+			buf[k] = pattern(sent + k + 1);
+		CHECK_ERR(sk_send(c, h, buf, len, rep), (long)len);
+		sent += len;
+	}
+	free(buf);
+}
+
+/* After the peer's "OK": one EOF, then nothing more. */
+static void expect_ok_then_eof(struct iond_client *c, int64_t h, struct iond_reply *rep)
+{
+	bool ok = false, eof = false;
+
+	while (!eof) {
+		size_t off = 0;
+		long n = sk_poll(c, 10000, h, FERRY_SOCK_WINDOW, rep);
+
+		CHECK(n > 0, "poll: %s", iond_errname(n));
+		for (long i = 0; i < n; i++) {
+			struct ferry_sockev ev;
+
+			event_at(rep, &off, &ev);
+			if (ev.kind == FERRY_SOCKEV_DATA) {
+				CHECK(!eof && ev.data_len == 2 && !memcmp(ev.data, "OK", 2),
+				      "unexpected data");
+				ok = true;
+			} else {
+				CHECK(ev.kind == FERRY_SOCKEV_EOF && ok && !eof, "event kind %u",
+				      ev.kind);
+				eof = true;
+			}
+		}
+	}
+	CHECK_ERR(sk_poll(c, 200, h, FERRY_SOCK_WINDOW, rep), 0); /* EOF came once */
+}
+
+static void tcp_both_ways(struct iond_client *c, struct iond_reply *rep)
+{
+	struct sockaddr_in sa;
+	int lfd = local_socket(SOCK_STREAM, &sa);
+	pthread_t peer;
+	long h;
+
+	CHECK(listen(lfd, 4) == 0, "listen: %s", strerror(errno));
+	CHECK(pthread_create(&peer, NULL, stream_peer, &lfd) == 0, "pthread_create");
+	h = sk_open(c, FERRY_OP_SOCK_CONNECT, SOCK_STREAM, &sa, rep);
+	CHECK(h >= 0, "connect: %s", iond_errname(h));
+	CHECK(rep->msg.data_len == sizeof(struct sockaddr_in), "local address of %u bytes",
+	      rep->msg.data_len);
+	receive_stream(c, h, rep);
+	send_stream(c, h, rep);
+	expect_ok_then_eof(c, h, rep);
+	pthread_join(peer, NULL);
+	CHECK_ERR(iond_close_handle(c, h), 0);
+	close(lfd);
+}
+
+static void refused(struct iond_client *c, struct iond_reply *rep)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons(free_port()),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+
+	CHECK_ERR(sk_open(c, FERRY_OP_SOCK_CONNECT, SOCK_STREAM, &sa, rep), -ECONNREFUSED);
+}
+
+static void udp_echo(struct iond_client *c, struct iond_reply *rep)
+{
+	struct sockaddr_in sa, from;
+	socklen_t from_len = sizeof(from);
+	int fd = local_socket(SOCK_DGRAM, &sa);
+	char buf[64];
+	struct ferry_sockev ev;
+	size_t off = 0;
+	ssize_t n;
+	long h;
+
+	h = sk_open(c, FERRY_OP_SOCK_CONNECT, SOCK_DGRAM, &sa, rep);
+	CHECK(h >= 0, "udp connect: %s", iond_errname(h));
+	CHECK_ERR(sk_send(c, h, "ping", 4, rep), 4);
+	n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &from_len);
+	CHECK(n == 4 && !memcmp(buf, "ping", 4), "datagram of %zd bytes", n);
+	CHECK(sendto(fd, "pong!", 5, 0, (struct sockaddr *)&from, from_len) == 5, "sendto: %s",
+	      strerror(errno));
+	CHECK_ERR(sk_poll(c, 5000, -1, 0, rep), 1);
+	event_at(rep, &off, &ev);
+	CHECK(ev.kind == FERRY_SOCKEV_DATA && ev.handle == h && ev.data_len == 5 &&
+		      !memcmp(ev.data, "pong!", 5),
+	      "udp event kind %u, %u bytes", ev.kind, ev.data_len);
+	CHECK(ev.addr_len == sizeof(sa) && !memcmp(ev.addr, &sa, sizeof(sa)),
+	      "datagram source not the peer");
+	CHECK_ERR(iond_close_handle(c, h), 0);
+	close(fd);
+}
+
+/* ---- clusters ---- */
+
+struct member {
+	struct iond_client c;
+	int64_t listener;
+	int accepted;
+};
+
+static void join(struct member *m, const char *uri, const struct sockaddr_in *sa,
+		 struct iond_reply *rep)
+{
+	long h;
+
+	CHECK_ERR(iond_client_open(&m->c, uri, JOB), 0);
+	h = sk_open(&m->c, FERRY_OP_SOCK_BIND, SOCK_STREAM, sa, rep);
+	CHECK(h >= 0, "bind: %s", iond_errname(h));
+	m->listener = h;
+	CHECK_ERR(sk_listen(&m->c, h, 100, rep), 0);
+}
+
+static int dial(const struct sockaddr_in *sa)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	CHECK(fd >= 0, "socket: %s", strerror(errno));
+	CHECK(connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0, "dial: %s",
+	      strerror(errno));
+	return fd;
+}
+
+/* Take one connection's ACCEPT from m (waiting up to timeout_ms) and read
+ * the byte the dialer sent on it.  Returns the byte, or -1 with no ACCEPT. */
+static int take_connection(struct member *m, int timeout_ms, struct iond_reply *rep)
+{
+	int64_t conn = -1;
+	int byte = -1;
+
+	while (byte < 0) {
+		size_t off = 0;
+		long n = sk_poll(&m->c, conn < 0 ? timeout_ms : 5000, -1, 0, rep);
+
+		CHECK(n >= 0, "poll: %s", iond_errname(n));
+		if (n == 0) {
+			CHECK(conn < 0, "no data on the accepted connection");
+			return -1;
+		}
+		for (long i = 0; i < n; i++) {
+			struct ferry_sockev ev;
+
+			event_at(rep, &off, &ev);
+			if (ev.kind == FERRY_SOCKEV_ACCEPT) {
+				CHECK(conn < 0 && ev.handle == m->listener && ev.aux >= 0 &&
+					      ev.addr_len == sizeof(struct sockaddr_in),
+				      "ACCEPT on %lld", (long long)ev.handle);
+				conn = ev.aux;
+				m->accepted++;
+				continue;
+			}
+			CHECK(ev.kind == FERRY_SOCKEV_DATA && ev.handle == conn && ev.data_len == 1,
+			      "event kind %u on %lld", ev.kind, (long long)ev.handle);
+			byte = ((const unsigned char *)ev.data)[0];
+		}
+	}
+	return byte;
+}
+
+static void cluster(const char *uri, unsigned short allowed, unsigned short denied,
+		    struct iond_reply *rep)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons(allowed),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct member a = {0}, b = {0}, stranger = {0};
+	int fds[7];
+
+	join(&a, uri, &sa, rep);
+	join(&b, uri, &sa, rep);
+
+	/* Another job may not take the port; nobody may take an other port. */
+	CHECK_ERR(iond_client_open(&stranger.c, uri, OTHER_JOB), 0);
+	CHECK_ERR(sk_open(&stranger.c, FERRY_OP_SOCK_BIND, SOCK_STREAM, &sa, rep), -EADDRINUSE);
+	sa.sin_port = htons(denied);
+	CHECK_ERR(sk_open(&a.c, FERRY_OP_SOCK_BIND, SOCK_STREAM, &sa, rep), -EACCES);
+	sa.sin_port = htons(allowed);
+
+	/* Four connections, one at a time: two each, alternating. */
+	for (int i = 0; i < 4; i++) {
+		int first, second;
+
+		fds[i] = dial(&sa);
+		write_all(fds[i], &(unsigned char){(unsigned char)i}, 1);
+		first = take_connection(&a, 300, rep);
+		second = take_connection(&b, first < 0 ? 5000 : 300, rep);
+		CHECK((first == i) != (second == i), "connection %d: a %d, b %d", i, first,
+		      second);
+	}
+	CHECK(a.accepted == 2 && b.accepted == 2, "round-robin: a %d, b %d", a.accepted,
+	      b.accepted);
+
+	/* One job's handles are not another's. */
+	CHECK_ERR(sk_send(&stranger.c, b.listener, "x", 1, rep), -EBADF);
+
+	/* A member's session ends: the survivor takes everything. */
+	{
+		struct ferry_msg m;
+
+		ferry_msg_init(&m, FERRY_OP_SESSION_CLOSE, 0, 0);
+		CHECK(iond_call_msg(&a.c, &m, NULL, rep, 0) == 0 && iond_rc(rep) == 0,
+		      "session close");
+	}
+	for (int i = 4; i < 7; i++) {
+		fds[i] = dial(&sa);
+		write_all(fds[i], &(unsigned char){(unsigned char)i}, 1);
+		CHECK(take_connection(&b, 5000, rep) == i, "connection %d not at the survivor", i);
+	}
+	/* The last member leaves: the port closes. */
+	CHECK_ERR(iond_close_handle(&b.c, b.listener), 0);
+	{
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 &&
+			      errno == ECONNREFUSED,
+		      "port still open after the last member left");
+		close(fd);
+	}
+	for (int i = 0; i < 7; i++)
+		close(fds[i]);
+	iond_client_close(&a.c);
+	iond_client_close(&b.c);
+	iond_client_close(&stranger.c);
+}
+
+/* ---- waiting ---- */
+
+static long elapsed_ms(const struct timespec *since)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - since->tv_sec) * 1000 + (now.tv_nsec - since->tv_nsec) / 1000000;
+}
+
+struct waiter {
+	struct iond_client *c;
+	uint64_t seq;
+	long result;
+	long took_ms;
+};
+
+/* A 20 s SOCK_POLL with a sequence number the test chose. */
+static void *long_poll(void *arg)
+{
+	static struct iond_reply rep;
+	struct waiter *w = arg;
+	unsigned char buf[256];
+	struct ferry_msg m;
+	struct timespec t0;
+	long len;
+	int rc;
+
+	ferry_msg_init(&m, FERRY_OP_SOCK_POLL, w->c->session, w->seq);
+	ferry_msg_add_arg(&m, 20000);
+	ferry_msg_add_arg(&m, POLL_MAX);
+	len = ferry_msg_encode(&m, buf, sizeof(buf));
+	CHECK(len > 0, "encode");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = iond_call_raw(w->c, buf, (size_t)len, &rep, 30000);
+	w->result = rc ? rc : iond_rc(&rep);
+	w->took_ms = elapsed_ms(&t0);
+	return NULL;
+}
+
+static void poll_waits(struct iond_client *c, struct iond_reply *rep)
+{
+	struct waiter w = {.c = c, .seq = __atomic_add_fetch(&c->seq, 1, __ATOMIC_RELAXED)};
+	struct timespec t0;
+	pthread_t t;
+	long n;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_ERR(sk_poll(c, 300, -1, 0, rep), 0);
+	CHECK(elapsed_ms(&t0) >= 290, "timed out after %ld ms", elapsed_ms(&t0));
+
+	CHECK(pthread_create(&t, NULL, long_poll, &w) == 0, "pthread_create");
+	/* Until the long poll waits, a second one may still get in first. */
+	for (int i = 0; i < 100; i++) {
+		n = sk_poll(c, 0, -1, 0, rep);
+		if (n == -EBUSY)
+			break;
+		CHECK_ERR(n, 0);
+		usleep(20000);
+	}
+	CHECK_ERR(n, -EBUSY);
+	{
+		int64_t args[] = {(int64_t)w.seq};
+
+		CHECK_ERR(sock_call(c, FERRY_OP_INTERRUPT, args, 1, NULL, 0, rep), 0);
+	}
+	pthread_join(t, NULL);
+	CHECK_ERR(w.result, -EINTR);
+	CHECK(w.took_ms < 5000, "interrupted poll took %ld ms", w.took_ms);
+}
+
+int main(int argc, char **argv)
+{
+	const char *transport = iond_test_begin(argc, argv, 150);
+	unsigned short allowed = free_port(), denied = free_port();
+	struct iond_reply *rep = malloc(sizeof(*rep));
+	char ports[16];
+	const char *args[] = {"--listen-ports", ports, "--log-level", "debug", NULL};
+	struct iond_daemon d;
+	struct iond_client c;
+
+	CHECK(rep, "out of memory");
+	snprintf(ports, sizeof(ports), "%u", allowed);
+	iond_daemon_start(&d, transport, args);
+	CHECK_ERR(iond_client_open(&c, d.uri, JOB), 0);
+
+	tcp_both_ways(&c, rep);
+	refused(&c, rep);
+	udp_echo(&c, rep);
+	poll_waits(&c, rep);
+	cluster(d.uri, allowed, denied, rep);
+	CHECK(iond_log_contains(&d, "joins (2 members)", 0), "no cluster join line");
+	CHECK(iond_log_contains(&d, "listening socket closed", 0), "no cluster close line");
+	CHECK(iond_log_contains(&d, "refused by the daemon's [sockets] policy", 0),
+	      "no refusal line");
+
+	iond_client_close(&c);
+	free(rep);
+	iond_test_pass("sockets");
+}
