@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target for everything that parses bytes from the network:
- * ferry_msg_decode, and the statx/statfs/flock/dirent decoders.  Besides
+ * ferry_msg_decode, the statx/statfs/flock/dirent decoders and the socket
+ * event decoder (SOCK_POLL replies).  Besides
  * the sanitizers' memory checks it asserts two properties:
  *  - a message the decoder accepts re-encodes to exactly the same bytes
  *    (the decoder accepts only the canonical form);
@@ -123,6 +124,28 @@ static void fuzz_dirents(const uint8_t *data, size_t size)
 	free(rebuilt2);
 }
 
+/* Socket events: the decoder stays inside the buffer, and the events it
+ * accepts re-encode to exactly the bytes they came from. */
+static void fuzz_sockevs(const uint8_t *data, size_t size)
+{
+	uint8_t *again = malloc(size ? size : 1);
+	size_t off = 0, out = 0;
+	struct ferry_sockev ev;
+	int rc;
+
+	CHECK(again != NULL);
+	while ((rc = ferry_sockev_decode(data, size, &off, &ev)) == 1) {
+		CHECK(off <= size);
+		CHECK(ev.addr_len <= FERRY_SOCKADDR_MAX);
+		CHECK(ferry_sockev_encode(&ev, again, size, &out) == 0);
+		CHECK(out == off);
+	}
+	CHECK(rc == 0 || rc == -EBADMSG);
+	CHECK(rc != 0 || off == size);
+	CHECK(memcmp(again, data, out) == 0);
+	free(again);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -130,5 +153,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_message(data, size);
 	fuzz_structs(data, size);
 	fuzz_dirents(data, size);
+	fuzz_sockevs(data, size);
 	return 0;
 }

@@ -44,6 +44,24 @@ static int seed_message(const char *dir, const struct ferry_msg *m)
 	return write_seed(dir, name, buf, (size_t)n);
 }
 
+/* A SOCK_POLL reply's events: DATA with a source address, then EOF. */
+static int seed_sockevs(const char *dir)
+{
+	static const uint8_t from[16] = {2, 0, 0, 80, 10, 0, 0, 1};
+	const struct ferry_sockev evs[] = {
+		{.handle = 5, .kind = FERRY_SOCKEV_DATA, .addr_len = sizeof(from), .addr = from,
+		 .data_len = 4, .data = "data"},
+		{.handle = 5, .kind = FERRY_SOCKEV_EOF},
+	};
+	uint8_t buf[256];
+	size_t off = 0;
+
+	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+		if (ferry_sockev_encode(&evs[i], buf, sizeof(buf), &off))
+			return 1;
+	return write_seed(dir, "sockevs", buf, off);
+}
+
 int main(int argc, char **argv)
 {
 	static const char cred[] = "MUNGE:credential";
@@ -124,5 +142,6 @@ int main(int argc, char **argv)
 	dirents[39] = 4;
 	memcpy(dirents + 41, "file", 4);
 	ret |= write_seed(argv[1], "dirents", dirents, 45);
+	ret |= seed_sockevs(argv[1]);
 	return ret ? 1 : 0;
 }
