@@ -289,6 +289,7 @@ static int shut_down(struct daemon *d)
 	int rc;
 
 	atomic_store(&d->ctx.draining, true);
+	iond_sockets_stop_waits();
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	while (iond_workers_drain(d->ctx.workers, 0) != 0) {
 		double waited = elapsed_s(&start);

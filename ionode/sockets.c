@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -20,6 +21,7 @@
 #define CREDIT_MAX (INT64_C(1) << 40) /* more than any window; keeps sums finite */
 #define WAIT_SLICE_MS 100 /* connect/send notice INTERRUPT at least this often */
 #define MIN_DATA_EVENT 512 /* smaller reads wait for the next batch */
+#define FIXED_PFDS 2       /* SOCK_POLL's wake-ups before the sockets */
 
 struct sock {
 	int64_t handle;
@@ -57,6 +59,9 @@ struct iond_socks {
 };
 
 static struct iond_sock_policy the_policy;
+/* Written once at shutdown, never read: every socket wait ends. */
+static int stop_fd = -1;
+static atomic_bool stopping;
 
 /* ---- lifetime ---- */
 
@@ -129,14 +134,29 @@ static const struct iond_session_sockets_ops socks_ops = {
 int iond_sockets_init(struct iond_sessions *t, const struct iond_sock_policy *policy)
 {
 	the_policy = *policy;
+	stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (stop_fd < 0)
+		return -errno;
 	iond_sessions_set_sockets_ops(t, &socks_ops);
 	return policy->enabled ? iond_clusters_start() : 0;
+}
+
+void iond_sockets_stop_waits(void)
+{
+	uint64_t one = 1;
+
+	atomic_store(&stopping, true);
+	if (stop_fd >= 0 && write(stop_fd, &one, sizeof(one)) < 0)
+		FLOG_ERR(0, 0, "sockets: stop: %s", strerror(errno));
 }
 
 void iond_sockets_fini(void)
 {
 	if (the_policy.enabled)
 		iond_clusters_stop();
+	if (stop_fd >= 0)
+		close(stop_fd);
+	stop_fd = -1;
 }
 
 const struct iond_sock_policy *iond_sockets_policy(void)
@@ -416,15 +436,23 @@ void iond_sockets_interrupt(struct iond_session *s, uint64_t seq)
 }
 
 /* 0 while call seq may go on waiting, else why not. */
+static int wait_verdict_locked(struct iond_socks *ss, uint64_t seq)
+{
+	if (atomic_load(&stopping))
+		return -ESHUTDOWN;
+	if (ss->closed)
+		return -ENOTCONN;
+	if (seq && ss->interrupt_seq == seq)
+		return -EINTR;
+	return 0;
+}
+
 static int wait_verdict(struct iond_socks *ss, uint64_t seq)
 {
-	int rc = 0;
+	int rc;
 
 	pthread_mutex_lock(&ss->lock);
-	if (ss->closed)
-		rc = -ENOTCONN;
-	else if (seq && ss->interrupt_seq == seq)
-		rc = -EINTR;
+	rc = wait_verdict_locked(ss, seq);
 	pthread_mutex_unlock(&ss->lock);
 	return rc;
 }
@@ -488,23 +516,20 @@ struct watch {
 };
 
 struct poll_round {
-	struct pollfd *pfds; /* [0]: the wake-up eventfd */
-	struct watch *watch; /* watch[i] goes with pfds[i + 1] */
+	struct pollfd *pfds; /* the session's wake-up, the daemon's stop, sockets */
+	struct watch *watch; /* watch[i] goes with pfds[FIXED_PFDS + i] */
 	size_t n;
 };
 
 static int poll_begin(struct iond_socks *ss, uint64_t seq)
 {
-	int rc = 0;
+	int rc;
 
 	pthread_mutex_lock(&ss->lock);
-	if (ss->closed)
-		rc = -ENOTCONN;
-	else if (ss->polling)
+	rc = wait_verdict_locked(ss, seq);
+	if (!rc && ss->polling)
 		rc = -EBUSY;
-	else if (ss->interrupt_seq == seq)
-		rc = -EINTR;
-	else
+	if (!rc)
 		ss->polling = true;
 	pthread_mutex_unlock(&ss->lock);
 	return rc;
@@ -530,13 +555,14 @@ static int round_build(struct iond_socks *ss, struct poll_round *r)
 	pthread_mutex_lock(&ss->lock);
 	cap = ss->nsocks;
 	r->n = 0;
-	r->pfds = malloc((cap + 1) * sizeof(*r->pfds));
+	r->pfds = malloc((cap + FIXED_PFDS) * sizeof(*r->pfds));
 	r->watch = malloc((cap ? cap : 1) * sizeof(*r->watch));
 	if (!r->pfds || !r->watch) {
 		pthread_mutex_unlock(&ss->lock);
 		return -ENOMEM;
 	}
 	r->pfds[0] = (struct pollfd){.fd = ss->wake_fd, .events = POLLIN};
+	r->pfds[1] = (struct pollfd){.fd = stop_fd, .events = POLLIN};
 	for (size_t i = 0; i < cap; i++) {
 		const struct sock *sk = &ss->socks[i];
 		int fd;
@@ -544,7 +570,7 @@ static int round_build(struct iond_socks *ss, struct poll_round *r)
 		if (!watchable(sk) || iond_session_fd_get(ss->sess, sk->handle, &fd))
 			continue;
 		r->watch[r->n] = (struct watch){sk->handle, sk->type, sk->credit};
-		r->pfds[++r->n] = (struct pollfd){.fd = fd, .events = POLLIN | POLLRDHUP};
+		r->pfds[FIXED_PFDS + r->n++] = (struct pollfd){.fd = fd, .events = POLLIN | POLLRDHUP};
 	}
 	pthread_mutex_unlock(&ss->lock);
 	return 0;
@@ -552,8 +578,8 @@ static int round_build(struct iond_socks *ss, struct poll_round *r)
 
 static void round_free(struct iond_socks *ss, struct poll_round *r)
 {
-	for (size_t i = 1; r->pfds && i <= r->n; i++)
-		iond_session_fd_put(ss->sess, r->pfds[i].fd);
+	for (size_t i = 0; r->pfds && i < r->n; i++)
+		iond_session_fd_put(ss->sess, r->pfds[FIXED_PFDS + i].fd);
 	free(r->pfds);
 	free(r->watch);
 }
@@ -696,8 +722,9 @@ static void emit_ready(struct iond_socks *ss, struct poll_round *r, struct iond_
 		struct sockaddr_storage from;
 		struct ferry_sockev ev;
 
-		if (!r->pfds[i + 1].revents ||
-		    !read_event(r->pfds[i + 1].fd, &r->watch[i], b, &from, &ev))
+		const struct pollfd *pfd = &r->pfds[FIXED_PFDS + i];
+
+		if (!pfd->revents || !read_event(pfd->fd, &r->watch[i], b, &from, &ev))
 			continue;
 		/* Accounted before encoding: the encoder only fails when the
 		 * batch is full, and data_room reserved the space. */
@@ -717,7 +744,7 @@ static int poll_round(struct iond_socks *ss, int wait_ms, struct iond_sock_batch
 	struct poll_round r = {0};
 	int rc = round_build(ss, &r);
 
-	if (rc == 0 && poll(r.pfds, r.n + 1, wait_ms) < 0 && errno != EINTR)
+	if (rc == 0 && poll(r.pfds, r.n + FIXED_PFDS, wait_ms) < 0 && errno != EINTR)
 		rc = -errno;
 	if (rc == 0 && r.pfds[0].revents)
 		drain_wake(ss);

@@ -30,6 +30,9 @@ struct iond_socks;
  * acceptor thread after every session is closed. */
 int iond_sockets_init(struct iond_sessions *t, const struct iond_sock_policy *policy);
 void iond_sockets_fini(void);
+/* Shutdown: every socket wait (SOCK_POLL, connect, send) ends now with
+ * ESHUTDOWN instead of holding the drain up. */
+void iond_sockets_stop_waits(void);
 const struct iond_sock_policy *iond_sockets_policy(void);
 
 /* The session's socket state, created on first use; -ENOTCONN when the
@@ -68,7 +71,8 @@ int iond_socks_accepted(struct iond_socks *ss, int64_t listener, int fd,
  * returns EINTR (noted even when it has not started waiting yet). */
 void iond_sockets_interrupt(struct iond_session *s, uint64_t seq);
 /* Wait until fd has one of events, for call seq: 0, -EINTR (interrupted),
- * -ENOTCONN (session closed), -ETIMEDOUT (timeout_ms < 0: no limit). */
+ * -ENOTCONN (session closed), -ESHUTDOWN, -ETIMEDOUT (timeout_ms < 0: no
+ * limit). */
 int iond_socks_wait_fd(struct iond_socks *ss, uint64_t seq, int fd, short events,
 		       int timeout_ms);
 
@@ -83,7 +87,7 @@ struct iond_sock_batch {
 };
 /* Wait up to timeout_ms (< 0: no limit) for events of the session and
  * encode them into b.  Returns the number of events (0 at timeout), or
- * -EBUSY (another SOCK_POLL waits), -EINTR, -ENOTCONN. */
+ * -EBUSY (another SOCK_POLL waits), -EINTR, -ENOTCONN, -ESHUTDOWN. */
 long iond_socks_poll(struct iond_socks *ss, uint64_t seq, int timeout_ms,
 		     struct iond_sock_batch *b);
 

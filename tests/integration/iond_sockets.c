@@ -13,7 +13,9 @@
  *    closes with the last member;
  *  - another session's handle is EBADF;
  *  - SOCK_POLL times out with 0 events, is refused (EBUSY) while another
- *    one waits, and an INTERRUPT makes it return EINTR at once.
+ *    one waits, and an INTERRUPT makes it return EINTR at once; SIGTERM
+ *    ends one that waits without a limit (ESHUTDOWN) and the daemon exits
+ *    at once.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,7 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -452,11 +456,12 @@ static long elapsed_ms(const struct timespec *since)
 struct waiter {
 	struct iond_client *c;
 	uint64_t seq;
+	int timeout_ms;
 	long result;
 	long took_ms;
 };
 
-/* A 20 s SOCK_POLL with a sequence number the test chose. */
+/* A SOCK_POLL with a sequence number the test chose. */
 static void *long_poll(void *arg)
 {
 	static struct iond_reply rep;
@@ -468,38 +473,49 @@ static void *long_poll(void *arg)
 	int rc;
 
 	ferry_msg_init(&m, FERRY_OP_SOCK_POLL, w->c->session, w->seq);
-	ferry_msg_add_arg(&m, 20000);
+	ferry_msg_add_arg(&m, w->timeout_ms);
 	ferry_msg_add_arg(&m, POLL_MAX);
 	len = ferry_msg_encode(&m, buf, sizeof(buf));
 	CHECK(len > 0, "encode");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = iond_call_raw(w->c, buf, (size_t)len, &rep, 30000);
+	rc = iond_call_raw(w->c, buf, (size_t)len, &rep, 60000);
 	w->result = rc ? rc : iond_rc(&rep);
 	w->took_ms = elapsed_ms(&t0);
 	return NULL;
 }
 
-static void poll_waits(struct iond_client *c, struct iond_reply *rep)
+/* Start w's SOCK_POLL in t and wait until it waits: a second one is then
+ * refused. */
+static void start_long_poll(struct waiter *w, int timeout_ms, pthread_t *t,
+			    struct iond_reply *rep)
 {
-	struct waiter w = {.c = c, .seq = __atomic_add_fetch(&c->seq, 1, __ATOMIC_RELAXED)};
-	struct timespec t0;
-	pthread_t t;
-	long n;
+	long n = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	CHECK_ERR(sk_poll(c, 300, -1, 0, rep), 0);
-	CHECK(elapsed_ms(&t0) >= 290, "timed out after %ld ms", elapsed_ms(&t0));
-
-	CHECK(pthread_create(&t, NULL, long_poll, &w) == 0, "pthread_create");
+	w->seq = __atomic_add_fetch(&w->c->seq, 1, __ATOMIC_RELAXED);
+	w->timeout_ms = timeout_ms;
+	CHECK(pthread_create(t, NULL, long_poll, w) == 0, "pthread_create");
 	/* Until the long poll waits, a second one may still get in first. */
 	for (int i = 0; i < 100; i++) {
-		n = sk_poll(c, 0, -1, 0, rep);
+		n = sk_poll(w->c, 0, -1, 0, rep);
 		if (n == -EBUSY)
 			break;
 		CHECK_ERR(n, 0);
 		usleep(20000);
 	}
 	CHECK_ERR(n, -EBUSY);
+}
+
+static void poll_waits(struct iond_client *c, struct iond_reply *rep)
+{
+	struct waiter w = {.c = c};
+	struct timespec t0;
+	pthread_t t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_ERR(sk_poll(c, 300, -1, 0, rep), 0);
+	CHECK(elapsed_ms(&t0) >= 290, "timed out after %ld ms", elapsed_ms(&t0));
+
+	start_long_poll(&w, 20000, &t, rep);
 	{
 		int64_t args[] = {(int64_t)w.seq};
 
@@ -535,6 +551,22 @@ int main(int argc, char **argv)
 	CHECK(iond_log_contains(&d, "refused by the daemon's [sockets] policy", 0),
 	      "no refusal line");
 
+	/* SIGTERM ends a SOCK_POLL that waits without a limit at once, rather
+	 * than after the drain timeout (10 s). */
+	{
+		struct waiter w = {.c = &c};
+		struct timespec t0;
+		pthread_t t;
+		int status;
+
+		start_long_poll(&w, -1, &t, rep);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		status = iond_daemon_stop(&d, SIGTERM, 30);
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status %#x", status);
+		CHECK(elapsed_ms(&t0) < 5000, "shutdown took %ld ms", elapsed_ms(&t0));
+		pthread_join(t, NULL);
+		CHECK_ERR(w.result, -ESHUTDOWN);
+	}
 	iond_client_close(&c);
 	free(rep);
 	iond_test_pass("sockets");
