@@ -215,6 +215,41 @@ cnk_fast_native:
 	jmpq *%rcx
 	.size cnk_fast_native, . - cnk_fast_native
 
+/* The trampoline's lean entry (cnk_fast_entry, below) decided that the
+ * dispatcher would run this call natively: the same as cnk_fast_native, with
+ * %rsp already below the red zone. */
+	.globl cnk_fast_lean_native
+	.hidden cnk_fast_lean_native
+	.type cnk_fast_lean_native, @function
+cnk_fast_lean_native:
+	pushq %rcx
+	syscall
+	popq %rcx
+	leaq RED_ZONE(%rsp), %rsp
+	jmpq *%rcx
+	.size cnk_fast_lean_native, . - cnk_fast_lean_native
+
+/* long cnk_allowed_syscall6(nr, a0, a1, a2, a3, a4, a5): an ordinary C call
+ * (interpose.c) whose syscall runs from the allowed range: no SIGSYS, the
+ * kernel's own EINTR and SA_RESTART behaviour (a restart re-executes this
+ * syscall with the same registers).  Returns the result or -errno. */
+	.globl cnk_allowed_syscall6
+	.hidden cnk_allowed_syscall6
+	.type cnk_allowed_syscall6, @function
+cnk_allowed_syscall6:
+	.cfi_startproc
+	movq %rdi, %rax
+	movq %rsi, %rdi
+	movq %rdx, %rsi
+	movq %rcx, %rdx
+	movq %r8, %r10
+	movq %r9, %r8
+	movq 8(%rsp), %r9
+	syscall
+	ret
+	.cfi_endproc
+	.size cnk_allowed_syscall6, . - cnk_allowed_syscall6
+
 	.globl cnk_allowed_end
 	.hidden cnk_allowed_end
 cnk_allowed_end:
@@ -347,7 +382,97 @@ cnk_fast_entry:
 	movzbl %fs:TB_SELECTOR(%r11), %r11d
 	xchgq %r11, %rcx
 	jrcxz 1f
-	movq %r11, %rcx
+	jmp 8f
+	/* Selector ALLOW: the runtime's own call, natively. */
+1:	movq %r11, %rcx
+	pushq %rcx
+	syscall
+	popq %rcx
+	leaq RED_ZONE(%rsp), %rsp
+	jmpq *%rcx
+8:	movq %r11, %rcx
+	/* The lean entry: ask the dispatcher, without saving the vector state,
+	 * whether it would run this call natively (a call on a descriptor that
+	 * is not forwarded); if so, run it from the allowed range at once. */
+	pushfq
+	movq cnk_fast_lean_local@GOTPCREL(%rip), %r11
+	testq %r11, %r11
+	jz 7f
+	cld
+	pushq %rcx
+	pushq %rax
+	pushq %rdi
+	pushq %rsi
+	pushq %rdx
+	pushq %r10
+	pushq %r8
+	pushq %r9
+	pushq %rbx
+	movq %rsp, %rbx
+	andq $-16, %rsp
+	/* What the C code may touch (the runtime is built for the x86-64
+	 * baseline: legacy SSE, which leaves the upper halves alone; see
+	 * cnk_fast_lean_local). */
+	subq $256, %rsp
+	movaps %xmm0, 0(%rsp)
+	movaps %xmm1, 16(%rsp)
+	movaps %xmm2, 32(%rsp)
+	movaps %xmm3, 48(%rsp)
+	movaps %xmm4, 64(%rsp)
+	movaps %xmm5, 80(%rsp)
+	movaps %xmm6, 96(%rsp)
+	movaps %xmm7, 112(%rsp)
+	movaps %xmm8, 128(%rsp)
+	movaps %xmm9, 144(%rsp)
+	movaps %xmm10, 160(%rsp)
+	movaps %xmm11, 176(%rsp)
+	movaps %xmm12, 192(%rsp)
+	movaps %xmm13, 208(%rsp)
+	movaps %xmm14, 224(%rsp)
+	movaps %xmm15, 240(%rsp)
+	/* cnk_fast_lean_local(nr, a0, a1, a2, a3, a4, a5) */
+	subq $8, %rsp
+	pushq %r9
+	movq %r8, %r9
+	movq %r10, %r8
+	movq %rdx, %rcx
+	movq %rsi, %rdx
+	movq %rdi, %rsi
+	movq %rax, %rdi
+	call *%r11
+	addq $16, %rsp
+	movl %eax, %r11d
+	movaps 0(%rsp), %xmm0
+	movaps 16(%rsp), %xmm1
+	movaps 32(%rsp), %xmm2
+	movaps 48(%rsp), %xmm3
+	movaps 64(%rsp), %xmm4
+	movaps 80(%rsp), %xmm5
+	movaps 96(%rsp), %xmm6
+	movaps 112(%rsp), %xmm7
+	movaps 128(%rsp), %xmm8
+	movaps 144(%rsp), %xmm9
+	movaps 160(%rsp), %xmm10
+	movaps 176(%rsp), %xmm11
+	movaps 192(%rsp), %xmm12
+	movaps 208(%rsp), %xmm13
+	movaps 224(%rsp), %xmm14
+	movaps 240(%rsp), %xmm15
+	movq %rbx, %rsp
+	popq %rbx
+	popq %r9
+	popq %r8
+	popq %r10
+	popq %rdx
+	popq %rsi
+	popq %rdi
+	popq %rax
+	popq %rcx
+	testl %r11d, %r11d
+	jz 7f
+	popfq
+	jmp cnk_fast_lean_native
+7:	popfq
 	movq cnk_tb@gottpoff(%rip), %r11
 	leaq -TRAP_FRAME_SIZE(%rsp), %rsp
 	movq %rax, F_NR(%rsp)
@@ -362,13 +487,12 @@ cnk_fast_entry:
 	movq %rcx, F_RSP(%rsp)
 	movb $SELECTOR_ALLOW, %fs:TB_SELECTOR(%r11)
 	jmp cnk_trampoline
-1:	movq %r11, %rcx
-	pushq %rcx
-	syscall
-	popq %rcx
-	leaq RED_ZONE(%rsp), %rsp
-	jmpq *%rcx
 	.cfi_endproc
 	.size cnk_fast_entry, . - cnk_fast_entry
+
+	/* interpose.c, in libferry.so only: the mechanism's tests link
+	 * without it, and then every call takes the full path. */
+	.weak cnk_fast_lean_local
+	.hidden cnk_fast_lean_local
 
 	.section .note.GNU-stack, "", @progbits
