@@ -387,6 +387,10 @@ long op_sock_shutdown(struct iond_call *c)
 	if (rc)
 		return rc;
 	GET_INT(c, 1, how);
+	/* A member's handle shares the job's listening socket: shutting it
+	 * down would stop the other members' accepts. */
+	if (iond_socks_member(ss, c->msg.args[0])) /* only tested, not used */
+		return -ENOTCONN;
 	return shutdown(fd, how) == 0 ? 0 : -errno;
 }
 

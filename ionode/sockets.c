@@ -30,6 +30,7 @@ struct sock {
 	bool announced;   /* false for a connection whose ACCEPT is not sent yet */
 	bool eof_sent;
 	bool dead;        /* ERROR sent */
+	bool starved;     /* its next datagram needs more credit than it has */
 	struct iond_sock_member *member; /* a listening cluster's member */
 };
 
@@ -371,9 +372,11 @@ int iond_socks_credit(struct iond_socks *ss, const int64_t *pairs, size_t npairs
 		sk = find_locked(ss, handle);
 		if (sk && sk->member)
 			member = true;
-		else if (sk && amount)
+		else if (sk && amount) {
 			sk->credit = sk->credit + amount > CREDIT_MAX ? CREDIT_MAX
 								 : sk->credit + amount;
+			sk->starved = false;
+		}
 		pthread_mutex_unlock(&ss->lock);
 		if (member)
 			iond_cluster_credit(ss, handle, amount);
@@ -513,6 +516,7 @@ struct watch {
 	int64_t handle;
 	int type;
 	int64_t credit;
+	bool starved; /* set when its next datagram needs more credit */
 };
 
 struct poll_round {
@@ -544,7 +548,8 @@ static void poll_end(struct iond_socks *ss)
 
 static bool watchable(const struct sock *sk)
 {
-	return !sk->member && sk->announced && !sk->eof_sent && !sk->dead && sk->credit > 0;
+	return !sk->member && sk->announced && !sk->eof_sent && !sk->dead && !sk->starved &&
+	       sk->credit > 0;
 }
 
 /* Snapshot the sockets with credit and borrow their descriptors. */
@@ -569,7 +574,7 @@ static int round_build(struct iond_socks *ss, struct poll_round *r)
 
 		if (!watchable(sk) || iond_session_fd_get(ss->sess, sk->handle, &fd))
 			continue;
-		r->watch[r->n] = (struct watch){sk->handle, sk->type, sk->credit};
+		r->watch[r->n] = (struct watch){sk->handle, sk->type, sk->credit, false};
 		r->pfds[FIXED_PFDS + r->n++] = (struct pollfd){.fd = fd, .events = POLLIN | POLLRDHUP};
 	}
 	pthread_mutex_unlock(&ss->lock);
@@ -627,7 +632,8 @@ static void emit_accepts(struct iond_socks *ss, struct iond_sock_batch *b)
 	pthread_mutex_unlock(&ss->lock);
 }
 
-/* Bytes a DATA event of w may carry now: 0 when it must wait. */
+/* Bytes a DATA event of w may carry now: 0 when it must wait for the next
+ * batch. */
 static size_t data_room(const struct iond_sock_batch *b, const struct watch *w)
 {
 	size_t fixed = FERRY_WIRE_SOCKEV_FIXED + (w->type == SOCK_DGRAM ? FERRY_SOCKADDR_MAX : 0);
@@ -653,7 +659,7 @@ static int error_event(int err, struct ferry_sockev *ev)
 /* Whether the next datagram of w can be read into this batch: whole, with
  * credit for it (one that could never fit a batch is read truncated into
  * an empty one).  Sets *err when the socket reports an error instead. */
-static bool datagram_fits(int fd, const struct watch *w, const struct iond_sock_batch *b,
+static bool datagram_fits(int fd, struct watch *w, const struct iond_sock_batch *b,
 			  size_t want, int *err)
 {
 	ssize_t size = recv(fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
@@ -661,14 +667,15 @@ static bool datagram_fits(int fd, const struct watch *w, const struct iond_sock_
 	*err = size < 0 ? errno : 0;
 	if (size < 0)
 		return false;
-	if (size > w->credit)
+	w->starved = size > w->credit;
+	if (w->starved)
 		return false;
 	return (size_t)size <= want || b->len == 0;
 }
 
 /* Read what w's socket has for the client into ev (data in b->tmp).
  * Returns 1 with an event, 0 for none. */
-static int read_event(int fd, const struct watch *w, struct iond_sock_batch *b,
+static int read_event(int fd, struct watch *w, struct iond_sock_batch *b,
 		      struct sockaddr_storage *from, struct ferry_sockev *ev)
 {
 	size_t want = data_room(b, w);
@@ -716,6 +723,19 @@ static bool account_event(struct iond_socks *ss, const struct ferry_sockev *ev)
 	return sk != NULL;
 }
 
+/* Leave the socket out of the poll set until credit comes: readable, it
+ * would wake every round for nothing. */
+static void mark_starved(struct iond_socks *ss, int64_t handle)
+{
+	struct sock *sk;
+
+	pthread_mutex_lock(&ss->lock);
+	sk = find_locked(ss, handle);
+	if (sk)
+		sk->starved = true;
+	pthread_mutex_unlock(&ss->lock);
+}
+
 static void emit_ready(struct iond_socks *ss, struct poll_round *r, struct iond_sock_batch *b)
 {
 	for (size_t i = 0; i < r->n; i++) {
@@ -724,8 +744,13 @@ static void emit_ready(struct iond_socks *ss, struct poll_round *r, struct iond_
 
 		const struct pollfd *pfd = &r->pfds[FIXED_PFDS + i];
 
-		if (!pfd->revents || !read_event(pfd->fd, &r->watch[i], b, &from, &ev))
+		if (!pfd->revents)
 			continue;
+		if (!read_event(pfd->fd, &r->watch[i], b, &from, &ev)) {
+			if (r->watch[i].starved)
+				mark_starved(ss, r->watch[i].handle);
+			continue;
+		}
 		/* Accounted before encoding: the encoder only fails when the
 		 * batch is full, and data_room reserved the space. */
 		if (account_event(ss, &ev) && emit(b, &ev))

@@ -88,4 +88,23 @@ FERRY_EXPORTS="/env=$DIR/other" start_daemon --config "$DIR/ferry.conf" --worker
 grep -q "exports /env=$DIR/other, 2 workers" "$DIR/ready" || { cat "$DIR/ready"; fail "layering"; }
 stop_daemon
 
+# [sockets]: flags and config section; malformed lists and unknown keys are
+# usage errors naming the culprit.
+expect 0 "--listen-ports LIST" -- "$IOND" --help
+expect 2 "invalid value '80-70' for listen_ports" -- "$IOND" --listen tcp://127.0.0.1:1 \
+  --export "/pfs=$DIR/export" --listen-ports 80-70
+expect 2 "invalid value '10.0.0.0/33' for socket_connect" -- "$IOND" --listen tcp://127.0.0.1:1 \
+  --export "/pfs=$DIR/export" --socket-connect 10.0.0.0/33
+printf '[sockets]\nbogus = 1\n' >"$DIR/bad-sockets.conf"
+expect 2 "unknown setting 'bogus' in \[sockets\]" -- "$IOND" --config "$DIR/bad-sockets.conf"
+printf '[ionode]\nlisten = tcp://127.0.0.1:0\nexport = /pfs=%s\n[sockets]\nlisten_ports = 8080 9000-9099\nconnect = 10.0.0.0/8\n' \
+  "$DIR/export" >"$DIR/sockets.conf"
+start_daemon --config "$DIR/sockets.conf"
+grep -q "sockets: enabled; listen ports: 8080 9000-9099; connect: 10.0.0.0/8" "$DIR/log" ||
+  { cat "$DIR/log"; fail "[sockets] not applied"; }
+stop_daemon
+start_daemon --config "$DIR/sockets.conf" --no-sockets
+grep -q "sockets: disabled" "$DIR/log" || { cat "$DIR/log"; fail "--no-sockets"; }
+stop_daemon
+
 echo "PASS ferry-iond command line"

@@ -12,6 +12,8 @@
  *    session closes its connections go to the survivor, and the port
  *    closes with the last member;
  *  - another session's handle is EBADF;
+ *  - ("policy") a [sockets] section refuses connects and datagrams outside
+ *    its networks; ("disabled") --no-sockets refuses every socket call;
  *  - SOCK_POLL times out with 0 events, is refused (EBUSY) while another
  *    one waits, and an INTERRUPT makes it return EINTR at once; SIGTERM
  *    ends one that waits without a limit (ESHUTDOWN) and the daemon exits
@@ -461,25 +463,31 @@ struct waiter {
 	long took_ms;
 };
 
-/* A SOCK_POLL with a sequence number the test chose. */
+/* A SOCK_POLL with a sequence number the test knows (for its INTERRUPT);
+ * sent again while the test's own probes make it EBUSY. */
 static void *long_poll(void *arg)
 {
 	static struct iond_reply rep;
 	struct waiter *w = arg;
 	unsigned char buf[256];
-	struct ferry_msg m;
 	struct timespec t0;
-	long len;
-	int rc;
 
-	ferry_msg_init(&m, FERRY_OP_SOCK_POLL, w->c->session, w->seq);
-	ferry_msg_add_arg(&m, w->timeout_ms);
-	ferry_msg_add_arg(&m, POLL_MAX);
-	len = ferry_msg_encode(&m, buf, sizeof(buf));
-	CHECK(len > 0, "encode");
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = iond_call_raw(w->c, buf, (size_t)len, &rep, 60000);
-	w->result = rc ? rc : iond_rc(&rep);
+	do {
+		uint64_t seq = __atomic_add_fetch(&w->c->seq, 1, __ATOMIC_RELAXED);
+		struct ferry_msg m;
+		long len;
+		int rc;
+
+		__atomic_store_n(&w->seq, seq, __ATOMIC_RELEASE);
+		ferry_msg_init(&m, FERRY_OP_SOCK_POLL, w->c->session, seq);
+		ferry_msg_add_arg(&m, w->timeout_ms);
+		ferry_msg_add_arg(&m, POLL_MAX);
+		len = ferry_msg_encode(&m, buf, sizeof(buf));
+		CHECK(len > 0, "encode");
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		rc = iond_call_raw(w->c, buf, (size_t)len, &rep, 60000);
+		w->result = rc ? rc : iond_rc(&rep);
+	} while (w->result == -EBUSY);
 	w->took_ms = elapsed_ms(&t0);
 	return NULL;
 }
@@ -491,10 +499,8 @@ static void start_long_poll(struct waiter *w, int timeout_ms, pthread_t *t,
 {
 	long n = 0;
 
-	w->seq = __atomic_add_fetch(&w->c->seq, 1, __ATOMIC_RELAXED);
 	w->timeout_ms = timeout_ms;
 	CHECK(pthread_create(t, NULL, long_poll, w) == 0, "pthread_create");
-	/* Until the long poll waits, a second one may still get in first. */
 	for (int i = 0; i < 100; i++) {
 		n = sk_poll(w->c, 0, -1, 0, rep);
 		if (n == -EBUSY)
@@ -517,13 +523,74 @@ static void poll_waits(struct iond_client *c, struct iond_reply *rep)
 
 	start_long_poll(&w, 20000, &t, rep);
 	{
-		int64_t args[] = {(int64_t)w.seq};
+		int64_t args[] = {(int64_t)__atomic_load_n(&w.seq, __ATOMIC_ACQUIRE)};
 
 		CHECK_ERR(sock_call(c, FERRY_OP_INTERRUPT, args, 1, NULL, 0, rep), 0);
 	}
 	pthread_join(t, NULL);
 	CHECK_ERR(w.result, -EINTR);
 	CHECK(w.took_ms < 5000, "interrupted poll took %ld ms", w.took_ms);
+}
+
+/* ---- the daemon's policy ---- */
+
+/* A config file whose [sockets] allows binding port and connecting only to
+ * 10.0.0.0/8: connecting to, or sending a datagram to, 127.0.0.1 is EACCES. */
+static void policy(const char *transport, unsigned short port, struct iond_reply *rep)
+{
+	const char *tmp = getenv("TMPDIR");
+	char conf[256];
+	const char *args[] = {"--config", conf, NULL};
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct iond_daemon d;
+	struct iond_client c;
+	FILE *f;
+	long h;
+
+	snprintf(conf, sizeof(conf), "%s/iond-sockets-%d.conf", tmp && *tmp ? tmp : "/tmp",
+		 (int)getpid());
+	f = fopen(conf, "w");
+	CHECK(f, "%s: %s", conf, strerror(errno));
+	fprintf(f, "[sockets]\nenable = yes\nlisten_ports = %u\nconnect = 10.0.0.0/8\n", port);
+	fclose(f);
+	iond_daemon_start(&d, transport, args);
+	unlink(conf);
+	CHECK_ERR(iond_client_open(&c, d.uri, JOB), 0);
+	CHECK_ERR(sk_open(&c, FERRY_OP_SOCK_CONNECT, SOCK_STREAM, &sa, rep), -EACCES);
+	h = sk_open(&c, FERRY_OP_SOCK_BIND, SOCK_DGRAM, &sa, rep);
+	CHECK(h >= 0, "udp bind on an allowed port: %s", iond_errname(h));
+	{
+		int64_t args3[] = {h, 0, sizeof(sa)};
+		unsigned char msg[sizeof(sa) + 2];
+
+		memcpy(msg, &sa, sizeof(sa));
+		memcpy(msg + sizeof(sa), "hi", 2);
+		CHECK_ERR(sock_call(&c, FERRY_OP_SOCK_SEND, args3, 3, msg, sizeof(msg), rep),
+			  -EACCES);
+	}
+	CHECK(iond_log_contains(&d, "job=7 connect to 127.0.0.1:", 0), "no refusal line");
+	iond_client_close(&c);
+}
+
+/* --no-sockets: every socket call is EACCES. */
+static void disabled(const char *transport, struct iond_reply *rep)
+{
+	const char *args[] = {"--no-sockets", NULL};
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons(free_port()),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct iond_daemon d;
+	struct iond_client c;
+
+	iond_daemon_start(&d, transport, args);
+	CHECK_ERR(iond_client_open(&c, d.uri, JOB), 0);
+	CHECK_ERR(sk_open(&c, FERRY_OP_SOCK_CONNECT, SOCK_STREAM, &sa, rep), -EACCES);
+	CHECK_ERR(sk_poll(&c, 0, -1, 0, rep), -EACCES);
+	CHECK(iond_log_contains(&d, "SOCK_CONNECT refused: sockets are disabled", 0),
+	      "no refusal line");
+	iond_client_close(&c);
 }
 
 int main(int argc, char **argv)
@@ -537,6 +604,16 @@ int main(int argc, char **argv)
 	struct iond_client c;
 
 	CHECK(rep, "out of memory");
+	if (argc > 2 && !strcmp(argv[2], "policy")) {
+		policy(transport, allowed, rep);
+		free(rep);
+		iond_test_pass("sockets policy");
+	}
+	if (argc > 2 && !strcmp(argv[2], "disabled")) {
+		disabled(transport, rep);
+		free(rep);
+		iond_test_pass("sockets disabled");
+	}
 	snprintf(ports, sizeof(ports), "%u", allowed);
 	iond_daemon_start(&d, transport, args);
 	CHECK_ERR(iond_client_open(&c, d.uri, JOB), 0);
