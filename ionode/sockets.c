@@ -415,11 +415,8 @@ int iond_socks_accepted(struct iond_socks *ss, int64_t listener, int fd,
 	pa = NULL;
 out_unlock:
 	pthread_mutex_unlock(&ss->lock);
-	if (rc == 0) {
-		FLOG_DEBUG(ss->id, ss->jobid, "listener %lld: new connection %d", (long long)listener,
-			   handle);
-		wake(ss);
-	}
+	if (rc == 0)
+		wake(ss); /* the acceptor logs the connection */
 	free(pa);
 	return rc;
 }

@@ -21,7 +21,9 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -142,8 +144,8 @@ static void write_all(int fd, const void *buf, size_t len)
 	}
 }
 
-/* The TCP peer: sends STREAM_BYTES, checks STREAM_BYTES coming back, says
- * "OK" and closes. */
+/* The TCP peer: sends STREAM_BYTES, checks STREAM_BYTES coming back and
+ * then the end of the stream (SOCK_SHUTDOWN), says "OK" and closes. */
 static void *stream_peer(void *arg)
 {
 	int lfd = *(int *)arg;
@@ -163,6 +165,7 @@ static void *stream_peer(void *arg)
 	}
 	for (size_t i = 0; i < STREAM_BYTES; i++)
 		CHECK(buf[i] == pattern(i + 1), "peer: byte %zu differs", i);
+	CHECK(read(fd, buf, 1) == 0, "peer: no end of stream after the data");
 	write_all(fd, "OK", 2);
 	close(fd);
 	free(buf);
@@ -254,6 +257,49 @@ static void expect_ok_then_eof(struct iond_client *c, int64_t h, struct iond_rep
 	CHECK_ERR(sk_poll(c, 200, h, FERRY_SOCK_WINDOW, rep), 0); /* EOF came once */
 }
 
+static long sk_getopt_int(struct iond_client *c, int64_t h, int level, int name,
+			  struct iond_reply *rep)
+{
+	int64_t args[] = {h, level, name, sizeof(int)};
+	long rc = sock_call(c, FERRY_OP_SOCK_GETOPT, args, 4, NULL, 0, rep);
+	int value;
+
+	if (rc < 0)
+		return rc;
+	CHECK(rep->msg.data_len == sizeof(int), "option of %u bytes", rep->msg.data_len);
+	memcpy(&value, rep->msg.data, sizeof(value));
+	return value;
+}
+
+static long sk_setopt_int(struct iond_client *c, int64_t h, int level, int name, int value,
+			  struct iond_reply *rep)
+{
+	int64_t args[] = {h, level, name};
+
+	return sock_call(c, FERRY_OP_SOCK_SETOPT, args, 3, &value, sizeof(value), rep);
+}
+
+/* Names and the option whitelist on a connected socket; a file is not one. */
+static void options_and_names(struct iond_client *c, int64_t h, const struct sockaddr_in *peer,
+			      struct iond_reply *rep)
+{
+	int64_t args[] = {h, 1};
+	long file;
+
+	CHECK_ERR(sock_call(c, FERRY_OP_SOCK_NAME, args, 2, NULL, 0, rep), 0);
+	CHECK(rep->msg.data_len == sizeof(*peer) && !memcmp(rep->msg.data, peer, sizeof(*peer)),
+	      "SOCK_NAME peer is not the server");
+	CHECK_ERR(sk_setopt_int(c, h, IPPROTO_TCP, TCP_NODELAY, 1, rep), 0);
+	CHECK_ERR(sk_getopt_int(c, h, IPPROTO_TCP, TCP_NODELAY, rep), 1);
+	CHECK_ERR(sk_getopt_int(c, h, SOL_SOCKET, SO_TYPE, rep), SOCK_STREAM);
+	CHECK_ERR(sk_setopt_int(c, h, SOL_SOCKET, SO_TYPE, 1, rep), -ENOPROTOOPT);
+	CHECK_ERR(sk_setopt_int(c, h, SOL_SOCKET, SO_BINDTODEVICE, 1, rep), -ENOPROTOOPT);
+	file = iond_openat(c, "/pfs/not-a-socket", O_CREAT | O_RDWR, 0644);
+	CHECK(file >= 0, "openat: %s", iond_errname(file));
+	CHECK_ERR(sk_send(c, file, "x", 1, rep), -ENOTSOCK);
+	CHECK_ERR(iond_close_handle(c, file), 0);
+}
+
 static void tcp_both_ways(struct iond_client *c, struct iond_reply *rep)
 {
 	struct sockaddr_in sa;
@@ -267,8 +313,14 @@ static void tcp_both_ways(struct iond_client *c, struct iond_reply *rep)
 	CHECK(h >= 0, "connect: %s", iond_errname(h));
 	CHECK(rep->msg.data_len == sizeof(struct sockaddr_in), "local address of %u bytes",
 	      rep->msg.data_len);
+	options_and_names(c, h, &sa, rep);
 	receive_stream(c, h, rep);
 	send_stream(c, h, rep);
+	{
+		int64_t args[] = {h, SHUT_WR};
+
+		CHECK_ERR(sock_call(c, FERRY_OP_SOCK_SHUTDOWN, args, 2, NULL, 0, rep), 0);
+	}
 	expect_ok_then_eof(c, h, rep);
 	pthread_join(peer, NULL);
 	CHECK_ERR(iond_close_handle(c, h), 0);
@@ -386,7 +438,7 @@ static void cluster(const char *uri, unsigned short allowed, unsigned short deni
 				 .sin_port = htons(allowed),
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	struct member a = {0}, b = {0}, stranger = {0};
-	int fds[7];
+	int fds[9];
 
 	join(&a, uri, &sa, rep);
 	join(&b, uri, &sa, rep);
@@ -415,7 +467,14 @@ static void cluster(const char *uri, unsigned short allowed, unsigned short deni
 	/* One job's handles are not another's. */
 	CHECK_ERR(sk_send(&stranger.c, b.listener, "x", 1, rep), -EBADF);
 
-	/* A member's session ends: the survivor takes everything. */
+	/* One connection to each member, neither polled yet; a's session
+	 * ends: the one handed to a is closed, b's still arrives, and the
+	 * survivor takes everything after. */
+	for (int i = 4; i < 6; i++) {
+		fds[i] = dial(&sa);
+		write_all(fds[i], &(unsigned char){(unsigned char)i}, 1);
+	}
+	usleep(300000);
 	{
 		struct ferry_msg m;
 
@@ -423,7 +482,15 @@ static void cluster(const char *uri, unsigned short allowed, unsigned short deni
 		CHECK(iond_call_msg(&a.c, &m, NULL, rep, 0) == 0 && iond_rc(rep) == 0,
 		      "session close");
 	}
-	for (int i = 4; i < 7; i++) {
+	{
+		int at_b = take_connection(&b, 5000, rep);
+		int closed = at_b == 4 ? fds[5] : fds[4];
+		char byte;
+
+		CHECK(at_b == 4 || at_b == 5, "survivor got %d", at_b);
+		CHECK(read(closed, &byte, 1) <= 0, "a's undelivered connection still open");
+	}
+	for (int i = 6; i < 9; i++) {
 		fds[i] = dial(&sa);
 		write_all(fds[i], &(unsigned char){(unsigned char)i}, 1);
 		CHECK(take_connection(&b, 5000, rep) == i, "connection %d not at the survivor", i);
@@ -438,7 +505,7 @@ static void cluster(const char *uri, unsigned short allowed, unsigned short deni
 		      "port still open after the last member left");
 		close(fd);
 	}
-	for (int i = 0; i < 7; i++)
+	for (int i = 0; i < 9; i++)
 		close(fds[i]);
 	iond_client_close(&a.c);
 	iond_client_close(&b.c);
