@@ -1,0 +1,9 @@
+# The runtime's interposed libc calls behave as libc's, locally and on
+# forwarded descriptors, and the common read/write path takes no SIGSYS.
+add_executable(interposed_calls ${CMAKE_CURRENT_LIST_DIR}/programs/interposed_calls.c)
+target_link_libraries(interposed_calls PRIVATE Threads::Threads ${CMAKE_DL_LIBS})
+set_target_properties(interposed_calls PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+foreach(prov tcp shm)
+  ferry_integration_test(interposed_calls_${prov}
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/interposed_calls.sh ${prov} TIMEOUT 300 LABELS e2e)
+endforeach()
