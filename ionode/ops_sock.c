@@ -157,85 +157,83 @@ static int connect_wait(struct iond_call *c, struct iond_socks *ss, int fd,
 	return -err;
 }
 
+/* SOCK_CONNECT's and SOCK_BIND's request: a new socket and an address. */
+struct sock_request {
+	struct iond_socks *ss;
+	int domain;
+	int type;
+	int protocol;
+	struct sockaddr_storage sa;
+	socklen_t sa_len;
+	char name[IOND_SOCK_ADDR_STRLEN]; /* sa, for log lines */
+};
+
+static int sock_request(struct iond_call *c, struct sock_request *r)
+{
+	int rc = call_socks(c, &r->ss);
+
+	if (!rc)
+		rc = socket_args(c, &r->domain, &r->type, &r->protocol);
+	if (!rc)
+		rc = sockaddr_arg(c->msg.data, c->msg.data_len, r->domain, &r->sa, &r->sa_len);
+	if (!rc)
+		iond_sock_addr_str((struct sockaddr *)&r->sa, r->name, sizeof(r->name));
+	return rc;
+}
+
 long op_sock_connect(struct iond_call *c)
 {
-	char name[IOND_SOCK_ADDR_STRLEN];
-	struct sockaddr_storage sa;
-	int domain, type, protocol, fd;
-	struct iond_socks *ss;
-	socklen_t sa_len;
-	long rc;
+	struct sock_request r;
+	long rc = sock_request(c, &r);
+	int fd;
 
-	rc = call_socks(c, &ss);
-	if (!rc)
-		rc = socket_args(c, &domain, &type, &protocol);
-	if (!rc)
-		rc = sockaddr_arg(c->msg.data, c->msg.data_len, domain, &sa, &sa_len);
 	if (rc)
 		return rc;
-	if (!iond_sock_policy_connect_allowed(iond_sockets_policy(), (struct sockaddr *)&sa))
-		return refuse(c, "connect to", &sa);
-	fd = socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+	if (!iond_sock_policy_connect_allowed(iond_sockets_policy(), (struct sockaddr *)&r.sa))
+		return refuse(c, "connect to", &r.sa);
+	fd = iond_socket_open(r.domain, r.type, r.protocol, NULL, 0, false);
 	if (fd < 0)
-		return -errno;
-	rc = connect_wait(c, ss, fd, &sa, sa_len);
+		return fd;
+	rc = connect_wait(c, r.ss, fd, &r.sa, r.sa_len);
 	if (!rc)
 		rc = reply_name(c, fd, false);
-	if (rc) {
+	if (rc)
 		close(fd);
-		FLOG_DEBUG(c->msg.session, c->jobid, "connect to %s: %s",
-			   iond_sock_addr_str((struct sockaddr *)&sa, name, sizeof(name)),
+	else
+		rc = adopt_socket(r.ss, fd, r.type);
+	if (rc < 0)
+		FLOG_DEBUG(c->msg.session, c->jobid, "connect to %s: %s", r.name,
 			   strerror((int)-rc));
-		return rc;
-	}
-	rc = adopt_socket(ss, fd, type);
-	FLOG_DEBUG(c->msg.session, c->jobid, "connect to %s: handle %ld",
-		   iond_sock_addr_str((struct sockaddr *)&sa, name, sizeof(name)), rc);
+	else
+		FLOG_DEBUG(c->msg.session, c->jobid, "connect to %s: handle %ld", r.name, rc);
 	return rc;
 }
 
 /* A datagram socket bound for the session alone (UDP does not cluster). */
-static long bind_datagram(struct iond_socks *ss, int domain, int protocol,
-			  const struct sockaddr_storage *sa, socklen_t sa_len)
+static long bind_datagram(const struct sock_request *r)
 {
-	int fd = socket(domain, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+	int fd = iond_socket_open(r->domain, SOCK_DGRAM, r->protocol,
+				  (const struct sockaddr *)&r->sa, r->sa_len, false);
 
-	if (fd < 0)
-		return -errno;
-	if (bind(fd, (const struct sockaddr *)sa, sa_len) != 0) {
-		int rc = -errno;
-
-		close(fd);
-		return rc;
-	}
-	return adopt_socket(ss, fd, SOCK_DGRAM);
+	return fd < 0 ? fd : adopt_socket(r->ss, fd, SOCK_DGRAM);
 }
 
 long op_sock_bind(struct iond_call *c)
 {
-	char name[IOND_SOCK_ADDR_STRLEN];
-	struct sockaddr_storage sa;
-	int domain, type, protocol, fd;
-	struct iond_socks *ss;
-	socklen_t sa_len;
+	struct sock_request r;
 	int64_t handle;
-	long rc;
+	long rc = sock_request(c, &r);
+	int fd;
 
-	rc = call_socks(c, &ss);
-	if (!rc)
-		rc = socket_args(c, &domain, &type, &protocol);
-	if (!rc)
-		rc = sockaddr_arg(c->msg.data, c->msg.data_len, domain, &sa, &sa_len);
 	if (rc)
 		return rc;
-	if (!iond_sock_policy_port_allowed(iond_sockets_policy(), port_of(&sa)))
-		return refuse(c, "bind to", &sa);
-	if (type == SOCK_STREAM)
-		rc = iond_cluster_bind(ss, protocol, (struct sockaddr *)&sa, sa_len, &handle);
+	if (!iond_sock_policy_port_allowed(iond_sockets_policy(), port_of(&r.sa)))
+		return refuse(c, "bind to", &r.sa);
+	if (r.type == SOCK_STREAM)
+		rc = iond_cluster_bind(r.ss, r.protocol, (struct sockaddr *)&r.sa, r.sa_len, &handle);
 	else
-		rc = handle = bind_datagram(ss, domain, protocol, &sa, sa_len);
-	FLOG_DEBUG(c->msg.session, c->jobid, "bind to %s: %s",
-		   iond_sock_addr_str((struct sockaddr *)&sa, name, sizeof(name)),
+		rc = handle = bind_datagram(&r);
+	FLOG_DEBUG(c->msg.session, c->jobid, "bind to %s: %s", r.name,
 		   rc < 0 ? strerror((int)-rc) : "ok");
 	if (rc < 0)
 		return rc;

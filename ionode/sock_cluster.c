@@ -96,24 +96,6 @@ static struct sock_cluster *find_by_id_locked(uint64_t id)
 	return NULL;
 }
 
-/* The real socket, bound; the kernel's errno on failure. */
-static int open_listener(int family, int protocol, const struct sockaddr *sa, socklen_t sa_len)
-{
-	int one = 1, rc;
-	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
-
-	if (fd < 0)
-		return -errno;
-	/* A restarted job must not wait out TIME_WAIT of its last run. */
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    bind(fd, sa, sa_len) != 0) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	return fd;
-}
-
 static int cluster_new_locked(struct iond_socks *ss, int protocol, const struct sockaddr *sa,
 			      socklen_t sa_len, struct sock_cluster **out)
 {
@@ -121,7 +103,9 @@ static int cluster_new_locked(struct iond_socks *ss, int protocol, const struct 
 
 	if (!c)
 		return -ENOMEM;
-	c->fd = open_listener(sa->sa_family, protocol, sa, sa_len);
+	/* SO_REUSEADDR: a restarted job must not wait out TIME_WAIT of its
+	 * last run. */
+	c->fd = iond_socket_open(sa->sa_family, SOCK_STREAM, protocol, sa, sa_len, true);
 	if (c->fd < 0) {
 		int rc = c->fd;
 

@@ -218,6 +218,25 @@ uint64_t iond_socks_jobid(const struct iond_socks *ss)
 	return ss->jobid;
 }
 
+int iond_socket_open(int family, int type, int protocol, const struct sockaddr *sa,
+		     socklen_t sa_len, bool reuse_addr)
+{
+	int one = 1, rc;
+	int fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+
+	if (fd < 0)
+		return -errno;
+	if (!sa)
+		return fd;
+	if ((reuse_addr && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0) ||
+	    bind(fd, sa, sa_len) != 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
 /* ---- the socket table ---- */
 
 static struct sock *find_locked(struct iond_socks *ss, int64_t handle)

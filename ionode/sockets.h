@@ -35,6 +35,11 @@ void iond_sockets_fini(void);
 void iond_sockets_stop_waits(void);
 const struct iond_sock_policy *iond_sockets_policy(void);
 
+/* A nonblocking, close-on-exec socket, bound to sa unless it is NULL
+ * (reuse_addr: with SO_REUSEADDR).  The descriptor, or the kernel's errno. */
+int iond_socket_open(int family, int type, int protocol, const struct sockaddr *sa,
+		     socklen_t sa_len, bool reuse_addr);
+
 /* The session's socket state, created on first use; -ENOTCONN when the
  * session is closed. */
 int iond_socks_of(struct iond_session *s, struct iond_socks **out);
