@@ -21,6 +21,7 @@
 #include "sockets.h"
 #include "warn_limit.h"
 
+#define ACCEPT_CREDIT_MAX INT32_MAX
 #define ACCEPT_BATCH 64 /* connections per listening socket per wake-up */
 #define ACCEPT_BACKOFF_NS (100 * 1000 * 1000) /* after EMFILE and the like */
 #define STOP_TOKEN 0    /* epoll data of the stop eventfd; clusters count from 1 */
@@ -324,7 +325,7 @@ int iond_cluster_listen(struct iond_socks *ss, int64_t handle, int backlog, int6
 			  "cluster %s: handle %lld listens, accept credit %lld", m->cluster->name,
 			  (long long)handle, (long long)credit);
 	m->listening = true;
-	m->credit += credit;
+	m->credit = iond_credit_add(m->credit, credit, ACCEPT_CREDIT_MAX);
 	rearm_locked(m->cluster);
 out_unlock:
 	pthread_mutex_unlock(&reg.lock);
@@ -338,7 +339,7 @@ void iond_cluster_credit(struct iond_socks *ss, int64_t handle, int64_t credit)
 	pthread_mutex_lock(&reg.lock);
 	m = iond_socks_member(ss, handle);
 	if (m) {
-		m->credit = m->credit + credit > INT32_MAX ? INT32_MAX : m->credit + credit;
+		m->credit = iond_credit_add(m->credit, credit, ACCEPT_CREDIT_MAX);
 		rearm_locked(m->cluster);
 	}
 	pthread_mutex_unlock(&reg.lock);

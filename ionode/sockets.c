@@ -375,6 +375,11 @@ void iond_sockets_forget(struct iond_session *s, int64_t handle)
 	free(conns);
 }
 
+int64_t iond_credit_add(int64_t have, int64_t more, int64_t max)
+{
+	return more > max - have ? max : have + more;
+}
+
 int iond_socks_credit(struct iond_socks *ss, const int64_t *pairs, size_t npairs)
 {
 	bool woke = false;
@@ -392,8 +397,7 @@ int iond_socks_credit(struct iond_socks *ss, const int64_t *pairs, size_t npairs
 		if (sk && sk->member)
 			member = true;
 		else if (sk && amount) {
-			sk->credit = sk->credit + amount > CREDIT_MAX ? CREDIT_MAX
-								 : sk->credit + amount;
+			sk->credit = iond_credit_add(sk->credit, amount, CREDIT_MAX);
 			sk->starved = false;
 		}
 		pthread_mutex_unlock(&ss->lock);
@@ -739,15 +743,15 @@ static bool account_event(struct iond_socks *ss, const struct ferry_sockev *ev)
 	return sk != NULL;
 }
 
-/* Leave the socket out of the poll set until credit comes: readable, it
- * would wake every round for nothing. */
-static void mark_starved(struct iond_socks *ss, int64_t handle)
+/* Leave the socket out of the poll set until credit comes (unless it came
+ * meanwhile): readable, it would wake every round for nothing. */
+static void mark_starved(struct iond_socks *ss, const struct watch *w)
 {
 	struct sock *sk;
 
 	pthread_mutex_lock(&ss->lock);
-	sk = find_locked(ss, handle);
-	if (sk)
+	sk = find_locked(ss, w->handle);
+	if (sk && sk->credit == w->credit)
 		sk->starved = true;
 	pthread_mutex_unlock(&ss->lock);
 }
@@ -755,16 +759,15 @@ static void mark_starved(struct iond_socks *ss, int64_t handle)
 static void emit_ready(struct iond_socks *ss, struct poll_round *r, struct iond_sock_batch *b)
 {
 	for (size_t i = 0; i < r->n; i++) {
+		const struct pollfd *pfd = &r->pfds[FIXED_PFDS + i];
 		struct sockaddr_storage from;
 		struct ferry_sockev ev;
-
-		const struct pollfd *pfd = &r->pfds[FIXED_PFDS + i];
 
 		if (!pfd->revents)
 			continue;
 		if (!read_event(pfd->fd, &r->watch[i], b, &from, &ev)) {
 			if (r->watch[i].starved)
-				mark_starved(ss, r->watch[i].handle);
+				mark_starved(ss, &r->watch[i]);
 			continue;
 		}
 		/* Accounted before encoding: the encoder only fails when the

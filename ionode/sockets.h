@@ -65,6 +65,9 @@ void iond_sockets_forget(struct iond_session *s, int64_t handle);
  * (closed meanwhile).  -EINVAL for a negative amount. */
 int iond_socks_credit(struct iond_socks *ss, const int64_t *pairs, size_t npairs);
 
+/* have + more (both >= 0, have <= max), at most max. */
+int64_t iond_credit_add(int64_t have, int64_t more, int64_t max);
+
 /* The acceptor hands member listener's session a new connection fd.  0: it
  * is now a handle of the session, announced by the next SOCK_POLL;
  * -ESRCH: the listener is gone (fd untouched, give it to another member);
