@@ -1,3 +1,4 @@
 # ferry-intercept-bench: what interception adds to one call (native, the
 # SIGSYS path, the fast path); perf/run_intercept_bench.sh drives it.
 add_executable(ferry-intercept-bench ${CMAKE_CURRENT_LIST_DIR}/intercept_bench.c)
+target_link_libraries(ferry-intercept-bench PRIVATE ${CMAKE_DL_LIBS})

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # perf/run_intercept_bench.sh: what the runtime's interception adds to one
 # call, in one run: ferry-intercept-bench natively, under ferry-exec with
-# FERRY_FASTPATH=0 (every call a SIGSYS trap) and with the fast path
-# (rewritten call sites), for local calls (getppid through libc and from an
-# inline syscall) and for a forwarded call (a 1-byte pread of a file in
-# /pfs, served by a real ferry-iond started here).  Writes intercept.csv.
+# FERRY_FASTPATH=0 (every call a SIGSYS trap), with the fast path calling
+# glibc's own functions (rewritten call sites; glibc's read site cannot be
+# rewritten and still traps) and with the fast path through the symbols the
+# runtime interposes (read, write, pread, lseek, ...), for local calls
+# (getppid through libc and from an inline syscall, lseek of /dev/null, a
+# 1-byte read of /dev/zero and write to /dev/null) and for a forwarded call
+# (a 1-byte pread of a file in /pfs, served by a real ferry-iond started
+# here).  Writes intercept.csv.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -15,9 +19,11 @@ usage() {
 usage: perf/run_intercept_bench.sh [--build DIR] [--out DIR] [--provider shm|tcp]
                                    [--quick] [--pin]
 
-Runs ferry-intercept-bench three ways -- native, sud (FERRY_FASTPATH=0),
-fast (FERRY_FASTPATH=1) -- against a ferry-iond it starts and stops itself
-(the native pread reads the export directory directly).
+Runs ferry-intercept-bench four ways -- native, sud (FERRY_FASTPATH=0),
+fast (FERRY_FASTPATH=1, glibc's own functions: rewritten sites) and
+interposed (FERRY_FASTPATH=1, the runtime's interposed symbols) -- against a
+ferry-iond it starts and stops itself (the native pread reads the export
+directory directly).
 
 Options:
   --build DIR      build tree with bin/ferry-iond, bin/ferry-exec,
@@ -135,7 +141,9 @@ RAW=$TMP/raw.csv
 FERRY_FASTPATH=0 "${ON_BENCH[@]}" "$FEXEC" --ionode "$URI" --mount /pfs -- \
   "$BENCH" --mode sud "${ARGS[@]}" --file /pfs/bench.dat >> "$RAW"
 FERRY_FASTPATH=1 "${ON_BENCH[@]}" "$FEXEC" --ionode "$URI" --mount /pfs -- \
-  "$BENCH" --mode fast "${ARGS[@]}" --file /pfs/bench.dat >> "$RAW"
+  "$BENCH" --mode fast --libc-direct "${ARGS[@]}" --file /pfs/bench.dat >> "$RAW"
+FERRY_FASTPATH=1 "${ON_BENCH[@]}" "$FEXEC" --ionode "$URI" --mount /pfs -- \
+  "$BENCH" --mode interposed "${ARGS[@]}" --file /pfs/bench.dat >> "$RAW"
 
 awk -F, 'BEGIN { print "mode,call,iterations,rounds,median_ns,min_ns,cpu_median_ns,added_ns,added_min_ns,added_cpu_ns" }
   { row[NR] = $0; call[NR] = $2; med[NR] = $5; mn[NR] = $6; cpu[NR] = $7
