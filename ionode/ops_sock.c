@@ -264,39 +264,48 @@ long op_sock_listen(struct iond_call *c)
 
 /* ---- data ---- */
 
-/* Credit pairs (handle, amount) from the request's data. */
-static int apply_credit(struct iond_call *c, struct iond_socks *ss)
+/* The request's credit pairs (handle, amount), in *pairs (malloc'd, NULL
+ * when there are none); returns how many. */
+static long credit_pairs(struct iond_call *c, int64_t **pairs)
 {
 	size_t cap = c->msg.data_len / FERRY_WIRE_I64_SIZE;
-	int64_t *v;
 	long n;
-	int rc;
 
+	*pairs = NULL;
 	if (!c->msg.data_len)
 		return 0;
-	v = malloc(cap * sizeof(*v));
-	if (!v)
+	*pairs = malloc((cap ? cap : 1) * sizeof(**pairs));
+	if (!*pairs)
 		return -ENOMEM;
-	n = ferry_i64s_decode(c->msg.data, c->msg.data_len, v, cap);
-	rc = n < 0 || n % 2 ? -EINVAL : iond_socks_credit(ss, v, (size_t)n / 2);
-	free(v);
-	return rc;
+	n = ferry_i64s_decode(c->msg.data, c->msg.data_len, *pairs, cap);
+	if (n >= 0 && n % 2 == 0)
+		return n / 2;
+	free(*pairs);
+	*pairs = NULL;
+	return -EINVAL;
 }
 
 long op_sock_credit(struct iond_call *c)
 {
 	struct iond_socks *ss;
-	int rc = call_socks(c, &ss);
+	int64_t *pairs;
+	long rc = call_socks(c, &ss);
+	long n = rc ? rc : credit_pairs(c, &pairs);
 
-	return rc ? rc : apply_credit(c, ss);
+	if (n < 0)
+		return n;
+	rc = iond_socks_credit(ss, pairs, (size_t)n);
+	free(pairs);
+	return rc;
 }
 
 long op_sock_poll(struct iond_call *c)
 {
 	struct iond_sock_batch b = {.out = c->scratch->data, .tmp = c->scratch->aux};
 	struct iond_socks *ss;
+	int64_t *pairs;
 	int timeout_ms;
-	long rc;
+	long rc, n;
 
 	rc = call_socks(c, &ss);
 	if (rc)
@@ -307,10 +316,11 @@ long op_sock_poll(struct iond_call *c)
 			: (size_t)c->msg.args[1];
 	if (c->msg.args[1] < 0 || b.cap < FERRY_WIRE_SOCKEV_FIXED + FERRY_SOCKADDR_MAX)
 		return -EINVAL;
-	rc = apply_credit(c, ss);
-	if (rc)
-		return rc;
-	rc = iond_socks_poll(ss, c->msg.seq, timeout_ms, &b);
+	n = credit_pairs(c, &pairs);
+	if (n < 0)
+		return n;
+	rc = iond_socks_poll(ss, c->msg.seq, timeout_ms, pairs, (size_t)n, &b);
+	free(pairs);
 	if (rc < 0)
 		return rc;
 	c->out_data = c->scratch->data;

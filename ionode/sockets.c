@@ -800,8 +800,8 @@ static int poll_round(struct iond_socks *ss, int wait_ms, struct iond_sock_batch
 	return rc;
 }
 
-long iond_socks_poll(struct iond_socks *ss, uint64_t seq, int timeout_ms,
-		     struct iond_sock_batch *b)
+long iond_socks_poll(struct iond_socks *ss, uint64_t seq, int timeout_ms, const int64_t *pairs,
+		     size_t npairs, struct iond_sock_batch *b)
 {
 	int64_t deadline = deadline_of(timeout_ms);
 	int rc = poll_begin(ss, seq);
@@ -810,6 +810,11 @@ long iond_socks_poll(struct iond_socks *ss, uint64_t seq, int timeout_ms,
 	b->len = 0;
 	if (rc)
 		return rc;
+	rc = iond_socks_credit(ss, pairs, npairs);
+	if (rc) {
+		poll_end(ss);
+		return rc;
+	}
 	/* Pending connections were signalled before this poll began. */
 	wake(ss);
 	for (;;) {

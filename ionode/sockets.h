@@ -93,10 +93,14 @@ struct iond_sock_batch {
 	void *tmp;
 	long count;
 };
-/* Wait up to timeout_ms (< 0: no limit) for events of the session and
- * encode them into b.  Returns the number of events (0 at timeout), or
- * -EBUSY (another SOCK_POLL waits), -EINTR, -ENOTCONN, -ESHUTDOWN. */
-long iond_socks_poll(struct iond_socks *ss, uint64_t seq, int timeout_ms,
-		     struct iond_sock_batch *b);
+/* Add the credit pairs, wait up to timeout_ms (< 0: no limit) for events
+ * of the session and encode them into b.  Returns the number of events (0
+ * at timeout), or -EBUSY (another SOCK_POLL waits), -EINTR, -ENOTCONN,
+ * -ESHUTDOWN, -EINVAL (a negative amount).  The credit counts only once
+ * the poll runs: after -EBUSY, -EINVAL or an INTERRUPT that came before it
+ * began, none was added (the client still owes it); after an -EINTR while
+ * it waited, all was. */
+long iond_socks_poll(struct iond_socks *ss, uint64_t seq, int timeout_ms, const int64_t *pairs,
+		     size_t npairs, struct iond_sock_batch *b);
 
 #endif

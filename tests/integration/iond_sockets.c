@@ -294,6 +294,16 @@ static void options_and_names(struct iond_client *c, int64_t h, const struct soc
 	CHECK_ERR(sk_getopt_int(c, h, SOL_SOCKET, SO_TYPE, rep), SOCK_STREAM);
 	CHECK_ERR(sk_setopt_int(c, h, SOL_SOCKET, SO_TYPE, 1, rep), -ENOPROTOOPT);
 	CHECK_ERR(sk_setopt_int(c, h, SOL_SOCKET, SO_BINDTODEVICE, 1, rep), -ENOPROTOOPT);
+	{
+		/* Credit is never negative, and comes in whole pairs. */
+		int64_t bad[2] = {h, -5};
+		unsigned char wire[sizeof(bad)];
+
+		ferry_i64s_encode(bad, 2, wire, sizeof(wire));
+		CHECK_ERR(sock_call(c, FERRY_OP_SOCK_CREDIT, NULL, 0, wire, sizeof(wire), rep),
+			  -EINVAL);
+		CHECK_ERR(sock_call(c, FERRY_OP_SOCK_CREDIT, NULL, 0, wire, 8, rep), -EINVAL);
+	}
 	file = iond_openat(c, "/pfs/not-a-socket", O_CREAT | O_RDWR, 0644);
 	CHECK(file >= 0, "openat: %s", iond_errname(file));
 	CHECK_ERR(sk_send(c, file, "x", 1, rep), -ENOTSOCK);
