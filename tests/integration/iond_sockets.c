@@ -5,7 +5,9 @@
  *  - a TCP connection carries more than FERRY_SOCK_WINDOW bytes each way:
  *    the daemon stops reading when the credit is spent and goes on when it
  *    comes back; the peer's close is one EOF event;
- *  - a closed port is ECONNREFUSED; a connected UDP socket echoes;
+ *  - a closed port is ECONNREFUSED; a connected UDP socket echoes; a bound
+ *    one reports each datagram's source and sends to an address; AF_INET6;
+ *    names, the option whitelist, ENOTSOCK, bad credit;
  *  - two sessions of one job listening on an allowed port form a cluster
  *    that takes connections round-robin; a session of another job gets
  *    EADDRINUSE; a port not in --listen-ports is EACCES; once a member
@@ -375,6 +377,66 @@ static void udp_echo(struct iond_client *c, struct iond_reply *rep)
 	close(fd);
 }
 
+/* A UDP socket bound on an allowed port: datagrams from anyone, each with
+ * its source; replies addressed per datagram. */
+static void udp_bound(struct iond_client *c, unsigned short port, struct iond_reply *rep)
+{
+	struct sockaddr_in at = {.sin_family = AF_INET,
+				 .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in me;
+	int fd = local_socket(SOCK_DGRAM, &me);
+	unsigned char msg[sizeof(me) + 5];
+	struct ferry_sockev ev;
+	size_t off = 0;
+	char buf[16];
+	long h;
+
+	h = sk_open(c, FERRY_OP_SOCK_BIND, SOCK_DGRAM, &at, rep);
+	CHECK(h >= 0, "udp bind: %s", iond_errname(h));
+	CHECK(sendto(fd, "query", 5, 0, (struct sockaddr *)&at, sizeof(at)) == 5, "sendto: %s",
+	      strerror(errno));
+	CHECK_ERR(sk_poll(c, 5000, -1, 0, rep), 1);
+	event_at(rep, &off, &ev);
+	CHECK(ev.kind == FERRY_SOCKEV_DATA && ev.data_len == 5 && ev.addr_len == sizeof(me) &&
+		      !memcmp(ev.addr, &me, sizeof(me)),
+	      "datagram event without its source");
+	{
+		int64_t args[] = {h, 0, sizeof(me)};
+
+		memcpy(msg, &me, sizeof(me));
+		memcpy(msg + sizeof(me), "reply", 5);
+		CHECK_ERR(sock_call(c, FERRY_OP_SOCK_SEND, args, 3, msg, sizeof(msg), rep), 5);
+	}
+	CHECK(recv(fd, buf, sizeof(buf), 0) == 5 && !memcmp(buf, "reply", 5), "no reply");
+	CHECK_ERR(iond_close_handle(c, h), 0);
+	close(fd);
+}
+
+/* AF_INET6: connect to a server on ::1 (skipped where the host has no IPv6). */
+static void tcp6(struct iond_client *c, struct iond_reply *rep)
+{
+	struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	socklen_t len = sizeof(sa);
+	int64_t args[] = {AF_INET6, SOCK_STREAM, 0};
+	int lfd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	long h;
+
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		printf("no IPv6 loopback here: AF_INET6 not tested\n");
+		if (lfd >= 0)
+			close(lfd);
+		return;
+	}
+	CHECK(listen(lfd, 1) == 0 && getsockname(lfd, (struct sockaddr *)&sa, &len) == 0,
+	      "listen: %s", strerror(errno));
+	h = sock_call(c, FERRY_OP_SOCK_CONNECT, args, 3, &sa, sizeof(sa), rep);
+	CHECK(h >= 0, "connect to [::1]: %s", iond_errname(h));
+	CHECK(rep->msg.data_len == sizeof(sa), "local address of %u bytes", rep->msg.data_len);
+	CHECK_ERR(iond_close_handle(c, h), 0);
+	close(lfd);
+}
+
 /* ---- clusters ---- */
 
 struct member {
@@ -724,6 +786,8 @@ int main(int argc, char **argv)
 	tcp_both_ways(&c, rep);
 	refused(&c, rep);
 	udp_echo(&c, rep);
+	udp_bound(&c, allowed, rep);
+	tcp6(&c, rep);
 	poll_waits(&c, rep);
 	cluster(&d, allowed, denied, rep);
 	CHECK(iond_log_contains(&d, "joins (2 members)", 0), "no cluster join line");
