@@ -31,9 +31,10 @@
 #include "runtime.h"
 #include "runtime_fds.h"
 #include "session.h"
+#include "sock.h"
 
 enum cnk_class { CNK_CLASS_LOCAL = 0, CNK_CLASS_FD, CNK_CLASS_PATH, CNK_CLASS_MECHANISM,
-		 CNK_CLASS_SPECIAL, CNK_CLASS_EXEC };
+		 CNK_CLASS_SPECIAL, CNK_CLASS_EXEC, CNK_CLASS_SOCK, CNK_CLASS_SOCKIO };
 
 enum cnk_arg_kind { CNK_ARG__ = 0, CNK_ARG_FD, CNK_ARG_DIRFD, CNK_ARG_PATH, CNK_ARG_STR,
 		    CNK_ARG_IBUF, CNK_ARG_OBUF, CNK_ARG_LEN, CNK_ARG_OFF, CNK_ARG_INT,
@@ -290,9 +291,25 @@ static long dispatch_call(long nr, long a0, long a1, long a2, long a3, long a4, 
 		}
 		break;
 	case CNK_CLASS_SPECIAL:
-		if (cnk_policy_enabled()) {
+		/* exit_group also lets the socket pump pass on the last data. */
+		if (cnk_policy_enabled() || (nr == SYS_exit_group && cnk_sock_active())) {
 			*how = CNK_PROFILE_FORWARDED;
 			return forward(d, nr, a);
+		}
+		break;
+	case CNK_CLASS_SOCK:
+	case CNK_CLASS_SOCKIO:
+		if (cnk_sock_enabled() && cnk_sock_wants(nr, a) && !in_vfork_child()) {
+			*how = CNK_PROFILE_FORWARDED;
+			if (d->cls == CNK_CLASS_SOCK)
+				return forward(d, nr, a);
+			/* accept, recv, send: may block for ever, so in the
+			 * program's context (signals as for the native call). */
+			int saved_errno = errno;
+			long ret = d->handler(nr, a);
+
+			errno = saved_errno;
+			return ret;
 		}
 		break;
 	case CNK_CLASS_EXEC:
@@ -413,6 +430,9 @@ int cnk_dispatch_init(void)
 	atomic_store(&dispatch_pid, (int)getpid());
 	cnk_session_log_init();
 	cnk_profile_init();
+	ret = cnk_sock_init();
+	if (ret < 0)
+		return ret;
 	ret = cnk_policy_init(mounts);
 	if (ret < 0) {
 		FLOG_ERR(0, 0, "FERRY_MOUNTS=\"%s\": %s (expected absolute paths separated by ',')",
@@ -495,10 +515,12 @@ void cnk_dispatch_atfork_prepare(void)
 	fork_block_signals();
 	cnk_policy_fork_lock();
 	cnk_fdtable_lock();
+	cnk_sock_atfork_prepare();
 }
 
 void cnk_dispatch_atfork_parent(void)
 {
+	cnk_sock_atfork_parent();
 	cnk_fdtable_unlock();
 	cnk_policy_fork_unlock();
 	fork_restore_signals();
@@ -510,6 +532,7 @@ void cnk_dispatch_atfork_child(void)
 	cnk_fdtable_unlock();
 	cnk_policy_fork_unlock();
 	cnk_fdtable_mark_all_stale();
+	cnk_sock_atfork_child();
 	cnk_session_after_fork_child();
 	if (fork_held) {
 		cnk_session_inherit(fork_held);
@@ -521,9 +544,15 @@ void cnk_dispatch_atfork_child(void)
 
 void cnk_dispatch_exit(void)
 {
+	bool sock_quiet;
+
 	if (atomic_exchange(&dispatch_exited, true))
 		return;
 	cnk_profile_flush();
+	/* A socket pump thread still inside a call keeps the transport open:
+	 * the process ends, and the I/O node sees its peer go. */
+	sock_quiet = cnk_sock_exit();
 	cnk_exec_release_vfork_record();
-	cnk_session_close();
+	if (sock_quiet)
+		cnk_session_close();
 }

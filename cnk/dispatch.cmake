@@ -17,4 +17,6 @@ set(CNK_DISPATCH_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/profile.c
   ${CMAKE_CURRENT_LIST_DIR}/credential.c
   ${CMAKE_CURRENT_LIST_DIR}/fwd_stack.c
+  ${CMAKE_CURRENT_LIST_DIR}/sock.c
+  ${CMAKE_CURRENT_LIST_DIR}/sock_pump.c
   ${CMAKE_CURRENT_LIST_DIR}/fwd_stack_x86_64.S)

@@ -48,6 +48,11 @@ long cnk_vfork_chdir(long nr, const long *a);
 int cnk_dispatch_owner_pid(void);
 /* forward_mmap.c */
 cnk_fwd_fn cnk_fwd_mmap;
+/* sock.c: forwarded sockets (SOCK: through forward(); SOCKIO: in the
+ * program's context, around the native call) */
+cnk_fwd_fn cnk_fwd_sock_connect, cnk_fwd_sock_bind, cnk_fwd_sock_listen, cnk_fwd_sock_name,
+	cnk_fwd_sock_getsockopt, cnk_fwd_sock_setsockopt;
+cnk_fwd_fn cnk_sock_accept, cnk_sock_recv, cnk_sock_send;
 
 /* The syscall run natively with its original arguments. */
 long cnk_native(long nr, const long *a);

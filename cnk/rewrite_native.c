@@ -15,14 +15,18 @@
 
 #include "profile.h"
 #include "rewrite.h"
+#include "sock.h"
 
-/* 1 for every number syscalls.def gives a class other than LOCAL. */
+/* 1 for every number syscalls.def gives a class other than LOCAL (2: a
+ * socket call). */
 #define CNK_NATIVE_LOCAL 0
 #define CNK_NATIVE_FD 1
 #define CNK_NATIVE_PATH 1
 #define CNK_NATIVE_MECHANISM 1
 #define CNK_NATIVE_SPECIAL 1
 #define CNK_NATIVE_EXEC 1
+#define CNK_NATIVE_SOCK 2
+#define CNK_NATIVE_SOCKIO 2
 #define CNK_SYSCALL(nm, cl, fn, k0, k1, k2, k3, k4, k5) [SYS_##nm] = CNK_NATIVE_##cl,
 static const uint8_t cnk_dispatched[] = {
 #include "syscalls.def"
@@ -36,5 +40,10 @@ int cnk_dispatch_native_always(long nr)
 		return 0;
 	if ((unsigned long)nr >= sizeof(cnk_dispatched))
 		return 1;
+	/* Socket calls (2) only need the dispatcher while sockets are
+	 * forwarded: with FERRY_SOCKETS=off, MPI's sendmsg/recvmsg go
+	 * straight to the kernel. */
+	if (cnk_dispatched[nr] == 2)
+		return !cnk_sock_enabled();
 	return !cnk_dispatched[nr];
 }
