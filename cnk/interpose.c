@@ -125,14 +125,16 @@ static inline long ip_result(long ret)
 
 /* A call glibc makes a cancellation point (SYSCALL_CANCEL): asynchronous
  * cancellation around it unless the process is single-threaded, so that a
- * thread blocked in it is cancelled, and a pending cancellation acts first. */
+ * thread blocked in it is cancelled, and a pending cancellation acts first.
+ * Not for the runtime's own calls (selector ALLOW): cancelling there would
+ * unwind through the runtime. */
 static long ip_cancel_call(long nr, long a0, long a1, long a2, long a3)
 {
 	const long a[6] = { a0, a1, a2, a3, 0, 0 };
 	int oldtype;
 	long ret;
 
-	if (__libc_single_threaded)
+	if (__libc_single_threaded || cnk_selector_get() != CNK_SELECTOR_BLOCK)
 		return ip_result(ip_syscall(nr, a));
 	pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &oldtype);
 	ret = ip_syscall(nr, a);

@@ -3,6 +3,9 @@
 add_executable(interposed_calls ${CMAKE_CURRENT_LIST_DIR}/programs/interposed_calls.c)
 target_link_libraries(interposed_calls PRIVATE Threads::Threads ${CMAKE_DL_LIBS})
 set_target_properties(interposed_calls PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+# A sanitized build: the program carries the ASan runtime the preloaded
+# libferry.so needs.
+ferry_cnk_shared_asan(interposed_calls)
 foreach(prov tcp shm)
   ferry_integration_test(interposed_calls_${prov}
     COMMAND ${CMAKE_CURRENT_LIST_DIR}/interposed_calls.sh ${prov} TIMEOUT 300 LABELS e2e)
