@@ -6,6 +6,13 @@ set_target_properties(interposed_calls PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMA
 # A sanitized build: the program carries the ASan runtime the preloaded
 # libferry.so needs.
 ferry_cnk_shared_asan(interposed_calls)
+# Preloaded behind the runtime: its constructor's calls come before the
+# runtime is armed.
+add_library(interposed_preinit MODULE ${CMAKE_CURRENT_LIST_DIR}/programs/interposed_preinit.c)
+target_link_libraries(interposed_preinit PRIVATE ${CMAKE_DL_LIBS})
+set_target_properties(interposed_preinit PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests
+  PREFIX "lib")
+ferry_cnk_shared_asan(interposed_preinit)
 foreach(prov tcp shm)
   ferry_integration_test(interposed_calls_${prov}
     COMMAND ${CMAKE_CURRENT_LIST_DIR}/interposed_calls.sh ${prov} TIMEOUT 300 LABELS e2e)

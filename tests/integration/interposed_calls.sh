@@ -31,6 +31,11 @@ out=$(FERRY_FASTPATH=1 fx "$PROG" /pfs/ip --no-sigsys 2000 2>&1) || true
 echo "$out"
 check "read/write/pread/pwrite/lseek on local and forwarded fds take no SIGSYS" \
   grep -q "^no-sigsys: 0 SIGSYS traps in 2000 rounds" <<<"$out"
+out=$(LD_PRELOAD=$FERRY_BUILD/tests/libinterposed_preinit.so fx "$PROG" /pfs/ip --no-sigsys 1 2>&1) || true
+echo "$out"
+check "calls from a constructor that runs before the runtime is armed answer right" \
+  grep -q "^preinit: before the runtime was armed: yes; interposed calls: ok" <<<"$out"
+
 # The counter must be able to fail: glibc's own read (not interposed) traps.
 out=$(fx python3 -c '
 import ctypes, os
