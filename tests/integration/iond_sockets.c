@@ -16,6 +16,8 @@
  *  - another session's handle is EBADF;
  *  - ("policy") a [sockets] section refuses connects and datagrams outside
  *    its networks; ("disabled") --no-sockets refuses every socket call;
+ *  - a connect the peer never answers ends at once on INTERRUPT (EINTR); a
+ *    reset by the peer is one ERROR event, then a send fails;
  *  - SOCK_POLL times out with 0 events, is refused (EBUSY) while another
  *    one waits, and an INTERRUPT makes it return EINTR at once; SIGTERM
  *    ends one that waits without a limit (ESHUTDOWN) and the daemon exits
@@ -26,6 +28,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -620,17 +623,37 @@ static long elapsed_ms(const struct timespec *since)
 	return (now.tv_sec - since->tv_sec) * 1000 + (now.tv_nsec - since->tv_nsec) / 1000000;
 }
 
+/* A call that blocks in the daemon, made from a thread with a sequence
+ * number the test knows (for its INTERRUPT): a SOCK_POLL, or a
+ * SOCK_CONNECT to connect_to. */
 struct waiter {
 	struct iond_client *c;
 	uint64_t seq;
 	int timeout_ms;
+	const struct sockaddr_in *connect_to;
 	long result;
 	long took_ms;
 };
 
-/* A SOCK_POLL with a sequence number the test knows (for its INTERRUPT);
- * sent again while the test's own probes make it EBUSY. */
-static void *long_poll(void *arg)
+static void waiter_msg(const struct waiter *w, uint64_t seq, struct ferry_msg *m)
+{
+	if (w->connect_to) {
+		ferry_msg_init(m, FERRY_OP_SOCK_CONNECT, w->c->session, seq);
+		ferry_msg_add_arg(m, AF_INET);
+		ferry_msg_add_arg(m, SOCK_STREAM);
+		ferry_msg_add_arg(m, 0);
+		m->data = w->connect_to;
+		m->data_len = sizeof(*w->connect_to);
+		return;
+	}
+	ferry_msg_init(m, FERRY_OP_SOCK_POLL, w->c->session, seq);
+	ferry_msg_add_arg(m, w->timeout_ms);
+	ferry_msg_add_arg(m, POLL_MAX);
+}
+
+/* The waiter's call; a SOCK_POLL is sent again while the test's own probes
+ * make it EBUSY. */
+static void *blocked_call(void *arg)
 {
 	static struct iond_reply rep;
 	struct waiter *w = arg;
@@ -644,9 +667,7 @@ static void *long_poll(void *arg)
 		int rc;
 
 		__atomic_store_n(&w->seq, seq, __ATOMIC_RELEASE);
-		ferry_msg_init(&m, FERRY_OP_SOCK_POLL, w->c->session, seq);
-		ferry_msg_add_arg(&m, w->timeout_ms);
-		ferry_msg_add_arg(&m, POLL_MAX);
+		waiter_msg(w, seq, &m);
 		len = ferry_msg_encode(&m, buf, sizeof(buf));
 		CHECK(len > 0, "encode");
 		clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -665,7 +686,7 @@ static void start_long_poll(struct waiter *w, int timeout_ms, pthread_t *t,
 	long n = 0;
 
 	w->timeout_ms = timeout_ms;
-	CHECK(pthread_create(t, NULL, long_poll, w) == 0, "pthread_create");
+	CHECK(pthread_create(t, NULL, blocked_call, w) == 0, "pthread_create");
 	for (int i = 0; i < 100; i++) {
 		n = sk_poll(w->c, 0, -1, 0, rep);
 		if (n == -EBUSY)
@@ -674,6 +695,13 @@ static void start_long_poll(struct waiter *w, int timeout_ms, pthread_t *t,
 		usleep(20000);
 	}
 	CHECK_ERR(n, -EBUSY);
+}
+
+static long interrupt_call(struct iond_client *c, struct waiter *w, struct iond_reply *rep)
+{
+	int64_t args[] = {(int64_t)__atomic_load_n(&w->seq, __ATOMIC_ACQUIRE)};
+
+	return sock_call(c, FERRY_OP_INTERRUPT, args, 1, NULL, 0, rep);
 }
 
 static void poll_waits(struct iond_client *c, struct iond_reply *rep)
@@ -687,11 +715,7 @@ static void poll_waits(struct iond_client *c, struct iond_reply *rep)
 	CHECK(elapsed_ms(&t0) >= 290, "timed out after %ld ms", elapsed_ms(&t0));
 
 	start_long_poll(&w, 20000, &t, rep);
-	{
-		int64_t args[] = {(int64_t)__atomic_load_n(&w.seq, __ATOMIC_ACQUIRE)};
-
-		CHECK_ERR(sock_call(c, FERRY_OP_INTERRUPT, args, 1, NULL, 0, rep), 0);
-	}
+	CHECK_ERR(interrupt_call(c, &w, rep), 0);
 	pthread_join(t, NULL);
 	CHECK_ERR(w.result, -EINTR);
 	CHECK(w.took_ms < 5000, "interrupted poll took %ld ms", w.took_ms);
@@ -758,6 +782,72 @@ static void disabled(const char *transport, struct iond_reply *rep)
 	iond_client_close(&c);
 }
 
+/* A connect the peer never answers (its accept queue is full, so the SYNs
+ * are dropped) returns EINTR at once on INTERRUPT. */
+static void connect_interrupted(struct iond_client *c, struct iond_reply *rep)
+{
+	struct sockaddr_in sa;
+	int lfd = local_socket(SOCK_STREAM, &sa);
+	struct waiter w = {.c = c, .connect_to = &sa};
+	int fillers[32], n;
+	bool hangs = false;
+	pthread_t t;
+
+	CHECK(listen(lfd, 0) == 0, "listen: %s", strerror(errno));
+	for (n = 0; n < 32 && !hangs; n++) {
+		struct pollfd pfd = {.events = POLLOUT};
+
+		fillers[n] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		pfd.fd = fillers[n];
+		CHECK(fillers[n] >= 0, "socket: %s", strerror(errno));
+		if (connect(fillers[n], (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			continue;
+		CHECK(errno == EINPROGRESS, "connect: %s", strerror(errno));
+		hangs = poll(&pfd, 1, 300) == 0;
+	}
+	CHECK(hangs, "the accept queue never filled");
+	CHECK(pthread_create(&t, NULL, blocked_call, &w) == 0, "pthread_create");
+	usleep(300000); /* the daemon is in connect(2) by now */
+	CHECK_ERR(interrupt_call(c, &w, rep), 0);
+	pthread_join(t, NULL);
+	CHECK_ERR(w.result, -EINTR);
+	CHECK(w.took_ms < 5000, "interrupted connect took %ld ms", w.took_ms);
+	for (int i = 0; i < n; i++)
+		close(fillers[i]);
+	close(lfd);
+}
+
+/* The peer resets the connection: one ERROR event (ECONNRESET), then
+ * nothing; a send fails with the kernel's errno. */
+static void reset_by_peer(struct iond_client *c, struct iond_reply *rep)
+{
+	struct linger abort_close = {.l_onoff = 1, .l_linger = 0};
+	struct sockaddr_in sa;
+	int lfd = local_socket(SOCK_STREAM, &sa);
+	struct ferry_sockev ev;
+	size_t off = 0;
+	long h, sent;
+	int fd;
+
+	CHECK(listen(lfd, 1) == 0, "listen: %s", strerror(errno));
+	h = sk_open(c, FERRY_OP_SOCK_CONNECT, SOCK_STREAM, &sa, rep);
+	CHECK(h >= 0, "connect: %s", iond_errname(h));
+	fd = accept(lfd, NULL, NULL);
+	CHECK(fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_close,
+				     sizeof(abort_close)) == 0,
+	      "accept: %s", strerror(errno));
+	close(fd);
+	CHECK_ERR(sk_poll(c, 5000, -1, 0, rep), 1);
+	event_at(rep, &off, &ev);
+	CHECK(ev.kind == FERRY_SOCKEV_ERROR && ev.handle == h && ev.value == ECONNRESET,
+	      "event kind %u value %d", ev.kind, ev.value);
+	CHECK_ERR(sk_poll(c, 200, -1, 0, rep), 0);
+	sent = sk_send(c, h, "late", 4, rep);
+	CHECK(sent == -EPIPE || sent == -ECONNRESET, "send after reset: %s", iond_errname(sent));
+	CHECK_ERR(iond_close_handle(c, h), 0);
+	close(lfd);
+}
+
 int main(int argc, char **argv)
 {
 	const char *transport = iond_test_begin(argc, argv, 150);
@@ -789,6 +879,8 @@ int main(int argc, char **argv)
 	udp_bound(&c, allowed, rep);
 	tcp6(&c, rep);
 	poll_waits(&c, rep);
+	connect_interrupted(&c, rep);
+	reset_by_peer(&c, rep);
 	cluster(&d, allowed, denied, rep);
 	CHECK(iond_log_contains(&d, "joins (2 members)", 0), "no cluster join line");
 	CHECK(iond_log_contains(&d, "listening socket closed", 0), "no cluster close line");
