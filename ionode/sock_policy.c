@@ -139,16 +139,25 @@ static bool prefix_matches(const uint8_t *a, const uint8_t *b, unsigned int bits
 
 bool iond_sock_policy_connect_allowed(const struct iond_sock_policy *p, const struct sockaddr *sa)
 {
+	sa_family_t family = sa->sa_family;
 	const uint8_t *addr;
 
 	if (p->connect_any)
 		return true;
-	if (sa->sa_family == AF_INET)
+	if (family == AF_INET) {
 		addr = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
-	else
-		addr = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+	} else {
+		const struct in6_addr *in6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		addr = in6->s6_addr;
+		/* ::ffff:a.b.c.d reaches the IPv4 host a.b.c.d: judged as it. */
+		if (IN6_IS_ADDR_V4MAPPED(in6)) {
+			family = AF_INET;
+			addr += 12;
+		}
+	}
 	for (size_t i = 0; i < p->nnets; i++)
-		if (p->nets[i].family == sa->sa_family &&
+		if (p->nets[i].family == family &&
 		    prefix_matches(addr, p->nets[i].addr, p->nets[i].prefix))
 			return true;
 	return false;

@@ -96,10 +96,14 @@ static void test_connect(void **state)
 	assert_false(allowed4("192.0.2.8"));
 	assert_true(allowed6("2001:db8:7fff::1"));
 	assert_false(allowed6("2001:db8:8000::1"));
-	assert_false(allowed6("::ffff:10.0.0.1")); /* families are not mixed */
+	assert_true(allowed6("::ffff:10.0.0.1")); /* an IPv4-mapped address is IPv4 */
+	assert_false(allowed6("::ffff:11.0.0.1"));
 	assert_int_equal(iond_sock_policy_set_connect(&policy, "0.0.0.0/0", err, sizeof(err)), 0);
 	assert_true(allowed4("203.0.113.9"));
-	assert_false(allowed6("2001:db8::1"));
+	assert_false(allowed6("2001:db8::1")); /* families are not mixed */
+	assert_int_equal(iond_sock_policy_set_connect(&policy, "::/0", err, sizeof(err)), 0);
+	assert_true(allowed6("2001:db8::1"));
+	assert_false(allowed6("::ffff:203.0.113.9")); /* IPv6 nets do not cover IPv4 */
 	assert_int_equal(iond_sock_policy_set_connect(&policy, "any", err, sizeof(err)), 0);
 	assert_true(allowed6("2001:db8::1"));
 }
