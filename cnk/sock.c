@@ -349,7 +349,7 @@ static struct cnk_sock *by_ino(uint64_t ino)
 struct cnk_sock *cnk_sock_by_handle(int64_t handle)
 {
 	for (struct cnk_sock *s = cnk_sock_list; handle >= 0 && s; s = s->next)
-		if (s->handle == handle && !s->inherited && s->state != CNK_SOCK_CLOSED)
+		if (s->handle == handle && !s->inherited)
 			return s;
 	return NULL;
 }

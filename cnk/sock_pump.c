@@ -16,6 +16,14 @@
  *   closes pump ends and frees entries, so the receiver never writes into a
  *   number that was closed and reused.
  *
+ * Handles are the I/O node's descriptor numbers: a closed one is soon
+ * reused for a new socket.  So the receiver alone sends CLOSE, between two
+ * SOCK_POLLs: a poll reply processed before the CLOSE can only hold events
+ * of the old socket (its entry is kept, marked closed, and they are
+ * dropped), and every poll after it was begun once the old socket was gone.
+ * The sender asks for the CLOSE by interrupting the receiver's poll (the
+ * pump's signal, left pending on the receiver, which blocks it).
+ *
  * The threads are created from inside a handler, where the thread's Syscall
  * User Dispatch selector allows every call: clone runs natively, the new
  * thread is not armed (SUD is per thread and not inherited), its own
@@ -67,6 +75,7 @@ static atomic_bool pump_stopping;
 static _Atomic int pump_in_calls;
 static _Atomic int pump_tids[PUMP_TIDS_MAX];
 static __thread bool pump_thread;
+static _Atomic int pump_receiver_tid;
 static pthread_mutex_t pump_start_lock = PTHREAD_MUTEX_INITIALIZER;
 static int pump_wake_fd = -1;
 
@@ -153,6 +162,16 @@ void cnk_sock_pump_wake(void)
 
 	if (pump_wake_fd >= 0)
 		cnk_raw_syscall(SYS_write, pump_wake_fd, &one, sizeof(one));
+}
+
+/* The receiver's poll returns at once (EINTR) and it sends the CLOSEs. */
+static void wake_receiver(void)
+{
+	int tid = atomic_load(&pump_receiver_tid);
+
+	if (tid)
+		cnk_raw_syscall(SYS_tgkill, cnk_raw_syscall(SYS_getpid, 0, 0, 0), tid,
+				PUMP_STOP_SIGNAL);
 }
 
 static void queue_close(int64_t handle)
@@ -253,8 +272,10 @@ static void inject(struct cnk_sock *l, int64_t handle, const void *addr, uint16_
 	s->type = SOCK_STREAM;
 	s->protocol = l->protocol;
 	s->state = CNK_SOCK_INJECTING;
-	memcpy(&s->peer, addr, addr_len);
-	s->peer_len = addr_len;
+	if (addr_len && addr_len <= sizeof(s->peer)) {
+		memcpy(&s->peer, addr, addr_len);
+		s->peer_len = addr_len;
+	}
 	fd = cnk_raw_syscall(SYS_socket, l->native.ss_family,
 			     SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -300,8 +321,10 @@ static void pend(const struct ferry_sockev *ev)
 	if (!p)
 		return;
 	p->ev = *ev;
-	memcpy(p->addr, ev->addr, ev->addr_len);
-	memcpy(p->data, ev->data, ev->data_len);
+	if (ev->addr_len)
+		memcpy(p->addr, ev->addr, ev->addr_len);
+	if (ev->data_len)
+		memcpy(p->data, ev->data, ev->data_len);
 	p->ev.addr = p->addr;
 	p->ev.data = p->data;
 	p->when_ms = now_ms();
@@ -353,6 +376,12 @@ static void handle_event(const struct ferry_sockev *ev)
 		pend(ev);
 		return;
 	}
+	if (s->state == CNK_SOCK_CLOSED || s->state == CNK_SOCK_FAILED || s->dead) {
+		/* The old socket of a handle whose CLOSE is on its way. */
+		if (ev->kind == FERRY_SOCKEV_ACCEPT)
+			queue_close(ev->aux);
+		return;
+	}
 	switch (ev->kind) {
 	case FERRY_SOCKEV_DATA:
 		deliver(s, ev->data, ev->data_len);
@@ -380,7 +409,8 @@ static size_t take_credit(int64_t *pairs, size_t max_pairs)
 	size_t n = 0;
 
 	for (struct cnk_sock *s = cnk_sock_list; s && n < max_pairs; s = s->next) {
-		if (!s->credit_due || s->handle < 0 || s->inherited)
+		if (!s->credit_due || s->handle < 0 || s->inherited ||
+		    s->state == CNK_SOCK_CLOSED || s->state == CNK_SOCK_FAILED)
 			continue;
 		if (s->credit_debt) {
 			s->credit_debt = false;
@@ -410,16 +440,64 @@ static void fail_all(int err)
 
 #define PUMP_CREDIT_PAIRS 256
 
+/* The wake-up signal left pending on the receiver: taken, so that the next
+ * poll is not interrupted by it again. */
+static void take_wake_signal(void)
+{
+	uint64_t set = 1ull << (PUMP_STOP_SIGNAL - 1);
+	struct timespec zero = { 0, 0 };
+
+	if (!atomic_load(&pump_stopping))
+		cnk_raw_syscall6(SYS_rt_sigtimedwait, (long)&set, 0, (long)&zero, sizeof(set), 0,
+				 0);
+}
+
+/* Between two polls: the CLOSEs the sender asked for; then the handles
+ * are free for new sockets, and events still pending for them are stale. */
+static void send_closes(int64_t *closes)
+{
+	size_t n;
+
+	pthread_mutex_lock(&cnk_sock_lock);
+	n = pump_close_count;
+	memcpy(closes, pump_close_queue, n * sizeof(int64_t));
+	pump_close_count = 0;
+	pthread_mutex_unlock(&cnk_sock_lock);
+	if (!n)
+		return;
+	for (size_t i = 0; i < n; i++)
+		cnk_sock_remote_simple(FERRY_OP_CLOSE, closes[i], 0, 0);
+	pthread_mutex_lock(&cnk_sock_lock);
+	for (size_t i = 0; i < n; i++) {
+		struct pump_pending **pp = &pump_pending_list, *p;
+
+		for (struct cnk_sock *s = cnk_sock_list; s; s = s->next)
+			if (s->handle == closes[i] && !s->inherited &&
+			    (s->state == CNK_SOCK_CLOSED || s->state == CNK_SOCK_FAILED))
+				s->handle = -1;
+		while ((p = *pp)) {
+			if (p->ev.handle == closes[i]) {
+				*pp = p->next;
+				free(p);
+			} else {
+				pp = &p->next;
+			}
+		}
+	}
+	pthread_mutex_unlock(&cnk_sock_lock);
+}
+
 static void *pump_receiver(void *arg)
 {
 	size_t cap = cnk_session_inline_max();
 	uint8_t *events = malloc(cap), *wire = malloc(PUMP_CREDIT_PAIRS * 16);
 	int64_t *pairs = malloc(PUMP_CREDIT_PAIRS * 2 * sizeof(int64_t));
-
+	int64_t *closes = malloc(PUMP_CLOSE_MAX * sizeof(int64_t));
 	int slot = pump_thread_begin();
 
 	(void)arg;
-	if (!events || !wire || !pairs) {
+	atomic_store(&pump_receiver_tid, (int)cnk_raw_syscall(SYS_gettid, 0, 0, 0));
+	if (!events || !wire || !pairs || !closes) {
 		FLOG_ERR(cnk_session_id(), cnk_session_job(),
 			 "socket pump: out of memory: forwarded sockets receive nothing");
 		fail_all(ENOMEM);
@@ -456,8 +534,11 @@ static void *pump_receiver(void *arg)
 				}
 				pthread_mutex_unlock(&cnk_sock_lock);
 			}
-			if (ret == -EINTR || ret == -ETIMEDOUT || ret == -EAGAIN)
+			if (ret == -EINTR || ret == -ETIMEDOUT || ret == -EAGAIN) {
+				take_wake_signal();
+				send_closes(closes);
 				continue;
+			}
 			if (atomic_load(&pump_exit_req))
 				break; /* the session closes: the process exits */
 			if (ret == -EBUSY) {
@@ -480,11 +561,14 @@ static void *pump_receiver(void *arg)
 			FLOG_ERR(cnk_session_id(), cnk_session_job(),
 				 "socket pump: a malformed event from the I/O node (%s)",
 				 strerror((int)-ret));
+		send_closes(closes);
 	}
 out:
+	atomic_store(&pump_receiver_tid, 0);
 	free(events);
 	free(wire);
 	free(pairs);
+	free(closes);
 	pump_thread_end(slot);
 	return NULL;
 }
@@ -519,6 +603,7 @@ static long remote_send(int64_t handle, const uint8_t *buf, size_t len)
 static void reap(void)
 {
 	struct cnk_sock **pp = &cnk_sock_list, *s;
+	bool closing = false;
 	int closed = 0;
 
 	for (s = cnk_sock_list; s; s = s->next) {
@@ -535,8 +620,12 @@ static void reap(void)
 		if (s->pump_fd >= 0)
 			cnk_raw_syscall(SYS_close, s->pump_fd, 0, 0);
 		s->pump_fd = -1;
-		if (!s->inherited)
+		if (s->state == CNK_SOCK_CLOSED)
+			continue; /* already on its way */
+		if (!s->inherited && s->handle >= 0) {
 			queue_close(s->handle);
+			closing = true;
+		}
 		if (s->state == CNK_SOCK_LISTENING)
 			atomic_fetch_sub(&cnk_sock_listeners, 1);
 		if (s->state != CNK_SOCK_FAILED)
@@ -551,16 +640,18 @@ static void reap(void)
 	while ((s = *pp)) {
 		bool over = s->state == CNK_SOCK_CLOSED || s->state == CNK_SOCK_FAILED;
 
-		if (over && (s->ino == 0 || ++closed > 256)) {
+		/* (a handle not closed yet keeps its entry: events for it
+		 * must not look like a new socket's) */
+		if (over && (s->handle < 0 || s->inherited) && (s->ino == 0 || ++closed > 256)) {
 			*pp = s->next;
 			atomic_fetch_sub(&cnk_sock_count, 1);
-			if (s->state == CNK_SOCK_FAILED && s->ino)
-				s->ino = 0;
 			cnk_sock_free(s);
 			continue;
 		}
 		pp = &s->next;
 	}
+	if (closing)
+		wake_receiver();
 }
 
 struct pump_round {
@@ -696,21 +787,20 @@ static void *pump_sender(void *arg)
 {
 	size_t cap = cnk_session_inline_max();
 	int64_t *pairs = malloc(PUMP_CREDIT_PAIRS * 2 * sizeof(int64_t));
-	int64_t *closes = malloc(PUMP_CLOSE_MAX * sizeof(int64_t));
 	uint8_t *buf = malloc(cap);
 	struct pump_round r = { 0 };
 
 	int slot = pump_thread_begin();
 
 	(void)arg;
-	if (!pairs || !closes || !buf) {
+	if (!pairs || !buf) {
 		FLOG_ERR(cnk_session_id(), cnk_session_job(),
 			 "socket pump: out of memory: forwarded sockets send nothing");
 		fail_all(ENOMEM);
 		goto out;
 	}
 	while (!atomic_load(&pump_stopping)) {
-		size_t npairs, ncloses, i;
+		size_t npairs, i;
 		bool exiting = atomic_load(&pump_exit_req), busy = false;
 		long ret;
 
@@ -732,9 +822,6 @@ static void *pump_sender(void *arg)
 			ret = round_add(&r, s->pump_fd, events, s);
 		}
 		npairs = take_credit(pairs, PUMP_CREDIT_PAIRS);
-		ncloses = pump_close_count;
-		memcpy(closes, pump_close_queue, ncloses * sizeof(int64_t));
-		pump_close_count = 0;
 		pthread_mutex_unlock(&cnk_sock_lock);
 		if (ret < 0) {
 			fail_all(ENOMEM);
@@ -742,8 +829,6 @@ static void *pump_sender(void *arg)
 		}
 		if (npairs)
 			cnk_sock_send_credit(pairs, npairs);
-		for (i = 0; i < ncloses; i++)
-			cnk_sock_remote_simple(FERRY_OP_CLOSE, closes[i], 0, 0);
 
 		ret = cnk_raw_syscall(SYS_poll, r.fds, r.n, exiting ? 0 : -1);
 		if (ret < 0 && ret != -EINTR) {
@@ -781,7 +866,6 @@ static void *pump_sender(void *arg)
 	}
 out:
 	free(pairs);
-	free(closes);
 	free(buf);
 	free(r.fds);
 	free(r.ents);

@@ -11,6 +11,8 @@ source "$(dirname "$0")/lib.sh"
 PROV=${1:?usage: sockets.sh tcp|shm}
 SRC=$(cd "$(dirname "$0")" && pwd)
 SC=$FERRY_BUILD/tests/sock_client
+# A sanitizer build's runtime is preloaded before the program's ASan.
+export ASAN_OPTIONS=verify_asan_link_order=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}
 LISTEN_PORT=$(free_tcp_port)
 DENIED_PORT=$(free_tcp_port)
 CLOSED_PORT=$(free_tcp_port)
@@ -131,6 +133,28 @@ cat "$T_DIR/curl.direct" "$T_DIR/curl.direct" >"$T_DIR/twice.direct"
 check "python3 http.client, two requests on one kept-alive connection: the same bytes" \
   cmp -s "$T_DIR/twice.direct" "$T_DIR/httpclient.ferry"
 check "python's connections were the I/O node's" test "$(ops SOCK_CONNECT)" -ge $((c0 + 2))
+
+# Many short connections: the I/O node reuses its handles (descriptor
+# numbers) at once, and no event of a closed one may reach a new one.
+head -c 5000 /dev/urandom >"$T_DIR/www/small.bin"
+PYMANY='import sys, http.client
+want = open(sys.argv[2], "rb").read()
+for i in range(200):
+    c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=20)
+    c.request("GET", "/small.bin")
+    got = c.getresponse().read()
+    c.close()
+    if got != want:
+        sys.exit("request %d: %d bytes, not the file" % (i, len(got)))
+print("ok 200")'
+fds_before=$(ls "/proc/$IOND_PID/fd" | wc -l)
+c0=$(ops SOCK_CONNECT)
+sx python3 -c "$PYMANY" "$HPORT" "$T_DIR/www/small.bin" >"$T_DIR/many.out" 2>&1 || true
+check "200 short connections in a row, each the right bytes" grep -qx "ok 200" "$T_DIR/many.out"
+check "... each through the I/O node" test "$(ops SOCK_CONNECT)" -ge $((c0 + 200))
+sleep 1
+check "... and the daemon closed them all (no descriptor left behind)" \
+  test "$(ls "/proc/$IOND_PID/fd" | wc -l)" -le "$fds_before"
 
 # With a mount too: the session is the one the file forwarding opened.
 c0=$(ops SOCK_CONNECT)
