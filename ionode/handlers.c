@@ -531,10 +531,17 @@ static void run_request(void *item, void *state, void *arg)
 static _Thread_local struct iond_scratch *inline_scratch;
 static int inline_mode = -1; /* read by the progress thread only */
 
+/* The opcode in a request's header, before decoding (0: no header). */
+static uint16_t request_opcode(struct ferry_rpc_request *req)
+{
+	size_t len;
+	const unsigned char *b = ferry_rpc_request_msg(req, &len);
+
+	return len < FERRY_HEADER_SIZE ? 0 : (uint16_t)(b[6] | b[7] << 8);
+}
+
 static bool inline_candidate(struct ferry_rpc_request *req)
 {
-	const unsigned char *b;
-	size_t len;
 	uint16_t op;
 
 	if (inline_mode < 0) {
@@ -544,11 +551,17 @@ static bool inline_candidate(struct ferry_rpc_request *req)
 	}
 	if (!inline_mode || ferry_rpc_request_bulk_dir(req) != FERRY_BULK_NONE)
 		return false;
-	b = ferry_rpc_request_msg(req, &len);
-	if (len < FERRY_HEADER_SIZE)
-		return false;
-	op = (uint16_t)(b[6] | b[7] << 8);
+	op = request_opcode(req);
 	return op == FERRY_OP_NULL_CALL || op == FERRY_OP_READ;
+}
+
+static struct iond_workers *pool_for(struct iond_ctx *ctx, struct ferry_rpc_request *req)
+{
+	uint16_t op = request_opcode(req);
+
+	if (ctx->sock_workers && op >= FERRY_OP_SOCK_CONNECT && op <= FERRY_OP_SOCK_NAME)
+		return ctx->sock_workers;
+	return ctx->workers;
 }
 
 static bool try_inline(struct iond_ctx *ctx, struct ferry_rpc_request *req)
@@ -588,7 +601,7 @@ void iond_on_request(struct ferry_rpc_request *req, void *arg)
 	if (!atomic_load(&ctx->draining)) {
 		if (try_inline(ctx, req))
 			return;
-		rc = iond_workers_submit(ctx->workers, req);
+		rc = iond_workers_submit(pool_for(ctx, req), req);
 	}
 	if (rc == 0)
 		return;

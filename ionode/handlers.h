@@ -29,6 +29,10 @@ struct iond_ctx {
 	struct iond_sessions *sessions;
 	struct iond_stats *stats;
 	struct iond_workers *workers;
+	/* Socket calls, which wait on the network (a SOCK_POLL as long as its
+	 * client asks): their own pool, so they never hold up file calls.
+	 * NULL: they share the main pool. */
+	struct iond_workers *sock_workers;
 	struct ferry_rpc_server *server;
 	enum iond_auth_mode auth;
 	size_t reply_data_max; /* data[] ceiling in a reply (and for inline reads) */

@@ -279,6 +279,15 @@ static double elapsed_s(const struct timespec *since)
 	return (double)(now.tv_sec - since->tv_sec) + (double)(now.tv_nsec - since->tv_nsec) / 1e9;
 }
 
+static bool pools_busy(struct daemon *d)
+{
+	bool busy = iond_workers_drain(d->ctx.workers, 0) != 0;
+
+	if (d->ctx.sock_workers && iond_workers_drain(d->ctx.sock_workers, 0) != 0)
+		busy = true;
+	return busy;
+}
+
 /* Stop accepting, let calls in flight finish (they may need progress for
  * their bulk transfers and replies), then close everything.  Returns 0 when
  * every worker stopped, else -ETIMEDOUT (the server is then left open). */
@@ -291,7 +300,7 @@ static int shut_down(struct daemon *d)
 	atomic_store(&d->ctx.draining, true);
 	iond_sockets_stop_waits();
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	while (iond_workers_drain(d->ctx.workers, 0) != 0) {
+	while (pools_busy(d)) {
 		double waited = elapsed_s(&start);
 
 		if (!sessions_closed && waited > d->cfg.drain_secs) {
@@ -310,6 +319,8 @@ static int shut_down(struct daemon *d)
 		ferry_rpc_server_progress(d->ctx.server, 50);
 	}
 	rc = iond_workers_stop(d->ctx.workers, STOP_WORKERS_MS);
+	if (d->ctx.sock_workers && iond_workers_stop(d->ctx.sock_workers, STOP_WORKERS_MS))
+		rc = -ETIMEDOUT;
 	if (rc)
 		FLOG_WARN(0, 0, "a worker is stuck in a call; exiting without waiting for it");
 	iond_sessions_close_all(d->ctx.sessions, "shutdown");
@@ -420,6 +431,15 @@ int main(int argc, char **argv)
 		goto out_server;
 	}
 	iond_workers_set_spin(d->ctx.workers, d->cfg.worker_spin_us);
+	if (d->cfg.sockets_enabled) {
+		rc = iond_workers_start(1, IOND_SOCK_WORKERS_MAX, &iond_handler_ops, &d->ctx,
+					&d->ctx.sock_workers);
+		if (rc) {
+			fprintf(stderr, "ferry-iond: socket workers: %s\n", strerror(-rc));
+			shut_down(d);
+			goto out_server;
+		}
+	}
 
 	iond_auth_announce(d->ctx.auth);
 	format_ready_line(d);

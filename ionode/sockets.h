@@ -20,6 +20,10 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+/* Socket calls run on their own worker pool (handlers.h): at most this
+ * many wait at once, beyond that they queue. */
+#define IOND_SOCK_WORKERS_MAX 1024
+
 struct iond_session;
 struct iond_sessions;
 struct iond_sock_member;

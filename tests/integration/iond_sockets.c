@@ -14,6 +14,7 @@
  *    session closes its connections go to the survivor, and the port
  *    closes with the last member;
  *  - another session's handle is EBADF;
+ *  - ("pool") sessions waiting in SOCK_POLL do not hold up file calls;
  *  - ("policy") a [sockets] section refuses connects and datagrams outside
  *    its networks; ("disabled") --no-sockets refuses every socket call;
  *  - a connect the peer never answers ends at once on INTERRUPT (EINTR); a
@@ -655,11 +656,12 @@ static void waiter_msg(const struct waiter *w, uint64_t seq, struct ferry_msg *m
  * make it EBUSY. */
 static void *blocked_call(void *arg)
 {
-	static struct iond_reply rep;
+	struct iond_reply *rep = malloc(sizeof(*rep)); /* one per thread */
 	struct waiter *w = arg;
 	unsigned char buf[256];
 	struct timespec t0;
 
+	CHECK(rep, "out of memory");
 	do {
 		uint64_t seq = __atomic_add_fetch(&w->c->seq, 1, __ATOMIC_RELAXED);
 		struct ferry_msg m;
@@ -671,10 +673,11 @@ static void *blocked_call(void *arg)
 		len = ferry_msg_encode(&m, buf, sizeof(buf));
 		CHECK(len > 0, "encode");
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		rc = iond_call_raw(w->c, buf, (size_t)len, &rep, 60000);
-		w->result = rc ? rc : iond_rc(&rep);
+		rc = iond_call_raw(w->c, buf, (size_t)len, rep, 60000);
+		w->result = rc ? rc : iond_rc(rep);
 	} while (w->result == -EBUSY);
 	w->took_ms = elapsed_ms(&t0);
+	free(rep);
 	return NULL;
 }
 
@@ -848,6 +851,41 @@ static void reset_by_peer(struct iond_client *c, struct iond_reply *rep)
 	close(lfd);
 }
 
+/* With one file worker (--workers 1 --max-workers 1), sessions waiting in
+ * SOCK_POLL do not hold up another session's file calls: socket calls have
+ * their own pool. */
+static void own_pool(const char *transport, struct iond_reply *rep)
+{
+	const char *args[] = {"--workers", "1", "--max-workers", "1", NULL};
+	struct iond_client waiting[3], c;
+	struct waiter w[3];
+	pthread_t t[3];
+	struct iond_daemon d;
+	struct timespec t0;
+	long h;
+
+	iond_daemon_start(&d, transport, args);
+	for (int i = 0; i < 3; i++) {
+		CHECK_ERR(iond_client_open(&waiting[i], d.uri, JOB), 0);
+		w[i] = (struct waiter){.c = &waiting[i]};
+		start_long_poll(&w[i], 20000, &t[i], rep);
+	}
+	CHECK_ERR(iond_client_open(&c, d.uri, JOB), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	h = iond_openat(&c, "/pfs/while-sockets-wait", O_CREAT | O_RDWR, 0644);
+	CHECK(h >= 0, "openat: %s", iond_errname(h));
+	CHECK_ERR(iond_close_handle(&c, h), 0);
+	CHECK(elapsed_ms(&t0) < 3000, "file calls waited %ld ms behind socket waits",
+	      elapsed_ms(&t0));
+	for (int i = 0; i < 3; i++) {
+		CHECK_ERR(interrupt_call(&waiting[i], &w[i], rep), 0);
+		pthread_join(t[i], NULL);
+		CHECK_ERR(w[i].result, -EINTR);
+		iond_client_close(&waiting[i]);
+	}
+	iond_client_close(&c);
+}
+
 int main(int argc, char **argv)
 {
 	const char *transport = iond_test_begin(argc, argv, 150);
@@ -863,6 +901,11 @@ int main(int argc, char **argv)
 		policy(transport, allowed, rep);
 		free(rep);
 		iond_test_pass("sockets policy");
+	}
+	if (argc > 2 && !strcmp(argv[2], "pool")) {
+		own_pool(transport, rep);
+		free(rep);
+		iond_test_pass("sockets own pool");
 	}
 	if (argc > 2 && !strcmp(argv[2], "disabled")) {
 		disabled(transport, rep);

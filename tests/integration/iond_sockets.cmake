@@ -8,8 +8,9 @@ foreach(prov tcp shm)
   ferry_integration_test(iond_sockets_${prov} COMMAND iond_sockets ${prov} TIMEOUT 180
     LABELS "iond;sockets")
 endforeach()
-# The [sockets] policy from a config file, and --no-sockets.
-foreach(mode policy disabled)
+# Socket waits on their own pool; the [sockets] policy from a config file;
+# --no-sockets.
+foreach(mode pool policy disabled)
   ferry_integration_test(iond_sockets_${mode} COMMAND iond_sockets tcp ${mode} TIMEOUT 60
     LABELS "iond;sockets")
 endforeach()
