@@ -7,5 +7,6 @@ ferry_cnk_shared_asan(sock_client)
 set_target_properties(sock_client PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 foreach(prov tcp shm)
   ferry_integration_test(cnk_sockets_${prov}
-    COMMAND ${CMAKE_CURRENT_LIST_DIR}/sockets.sh ${prov} TIMEOUT 300 LABELS "e2e;sockets")
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/sockets.sh ${prov} "${FERRY_SANITIZE}" TIMEOUT 300
+    LABELS "e2e;sockets")
 endforeach()
