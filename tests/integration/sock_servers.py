@@ -7,6 +7,9 @@
       to PORTFILE once both listen, and one line "tcp PEER_PORT" or
       "udp PEER_PORT" per connection or datagram to LOGFILE (the peer as the
       server's kernel saw it).
+  sock_servers.py blackhole PORTFILE
+      A TCP listener that never accepts, its backlog filled by its own
+      connections: a further connect to it waits (its SYNs are dropped).
   sock_servers.py connect PORT
       Connect to 127.0.0.1:PORT, print "local PORT" (this end's port), send
       "hello\\n", print what comes back, exit 0 when it is the same.
@@ -61,6 +64,27 @@ def echo(portfile, logfile):
         threading.Thread(target=serve, args=(conn, peer), daemon=True).start()
 
 
+def blackhole(portfile):
+    import os
+    import time
+    lsn = socket.socket()
+    lsn.bind(("127.0.0.1", 0))
+    lsn.listen(0)
+    port = lsn.getsockname()[1]
+    fillers = []
+    for _ in range(2):
+        c = socket.socket()
+        c.setblocking(False)
+        c.connect_ex(("127.0.0.1", port))
+        fillers.append(c)
+    time.sleep(0.5)
+    with open(portfile + ".tmp", "w") as f:
+        f.write("%d\n" % port)
+    os.rename(portfile + ".tmp", portfile)
+    while True:
+        time.sleep(3600)
+
+
 def connect(port):
     s = socket.create_connection(("127.0.0.1", port), timeout=20)
     print("local %d" % s.getsockname()[1], flush=True)
@@ -78,6 +102,8 @@ def connect(port):
 if __name__ == "__main__":
     if sys.argv[1] == "echo":
         echo(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "blackhole":
+        blackhole(sys.argv[2])
     elif sys.argv[1] == "connect":
         sys.exit(connect(int(sys.argv[2])))
     else:

@@ -76,6 +76,13 @@ check "ECONNREFUSED from a blocking connect, SO_ERROR from a non-blocking one" \
   sc_ok "ok refused" refused $CLOSED_PORT
 check "the I/O node made those connects" test "$(ops SOCK_CONNECT)" -ge $((c0 + 3))
 
+# --- a blocking connect waits interruptibly: SA_RESTART restarts it ---
+python3 "$SRC/sock_servers.py" blackhole "$T_DIR/hole.port" &
+PIDS+=($!)
+for _ in $(seq 100); do [ -s "$T_DIR/hole.port" ] && break; sleep 0.1; done
+check "a blocking connect: a SA_RESTART handler's signal restarts it, another's gives EINTR" \
+  sc_ok "ok interrupt" interrupt "$(cat "$T_DIR/hole.port")"
+
 # --- poll, epoll and select mixing a forwarded socket with local fds ---
 check "poll, epoll and select over a forwarded socket, a pipe and a socketpair" \
   sc_ok "ok mixpoll" mixpoll $EPORT

@@ -21,6 +21,9 @@
  *   sock_client bind_refused PORT    bind(INADDR_ANY:PORT) fails with EACCES
  *   sock_client fork PORT            a fork child uses the parent's forwarded
  *                                    socket (the parent's pump serves it)
+ *   sock_client interrupt PORT       a blocking connect that cannot complete:
+ *                                    a SA_RESTART handler's signal restarts it,
+ *                                    a plain handler's makes it fail with EINTR
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,6 +31,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +40,7 @@
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FAIL(...)                                                                  \
@@ -513,6 +518,68 @@ static int cmd_fork(int port)
 	return 0;
 }
 
+static volatile sig_atomic_t restart_signals, plain_signals;
+
+static void on_restart_signal(int sig)
+{
+	(void)sig;
+	restart_signals++;
+}
+
+static void on_plain_signal(int sig)
+{
+	(void)sig;
+	plain_signals++;
+}
+
+/* Signals for the main thread: first one whose handler asks for
+ * SA_RESTART, then one whose handler does not. */
+static void *signal_later(void *arg)
+{
+	struct timespec first = { 0, 400 * 1000 * 1000 }, second = { 0, 800 * 1000 * 1000 };
+	sigset_t both;
+
+	(void)arg;
+	sigemptyset(&both);
+	sigaddset(&both, SIGALRM);
+	sigaddset(&both, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &both, NULL);
+	nanosleep(&first, NULL);
+	kill(getpid(), SIGALRM);
+	nanosleep(&second, NULL);
+	kill(getpid(), SIGUSR1);
+	return NULL;
+}
+
+static int cmd_interrupt(int port)
+{
+	struct sigaction restart = { .sa_handler = on_restart_signal, .sa_flags = SA_RESTART };
+	struct sigaction plain = { .sa_handler = on_plain_signal };
+	struct sockaddr_in sa = server(port);
+	struct timespec t0, t1;
+	pthread_t t;
+	double secs;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), rc;
+
+	sigaction(SIGALRM, &restart, NULL);
+	sigaction(SIGUSR1, &plain, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (pthread_create(&t, NULL, signal_later, NULL) != 0)
+		FAIL("pthread_create");
+	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	pthread_join(t, NULL);
+	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	if (rc == 0 || errno != EINTR)
+		FAIL("connect returned %d after %.2f s, not EINTR", rc, secs);
+	if (restart_signals != 1 || plain_signals != 1 || secs < 1.1)
+		FAIL("restart handler ran %d, plain handler %d, %.2f s", (int)restart_signals,
+		     (int)plain_signals, secs);
+	close(fd);
+	printf("ok interrupt\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int port;
@@ -540,6 +607,8 @@ int main(int argc, char **argv)
 		return cmd_bind_refused(port);
 	if (!strcmp(argv[1], "fork"))
 		return cmd_fork(port);
+	if (!strcmp(argv[1], "interrupt"))
+		return cmd_interrupt(port);
 	fprintf(stderr, "sock_client: unknown command %s\n", argv[1]);
 	return 2;
 }
