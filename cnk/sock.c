@@ -928,6 +928,7 @@ long cnk_fwd_sock_bind(long nr, const long *a)
 					     : ((struct sockaddr_in *)&native)->sin_port));
 	s->state = CNK_SOCK_BOUND;
 	s->ino = fd_ino(fd);
+	s->prog_fd = fd;
 	pthread_mutex_lock(&cnk_sock_lock);
 	cnk_sock_insert(s);
 	pthread_mutex_unlock(&cnk_sock_lock);
@@ -968,6 +969,7 @@ long cnk_fwd_sock_listen(long nr, const long *a)
 	s->state = CNK_SOCK_LISTENING;
 	atomic_fetch_add(&cnk_sock_listeners, 1);
 	pthread_mutex_unlock(&cnk_sock_lock);
+	cnk_sock_pump_wake(); /* the sender now looks after listeners */
 	ret = cnk_sock_remote_simple(FERRY_OP_SOCK_LISTEN, handle, backlog, credit);
 	if (ret < 0) {
 		FLOG_WARN(cnk_session_id(), cnk_session_job(),

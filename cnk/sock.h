@@ -77,6 +77,7 @@ struct cnk_sock {
 	socklen_t peer_len, local_len, native_len;
 	int64_t listener;  /* injected connection: its listener's handle */
 	uint16_t inject_port; /* the pump's loopback port of an injected connection */
+	int prog_fd;          /* a listener: the number the program bound it at */
 	uint64_t credit_due;  /* bytes (or connections) to give back */
 	bool credit_debt;     /* one byte of credit given to wake SOCK_POLL */
 	unsigned carry;       /* options set before a non-blocking connect */

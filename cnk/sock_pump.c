@@ -52,7 +52,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <dirent.h>
+#include <stdio.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -104,6 +107,7 @@ static bool pump_flushed;
 #define PUMP_EXIT_WAIT_MS 2000
 
 #define PUMP_POLL_MS 10000
+#define PUMP_LISTENER_CHECK_MS 1000
 #define PUMP_POLL_RPC_MS (PUMP_POLL_MS + 30000)
 
 static uint64_t now_ms(void)
@@ -783,6 +787,75 @@ static void injected(struct cnk_sock *s)
 	pthread_mutex_unlock(&cnk_sock_lock);
 }
 
+/* Is the socket with this inode still open in the process?  The number
+ * the program bound it at first, then every descriptor. */
+static bool socket_open(int fd_hint, uint64_t ino)
+{
+	char link[64], want[64];
+	struct dirent64 *d;
+	char buf[4096];
+	bool found = false;
+	long dir, n;
+	struct stat st;
+
+	if (cnk_raw_syscall(SYS_fstat, fd_hint, &st, 0) == 0 && st.st_ino == ino &&
+	    S_ISSOCK(st.st_mode))
+		return true;
+	snprintf(want, sizeof(want), "socket:[%llu]", (unsigned long long)ino);
+	dir = cnk_raw_syscall(SYS_openat, AT_FDCWD, "/proc/self/fd",
+			      O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0)
+		return true; /* cannot tell: keep it */
+	while (!found && (n = cnk_raw_syscall(SYS_getdents64, dir, buf, sizeof(buf))) > 0) {
+		for (long off = 0; off < n && !found; off += d->d_reclen) {
+			long len;
+
+			d = (struct dirent64 *)(buf + off);
+			len = cnk_raw_syscall6(SYS_readlinkat, dir, (long)d->d_name, (long)link,
+					       sizeof(link) - 1, 0, 0);
+			if (len > 0) {
+				link[len] = '\0';
+				found = !strcmp(link, want);
+			}
+		}
+	}
+	cnk_raw_syscall(SYS_close, dir, 0, 0);
+	return found;
+}
+
+/* A program that closes its listening socket leaves the port's cluster
+ * (nothing else tells the runtime: the listener has no pump end). */
+static void listeners_check(void)
+{
+	static uint64_t last_ms;
+	uint64_t now = now_ms();
+	struct {
+		struct cnk_sock *s;
+		int fd;
+		uint64_t ino;
+	} seen[16];
+	size_t n = 0;
+
+	if (now - last_ms < PUMP_LISTENER_CHECK_MS)
+		return;
+	last_ms = now;
+	pthread_mutex_lock(&cnk_sock_lock);
+	for (struct cnk_sock *s = cnk_sock_list; s && n < 16; s = s->next)
+		if (s->state == CNK_SOCK_LISTENING && !s->inherited && !s->dead)
+			seen[n++] = (typeof(seen[0])){ s, s->prog_fd, s->ino };
+	pthread_mutex_unlock(&cnk_sock_lock);
+	for (size_t i = 0; i < n; i++) {
+		if (socket_open(seen[i].fd, seen[i].ino))
+			continue;
+		FLOG_INFO(cnk_session_id(), cnk_session_job(),
+			  "listening socket %d closed by the program: it leaves the port", seen[i].fd);
+		pthread_mutex_lock(&cnk_sock_lock);
+		seen[i].s->dead = true;
+		pthread_mutex_unlock(&cnk_sock_lock);
+		cnk_sock_pump_wake();
+	}
+}
+
 static void *pump_sender(void *arg)
 {
 	size_t cap = cnk_session_inline_max();
@@ -830,7 +903,12 @@ static void *pump_sender(void *arg)
 		if (npairs)
 			cnk_sock_send_credit(pairs, npairs);
 
-		ret = cnk_raw_syscall(SYS_poll, r.fds, r.n, exiting ? 0 : -1);
+		ret = cnk_raw_syscall(SYS_poll, r.fds, r.n,
+				      exiting ? 0
+				      : atomic_load(&cnk_sock_listeners) ? PUMP_LISTENER_CHECK_MS
+									 : -1);
+		if (atomic_load(&cnk_sock_listeners))
+			listeners_check();
 		if (ret < 0 && ret != -EINTR) {
 			FLOG_ERR(cnk_session_id(), cnk_session_job(), "socket pump: poll: %s",
 				 strerror((int)-ret));

@@ -97,7 +97,7 @@ check "the UDP server got them" test "$(grep -c '^udp' "$T_DIR/echo.log")" -gt "
 # --- who owns the connection: the daemon, never the program ---
 coproc HOLD { sx "$SC" hold "$EPORT" 2>&1; }
 read -r -t 30 line <&"${HOLD[0]}" || line=
-HOLD_OWNERS=$(ss -tnpH state established "( dport = :$EPORT )" 2>/dev/null | grep -o 'users:(("[^"]*"' | sort -u)
+HOLD_OWNERS=$(ss -tnpH state established "( dport = :$EPORT )" 2>/dev/null | grep -o 'users:(("[^"]*"' | sort -u || true)
 echo done >&"${HOLD[1]}"
 wait "$HOLD_PID" 2>/dev/null || true
 check "a held connection was made" test "$line" = connected
@@ -112,7 +112,7 @@ check "a fork child reads and writes the parent's forwarded socket" \
 sx "$SC" listen "$LISTEN_PORT" >"$T_DIR/listen.out" 2>&1 &
 LPID=$!
 for _ in $(seq 100); do grep -q listening "$T_DIR/listen.out" && break; sleep 0.1; done
-LISTEN_OWNER=$(ss -tlnpH "( sport = :$LISTEN_PORT )" 2>/dev/null | grep -o 'users:(("[^"]*"' | sort -u)
+LISTEN_OWNER=$(ss -tlnpH "( sport = :$LISTEN_PORT )" 2>/dev/null | grep -o 'users:(("[^"]*"' | sort -u || true)
 python3 "$SRC/sock_servers.py" connect "$LISTEN_PORT" >"$T_DIR/connect.out" 2>&1 || true
 wait "$LPID" || true
 CLIENT_PORT=$(sed -n 's/^local //p' "$T_DIR/connect.out")
@@ -123,6 +123,18 @@ check "accept() gives the real client's address, not the pump's loopback one" \
   grep -qx "accept 127.0.0.1:$CLIENT_PORT" "$T_DIR/listen.out"
 check "getpeername() on the accepted socket gives the real client too" \
   grep -qx "getpeername 127.0.0.1:$CLIENT_PORT" "$T_DIR/listen.out"
+# A program that closes its listener leaves the port while it lives on.
+sx "$SC" listen_close "$LISTEN_PORT" >"$T_DIR/lclose.out" 2>&1 &
+LPID=$!
+for _ in $(seq 100); do grep -q listening "$T_DIR/lclose.out" && break; sleep 0.1; done
+OWNER_OPEN=$(ss -tlnpH "( sport = :$LISTEN_PORT )" 2>/dev/null | grep -o 'users:(("[^"]*"' | sort -u || true)
+for _ in $(seq 100); do grep -q closed "$T_DIR/lclose.out" && break; sleep 0.1; done
+sleep 2.5
+OWNER_CLOSED=$(ss -tlnpH "( sport = :$LISTEN_PORT )" 2>/dev/null | grep -o 'users:(("[^"]*"' | sort -u || true)
+check "a listener the program closes leaves the port (the daemon stops listening) while the program runs" \
+  sh -c "[ '$OWNER_OPEN' = 'users:((\"ferry-iond\"' ] && [ -z '$OWNER_CLOSED' ] && kill -0 $LPID"
+wait "$LPID" || true
+
 check "a port the daemon does not allow: bind fails with EACCES" \
   sc_ok "ok bind_refused" bind_refused $DENIED_PORT
 

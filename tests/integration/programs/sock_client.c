@@ -21,6 +21,8 @@
  *   sock_client bind_refused PORT    bind(INADDR_ANY:PORT) fails with EACCES
  *   sock_client fork PORT            a fork child uses the parent's forwarded
  *                                    socket (the parent's pump serves it)
+ *   sock_client listen_close PORT    listens on PORT (forwarded), closes the
+ *                                    listener, says "closed" and lives 4 s more
  *   sock_client interrupt PORT       a blocking connect that cannot complete:
  *                                    a SA_RESTART handler's signal restarts it,
  *                                    a plain handler's makes it fail with EINTR
@@ -478,6 +480,25 @@ static int cmd_listen(int port)
 	return 0;
 }
 
+static int cmd_listen_close(int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	struct timespec ts = { 4, 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 4) != 0)
+		FAIL("bind/listen port %d", port);
+	printf("listening\n");
+	fflush(stdout);
+	nanosleep(&(struct timespec){ 1, 0 }, NULL);
+	close(fd);
+	printf("closed\n");
+	fflush(stdout);
+	nanosleep(&ts, NULL);
+	return 0;
+}
+
 static int cmd_bind_refused(int port)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
@@ -607,6 +628,8 @@ int main(int argc, char **argv)
 		return cmd_bind_refused(port);
 	if (!strcmp(argv[1], "fork"))
 		return cmd_fork(port);
+	if (!strcmp(argv[1], "listen_close"))
+		return cmd_listen_close(port);
 	if (!strcmp(argv[1], "interrupt"))
 		return cmd_interrupt(port);
 	fprintf(stderr, "sock_client: unknown command %s\n", argv[1]);
