@@ -185,6 +185,22 @@ sleep 1
 check "... and the daemon closed them all (no descriptor left behind)" \
   test "$(ls "/proc/$IOND_PID/fd" | wc -l)" -le "$fds_before"
 
+# An unmodified server: python3's http.server under the runtime, reached at
+# the daemon's port.
+(cd "$T_DIR/www" && FERRY_SOCKET_BIND=forward exec timeout -k 5 120 "$FEXEC" --ionode "$IONODE_URI" -- \
+  python3 -m http.server "$LISTEN_PORT") >"$T_DIR/pyserver.log" 2>&1 &
+PYSRV=$!
+PIDS+=($PYSRV)
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$LISTEN_PORT/" && break; sleep 0.1; done
+PY_OWNER=$(ss -tlnpH "( sport = :$LISTEN_PORT )" 2>/dev/null | grep -o 'users:(("[^"]*"' | sort -u || true)
+served=0
+for _ in $(seq 10); do
+  curl -s "http://127.0.0.1:$LISTEN_PORT/big.bin" | cmp -s - "$T_DIR/curl.direct" && served=$((served + 1))
+done
+kill "$PYSRV" 2>/dev/null || true
+check "python3 -m http.server under the runtime serves 10 requests made to the daemon's port" test "$served" = 10
+check "... the daemon owns the listening port" test "$PY_OWNER" = 'users:(("ferry-iond"'
+
 # With a mount too: the session is the one the file forwarding opened.
 c0=$(ops SOCK_CONNECT)
 FERRY_SOCKET_FORWARD=127.0.0.0/8 timeout -k 5 60 "$FEXEC" --ionode "$IONODE_URI" --mount /pfs -- \

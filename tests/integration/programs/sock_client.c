@@ -469,6 +469,10 @@ static int cmd_listen(int port)
 	if (getpeername(c, (struct sockaddr *)&peer, &len) != 0)
 		FAIL("getpeername");
 	print_peer("getpeername", &peer);
+	len = sizeof(name);
+	if (getsockname(c, (struct sockaddr *)&name, &len) != 0 || name.ss_family != AF_INET ||
+	    ntohs(((struct sockaddr_in *)&name)->sin_port) != port)
+		FAIL("getsockname of the accepted socket: not the listening port");
 	fflush(stdout);
 	n = read(c, buf, sizeof(buf));
 	if (n <= 0)
