@@ -129,6 +129,9 @@ int cnk_dispatch_runs_local(long nr, const long *a)
 	if (cnk_profile_active || nr < 0 || nr >= CNK_NSYSCALLS)
 		return 0;
 	d = &cnk_syscalls[nr];
+	/* recv/send/accept on a socket that is not forwarded (MPI's). */
+	if (d->cls == CNK_CLASS_SOCKIO)
+		return !cnk_sock_enabled() || !cnk_sock_wants(nr, a);
 	if (d->cls != CNK_CLASS_FD)
 		return 0;
 	for (i = 0; i < 6; i++)
