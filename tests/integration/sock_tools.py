@@ -12,8 +12,9 @@
       GET URL with http.client (a new connection), print status and body;
       exit 1 unless the status is 200.
   sock_tools.py load HOST PORT [--count N] [--concurrency C]
-                     [--kill-pid PID --kill-at K]
-      N GET requests, C at a time, each on a new connection (timeout 5 s);
+                     [--kill-pid PID --kill-at K] [--timeout S]
+      N GET requests, C at a time, each on a new connection (timeout S
+      seconds, default 5);
       the answers' first line ("host H rank R ...") counted per rank.  With
       --kill-pid, PID gets SIGKILL once K requests have completed.  Prints
       "requests N ok X failed Y", one "served host H rank R: COUNT" line per
@@ -128,7 +129,7 @@ def cmd_load(a):
     state = {"next": 0, "done": 0, "killed": False}
 
     def one():
-        conn = http.client.HTTPConnection(a.host, a.port, timeout=5)
+        conn = http.client.HTTPConnection(a.host, a.port, timeout=a.timeout)
         try:
             conn.request("GET", "/")
             resp = conn.getresponse()
@@ -196,6 +197,7 @@ def main():
     lo.add_argument("--concurrency", type=int, default=4)
     lo.add_argument("--kill-pid", type=int, default=0)
     lo.add_argument("--kill-at", type=int, default=0)
+    lo.add_argument("--timeout", type=float, default=5)
     a = p.parse_args()
     return {"http": cmd_http, "dns": cmd_dns, "fetch": cmd_fetch, "load": cmd_load}[a.cmd](a) or 0
 

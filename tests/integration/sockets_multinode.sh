@@ -6,19 +6,19 @@
 #   0. a compute node cannot reach out1 itself (ENETUNREACH): every success
 #      below went through Ferry;
 #   1. on each compute node, curl and a python3 http.client script fetch a
-#      page from an HTTP server on out1; the server saw io1's outside
-#      address as the peer of every request;
-#   2. four ranks, one per compute node, run http_hello on port 8080; out1
-#      sends 1,000 requests to io1's outside address, 8 at a time: all
-#      succeed, every rank served some;
+#      page from an HTTP server on out1, and curl once more by name: a DNS
+#      server on out1 (the nodes' resolv.conf names it) answers for
+#      www.outside.test through io1; the HTTP server saw io1's outside address
+#      as the peer of every request;
+#   2. four ranks, one per compute node, each first try to bind port 8081,
+#      which the daemon does not allow (EACCES), then run http_hello on port
+#      8080; out1 sends 1,000 requests to io1's outside address, 8 at a time:
+#      all succeed, every rank served some;
 #   3. again, with one rank killed (SIGKILL) after 300: the requests lost are
 #      at most those in flight to it (the client's concurrency plus the
-#      connections the daemon had already handed to it: its accept credit),
-#      and it serves none after;
-#   4. a bind of port 8081, which the daemon does not allow: EACCES;
-#   5. name resolution: a DNS server on out1 (the nodes' resolv.conf names
-#      it) answers for outside.test; curl on a compute node resolves the name
-#      and fetches the page.
+#      connections the daemon may have handed to it: its accept credit), and
+#      it serves none after.
+# Two ferry-run jobs (each starts io1's daemon through mpirun), to stay short.
 source "$(dirname "$0")/lib.sh"
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: the test bed needs root"; exit 77; }
 for t in mpirun curl python3; do
@@ -28,6 +28,9 @@ FRUN=$FERRY_BUILD/bin/ferry-run
 HELLO=$FERRY_BUILD/bin/http_hello
 TOOLS=$FERRY_SRC/tests/integration/sock_tools.py
 TB=$FERRY_SRC/tests/testbed/testbed.sh
+# The interpreter itself, not a version manager's shim (a chain of shell
+# scripts: a dozen execs under the runtime before python starts).
+PY=$(python3 -c 'import sys; print(sys.executable)')
 [ -x "$FRUN" ] && [ -x "$HELLO" ] || { echo "ferry-run or http_hello not built"; exit 1; }
 
 TB_NAME=sk$$
@@ -53,7 +56,7 @@ trap tb_cleanup EXIT
 "$TB" up --name "$TB_NAME" --compute 4 --ionodes 1 --subnet "$SUBNET" \
   --outside --outside-subnet "$OUTNET" --pfs "$PFS"
 HOSTFILE=$STATE/hostfile
-on() { local n=$1; shift; timeout -k 5 90 "$TB" exec --name "$TB_NAME" "$n" "$@"; }
+on() { local n=$1; shift; timeout -k 5 120 "$TB" exec --name "$TB_NAME" "$n" "$@"; }
 # ferry-run on c1 over the whole test bed, io1 serving c1..c4, port 8080
 # allowed; its daemon logs to $T_DIR/logs-NAME.
 FRUN_ARGS=(--hostfile "$HOSTFILE" --ratio 4 --auth none --log-level info
@@ -67,9 +70,9 @@ pid_on() {
   return 1
 }
 # wait_for FILE PATTERN COUNT [PID]: until FILE has COUNT lines matching
-# PATTERN (30 s; gives up early when PID, the writer, is gone).
+# PATTERN (90 s; gives up early when PID, the writer, is gone).
 wait_for() {
-  for _ in $(seq 300); do
+  for _ in $(seq 900); do
     [ "$(grep -c -- "$2" "$1" 2>/dev/null)" -ge "$3" ] && return 0
     [ -z "${4:-}" ] || kill -0 "$4" 2>/dev/null || break
     sleep 0.1
@@ -86,18 +89,21 @@ except socket.timeout:
     print("timeout")
 except OSError as e:
     print("errno", e.errno)'
-"$TB" exec --name "$TB_NAME" out1 python3 "$TOOLS" http 8000 --bind "$OUT1" --log "$T_DIR/http.log" >"$T_DIR/http.out" 2>&1 &
+"$TB" exec --name "$TB_NAME" out1 "$PY" "$TOOLS" http 8000 --bind "$OUT1" --log "$T_DIR/http.log" >"$T_DIR/http.out" 2>&1 &
 check "the HTTP server on out1 is up" wait_for "$T_DIR/http.out" "listening" 1
-direct=$(on c2 python3 -c "$CONNECT_PY" "$OUT1" 8000 || true)
+direct=$(on c2 "$PY" -c "$CONNECT_PY" "$OUT1" 8000 || true)
 echo "direct connect from c2 to out1: $direct"
 check "c2 cannot connect to out1 itself (ENETUNREACH or timeout: $direct)" \
   grep -Eqx "errno 101|errno 113|timeout" <<<"$direct"
-check "io1 reaches out1" test "$(on io1 python3 -c "$CONNECT_PY" "$OUT1" 8000)" = connected
+check "io1 reaches out1" test "$(on io1 "$PY" -c "$CONNECT_PY" "$OUT1" 8000)" = connected
 : >"$T_DIR/http.log"
 
-# ---- 1. compute nodes fetch from out1 through io1 ------------------------------
+# ---- 1. compute nodes fetch from out1 through io1, by address and by name ------
+"$TB" exec --name "$TB_NAME" out1 "$PY" "$TOOLS" dns 53 --bind "$OUT1" "www.outside.test=$OUT1" >"$T_DIR/dns.out" 2>&1 &
+check "the DNS server on out1 is up" wait_for "$T_DIR/dns.out" "listening" 1
 FETCH='r=$OMPI_COMM_WORLD_RANK h=$(hostname)
-curl -sS -m 20 "http://'$OUT1':8000/curl/$h/$r" && python3 '$TOOLS' fetch "http://'$OUT1':8000/py/$h/$r"'
+curl -sS -m 20 "http://'$OUT1':8000/curl/$h/$r" && '$PY' '$TOOLS' fetch "http://'$OUT1':8000/py/$h/$r" &&
+curl -sS -m 20 "http://www.outside.test:8000/name/$h/$r"'
 out=$(on c1 "$FRUN" "${FRUN_ARGS[@]}" --log-dir "$T_DIR/logs-fetch" -- \
         mpirun --allow-run-as-root -np 4 --map-by node sh -c "$FETCH" 2>&1) && rc=0 || rc=$?
 grep -E '^(out1 path|status|curl)' <<<"$out" || true
@@ -107,24 +113,48 @@ echo "out1's log:"; sed 's/^/  /' "$T_DIR/http.log"
 for n in 1 2 3 4; do
   check "curl on c$n fetched the page" grep -Eq "^out1 path /curl/c$n/[0-3] peer $IO1_OUT\$" <<<"$out"
   check "python3 http.client on c$n fetched the page" grep -Eq "^status 200 out1 path /py/c$n/[0-3] peer $IO1_OUT\$" <<<"$out"
+  check "curl on c$n resolved www.outside.test and fetched the page" \
+    grep -Eq "^out1 path /name/c$n/[0-3] peer $IO1_OUT\$" <<<"$out"
 done
-check "out1 served 8 requests (4 ranks: curl and python)" test "$(grep -c '^peer ' "$T_DIR/http.log")" -eq 8
+check "out1 served 12 requests (4 ranks: curl, python, curl by name)" test "$(grep -c '^peer ' "$T_DIR/http.log")" -eq 12
 check "out1 saw io1's outside address ($IO1_OUT) as the peer of every one" \
-  test "$(grep -c "^peer $IO1_OUT path /" "$T_DIR/http.log")" -eq 8
+  test "$(grep -c "^peer $IO1_OUT path /" "$T_DIR/http.log")" -eq 12
+sed 's/^/  /' "$T_DIR/dns.out"
+check "the name queries reached out1's DNS server from io1" \
+  test "$(grep -c "query www.outside.test type 1 from $IO1_OUT: answered" "$T_DIR/dns.out")" -ge 4
 
 # ---- 2. four ranks serve port 8080 behind io1 ----------------------------------
+# Each rank first binds 8081 (not allowed: EACCES) and 8080 (allowed); then
+# it serves.  SO_REUSEADDR as servers set it: the native half of the bind
+# meets the TIME_WAIT the previous job's loopback hand-overs left on the node.
+BIND_PY='import errno, socket, os
+for port in (8081, '$PORT'):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind(("0.0.0.0", port)); r = "ok"
+    except OSError as e:
+        r = errno.errorcode.get(e.errno, str(e.errno))
+    print("rank", os.environ["OMPI_COMM_WORLD_RANK"], "bind", port, r, flush=True)
+    s.close()'
 JOB_OUT=$T_DIR/cluster.out
 "$TB" exec --name "$TB_NAME" c1 "$FRUN" "${FRUN_ARGS[@]}" --log-dir "$T_DIR/logs-cluster" -- \
-  mpirun --allow-run-as-root -np 4 --map-by node sh -c "$HELLO $PORT; exit 0" >"$JOB_OUT" 2>&1 &
+  mpirun --allow-run-as-root -np 4 --map-by node \
+  sh -c "$PY -c '$BIND_PY'; $HELLO $PORT; exit 0" >"$JOB_OUT" 2>&1 &
 JOB=$!
 if ! wait_for "$JOB_OUT" "http_hello: host c[1-4] rank [0-3] pid [0-9]* listening" 4 "$JOB"; then
   echo "the servers did not start:"; grep -v "^------" "$JOB_OUT" | tail -n 30
 fi
+grep '^rank [0-3] bind' "$JOB_OUT" || true
+check "binding port 8081 (not allowed) gives EACCES on every rank" \
+  test "$(grep -c '^rank [0-3] bind 8081 EACCES$' "$JOB_OUT")" -eq 4
+check "binding port $PORT (allowed) works on every rank" \
+  test "$(grep -c "^rank [0-3] bind $PORT ok\$" "$JOB_OUT")" -eq 4
 check "4 ranks listen on port $PORT, one per compute node" \
   test "$(grep -o 'http_hello: host c[1-4] rank' "$JOB_OUT" | sort -u | wc -l)" -eq 4
 # The forwarded bind is done before the native one: once all four print,
 # all four are members of io1's listener.
-load=$(on out1 python3 "$TOOLS" load "$IO1_OUT" "$PORT" --count 1000 --concurrency "$CONC" 2>&1 || true)
+load=$(on out1 "$PY" "$TOOLS" load "$IO1_OUT" "$PORT" --count 1000 --concurrency "$CONC" --timeout 3 2>&1 || true)
 echo "1,000 requests from out1 to $IO1_OUT:$PORT:"; sed 's/^/  /' <<<"$load"
 check "all 1,000 requests succeeded" grep -q "^requests 1000 ok 1000 failed 0$" <<<"$load"
 check "every rank served some" \
@@ -139,7 +169,7 @@ check "found the rank on c3" test -n "$victim"
 CREDIT=$(grep -o 'the I/O node accepts for it (handle [0-9]*, [0-9]* at a time)' "$JOB_OUT" |
          awk '{ n = $(NF - 3) + 0; if (n > m) m = n } END { print m + 0 }')
 [ "$CREDIT" -gt 0 ] || CREDIT=64
-load=$(on out1 python3 "$TOOLS" load "$IO1_OUT" "$PORT" --count 1000 --concurrency "$CONC" \
+load=$(on out1 "$PY" "$TOOLS" load "$IO1_OUT" "$PORT" --count 1000 --concurrency "$CONC" --timeout 3 \
          --kill-pid "${victim:-0}" --kill-at 300 2>&1 || true)
 echo "1,000 requests, the rank on c3 killed after 300:"; sed 's/^/  /' <<<"$load"
 failed=$(sed -n 's/^requests 1000 ok [0-9]* failed \([0-9]*\)$/\1/p' <<<"$load")
@@ -164,34 +194,6 @@ done
 [ "$rc" -eq 0 ] || grep -v "^------" "$JOB_OUT" | tail -n 30
 check "the server job ended with status 0 ($rc)" test "$rc" -eq 0
 check "io1's daemon stopped cleanly" grep -q "exiting with status 0" "$T_DIR/logs-cluster/ferry-iond-io1.log"
-
-# ---- 4. a port the daemon does not allow -----------------------------------------
-BIND_PY='import errno, socket
-for port in (8081, '$PORT'):
-    s = socket.socket()
-    try:
-        s.bind(("0.0.0.0", port)); print("bind", port, "ok")
-    except OSError as e:
-        print("bind", port, errno.errorcode.get(e.errno, e.errno))
-    s.close()'
-out=$(on c1 "$FRUN" "${FRUN_ARGS[@]}" --log-dir "$T_DIR/logs-bind" -- \
-        mpirun --allow-run-as-root -np 1 --host c2 python3 -c "$BIND_PY" 2>&1) && rc=0 || rc=$?
-grep '^bind' <<<"$out" || grep -v "^------" <<<"$out" | tail -n 20
-check "binding port 8081 (not allowed) gives EACCES" grep -qx "bind 8081 EACCES" <<<"$out"
-check "binding port $PORT (allowed) works" grep -qx "bind $PORT ok" <<<"$out"
-
-# ---- 5. names of outside hosts resolve through io1 --------------------------------
-"$TB" exec --name "$TB_NAME" out1 python3 "$TOOLS" dns 53 --bind "$OUT1" "www.outside.test=$OUT1" >"$T_DIR/dns.out" 2>&1 &
-check "the DNS server on out1 is up" wait_for "$T_DIR/dns.out" "listening" 1
-: >"$T_DIR/http.log"
-out=$(on c1 "$FRUN" "${FRUN_ARGS[@]}" --log-dir "$T_DIR/logs-dns" -- \
-        mpirun --allow-run-as-root -np 1 --host c3 \
-        curl -sS -m 20 http://www.outside.test:8000/by-name 2>&1) && rc=0 || rc=$?
-grep '^out1 path' <<<"$out" || grep -v "^------" <<<"$out" | tail -n 20
-sed 's/^/  /' "$T_DIR/dns.out"
-check "curl on c3 resolved www.outside.test and fetched the page" \
-  grep -qx "out1 path /by-name peer $IO1_OUT" <<<"$out"
-check "the query reached out1's DNS server from io1" grep -q "query www.outside.test type 1 from $IO1_OUT" "$T_DIR/dns.out"
 
 "$TB" down --name "$TB_NAME" >/dev/null
 check "the test bed is gone" test -z "$(ip netns list | grep "ferry-$TB_NAME-" || true)"
