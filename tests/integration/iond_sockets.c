@@ -806,7 +806,7 @@ static void connect_interrupted(struct iond_client *c, struct iond_reply *rep)
 		if (connect(fillers[n], (struct sockaddr *)&sa, sizeof(sa)) == 0)
 			continue;
 		CHECK(errno == EINPROGRESS, "connect: %s", strerror(errno));
-		hangs = poll(&pfd, 1, 300) == 0;
+		hangs = poll(&pfd, 1, 1000) == 0; /* a queued one completes in microseconds */
 	}
 	CHECK(hangs, "the accept queue never filled");
 	CHECK(pthread_create(&t, NULL, blocked_call, &w) == 0, "pthread_create");
