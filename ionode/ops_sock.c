@@ -230,7 +230,8 @@ long op_sock_bind(struct iond_call *c)
 	if (!iond_sock_policy_port_allowed(iond_sockets_policy(), port_of(&r.sa)))
 		return refuse(c, "bind to", &r.sa);
 	if (r.type == SOCK_STREAM)
-		rc = iond_cluster_bind(r.ss, r.protocol, (struct sockaddr *)&r.sa, r.sa_len, &handle);
+		rc = iond_cluster_bind(r.ss, r.protocol, (struct sockaddr *)&r.sa, r.sa_len,
+				       &handle);
 	else
 		rc = handle = bind_datagram(&r);
 	FLOG_DEBUG(c->msg.session, c->jobid, "bind to %s: %s", r.name,
@@ -383,7 +384,8 @@ long op_sock_send(struct iond_call *c)
 			return refuse(c, "send to", &to);
 	}
 	return send_all(c, ss, fd, type, flags, &to, to_len,
-			(const uint8_t *)c->msg.data + addr_len, c->msg.data_len - (size_t)addr_len);
+			(const uint8_t *)c->msg.data + addr_len,
+			c->msg.data_len - (size_t)addr_len);
 }
 
 long op_sock_shutdown(struct iond_call *c)

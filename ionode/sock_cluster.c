@@ -379,8 +379,9 @@ static void hand_over_locked(struct sock_cluster *c, int conn, const struct sock
 			continue;
 		}
 		m->credit -= rc == 0;
-		FLOG_DEBUG(iond_socks_id(m->ss), c->jobid, "cluster %s: connection from %s to handle %lld: %s",
-			   c->name, iond_sock_addr_str((const struct sockaddr *)peer, from, sizeof(from)),
+		iond_sock_addr_str((const struct sockaddr *)peer, from, sizeof(from));
+		FLOG_DEBUG(iond_socks_id(m->ss), c->jobid,
+			   "cluster %s: connection from %s to handle %lld: %s", c->name, from,
 			   (long long)m->handle, rc ? strerror(-rc) : "handed over");
 		return;
 	}

@@ -370,7 +370,8 @@ void iond_sockets_forget(struct iond_session *s, int64_t handle)
 	for (size_t i = 0; i < nconns; i++)
 		iond_session_fd_close(s, conns[i]);
 	if (nconns)
-		FLOG_DEBUG(ss->id, ss->jobid, "listener %lld closed: %zu undelivered connections closed",
+		FLOG_DEBUG(ss->id, ss->jobid,
+			   "listener %lld closed: %zu undelivered connections closed",
 			   (long long)handle, nconns);
 	free(conns);
 }
@@ -595,7 +596,8 @@ static int round_build(struct iond_socks *ss, struct poll_round *r)
 		if (!watchable(sk) || iond_session_fd_get(ss->sess, sk->handle, &fd))
 			continue;
 		r->watch[r->n] = (struct watch){sk->handle, sk->type, sk->credit, false};
-		r->pfds[FIXED_PFDS + r->n++] = (struct pollfd){.fd = fd, .events = POLLIN | POLLRDHUP};
+		r->pfds[FIXED_PFDS + r->n++] =
+			(struct pollfd){.fd = fd, .events = POLLIN | POLLRDHUP};
 	}
 	pthread_mutex_unlock(&ss->lock);
 	return 0;

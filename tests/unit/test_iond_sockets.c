@@ -49,7 +49,8 @@ static void test_ports(void **state)
 
 static void test_ports_refused(void **state)
 {
-	static const char *const bad[] = {"0", "65536", "80-70", "http", "-5", "80-", "8x", "1-2-3"};
+	static const char *const bad[] = {"0", "65536", "80-70", "http",
+					  "-5", "80-", "8x", "1-2-3"};
 	char err[64];
 
 	(void)state;
