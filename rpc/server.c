@@ -518,6 +518,29 @@ static void ping_clients(struct ferry_rpc_server *s)
 	}
 }
 
+int ferry_rpc_server_ping_peer(struct ferry_rpc_server *s, uint64_t peer)
+{
+	struct frame_hdr h = { .kind = FRAME_PING, .token = peer };
+	struct srv_peer *p;
+	int rc;
+
+	/* shm clients are checked by process id once a second instead. */
+	if (strcmp(s->prov, "shm") == 0)
+		return 0;
+	pthread_mutex_lock(&s->mu);
+	p = peer_find(s, peer);
+	if (p)
+		p->refs++;
+	pthread_mutex_unlock(&s->mu);
+	if (!p)
+		return -ENOENT;
+	rc = send_frame(s, p, &h, NULL);
+	pthread_mutex_lock(&s->mu);
+	srv_peer_unref(s, p);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
 /* Once a second, look for shm clients whose process is gone. */
 static void check_liveness(struct ferry_rpc_server *s)
 {

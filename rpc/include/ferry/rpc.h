@@ -147,5 +147,10 @@ void ferry_rpc_drop(struct ferry_rpc_request *r);
 typedef void (*ferry_rpc_peer_down_fn)(uint64_t peer, void *arg);
 void ferry_rpc_server_on_peer_down(struct ferry_rpc_server *s, ferry_rpc_peer_down_fn fn,
 				   void *arg);
+/* Probe peer now (any thread): a network provider reports a dead client
+ * only when something is sent to it, so the daemon pings a client it has
+ * reason to doubt, and the peer-down callback follows if it is gone.
+ * -ENOENT when the peer is already unknown. */
+int ferry_rpc_server_ping_peer(struct ferry_rpc_server *s, uint64_t peer);
 
 #endif
