@@ -747,6 +747,7 @@ long cnk_fwd_sock_connect(long nr, const long *a)
 	const void *addr = (const void *)a[1];
 	socklen_t addrlen = (socklen_t)a[2];
 	struct cnk_sock *s, *old;
+	int64_t handle;
 	uint64_t ino;
 	long ret;
 
@@ -831,7 +832,7 @@ long cnk_fwd_sock_connect(long nr, const long *a)
 			   strerror((int)-ret));
 		goto fail;
 	}
-	s->handle = ret;
+	s->handle = handle = ret;
 	ret = make_pair(type, sv);
 	if (ret < 0) {
 		cnk_sock_remote_simple(FERRY_OP_CLOSE, s->handle, 0, 0);
@@ -853,9 +854,9 @@ long cnk_fwd_sock_connect(long nr, const long *a)
 	if (ret < 0)
 		return ret;
 	fd_mark(fd);
-	cnk_sock_pump_kick(s->handle);
+	cnk_sock_pump_kick(handle);
 	FLOG_DEBUG(cnk_session_id(), cnk_session_job(), "connect(%d): forwarded, handle %lld", fd,
-		   (long long)s->handle);
+		   (long long)handle);
 	return 0;
 fail:
 	cnk_sock_free(s);
@@ -984,7 +985,7 @@ long cnk_fwd_sock_listen(long nr, const long *a)
 }
 
 /* accept/accept4, natively; a connection the pump injected gets its real
- * peer (and the I/O node one more connection of credit). */
+ * peer. */
 long cnk_sock_accept(long nr, const long *a)
 {
 	long newfd = cnk_native(nr, a);
@@ -1009,7 +1010,6 @@ long cnk_sock_accept(long nr, const long *a)
 		if (s->listener != l->handle || s->inject_port != port || s->ino)
 			continue;
 		s->ino = fd_ino((int)newfd);
-		l->credit_due++;
 		wake = true;
 		if (a[1])
 			put_name((void *)a[1], (socklen_t *)a[2], &s->peer, s->peer_len);

@@ -772,7 +772,14 @@ static void injected(struct cnk_sock *s)
 			 (long)&len, 0);
 	pthread_mutex_lock(&cnk_sock_lock);
 	if (err == 0) {
+		struct cnk_sock *l = cnk_sock_by_handle(s->listener);
+
 		s->state = CNK_SOCK_CONNECTED;
+		/* In the listener's kernel backlog now: the I/O node may hand
+		 * over the next one.  (Counted here, not at accept(): a fork
+		 * child or a dup of the listener accepts unseen.) */
+		if (l && l->state == CNK_SOCK_LISTENING)
+			l->credit_due++;
 	} else {
 		struct cnk_sock *l = cnk_sock_by_handle(s->listener);
 

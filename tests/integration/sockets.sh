@@ -123,6 +123,20 @@ check "accept() gives the real client's address, not the pump's loopback one" \
   grep -qx "accept 127.0.0.1:$CLIENT_PORT" "$T_DIR/listen.out"
 check "getpeername() on the accepted socket gives the real client too" \
   grep -qx "getpeername 127.0.0.1:$CLIENT_PORT" "$T_DIR/listen.out"
+# A pre-forking server: fork children accept on the inherited listener
+# (more connections than its accept credit: credit returns as connections
+# reach the listener, not as the parent accepts them).
+sx "$SC" prefork "$LISTEN_PORT" >"$T_DIR/prefork.out" 2>&1 &
+LPID=$!
+for _ in $(seq 100); do grep -q listening "$T_DIR/prefork.out" && break; sleep 0.1; done
+echoed=0
+for _ in 1 2 3 4 5 6; do
+  python3 "$SRC/sock_servers.py" connect "$LISTEN_PORT" >/dev/null 2>&1 && echoed=$((echoed + 1))
+done
+wait "$LPID" || true
+check "a pre-forking server's children accept and echo 6 connections made to the daemon's port" \
+  sh -c "[ $echoed = 6 ] && grep -qx 'ok prefork' '$T_DIR/prefork.out'"
+
 # A program that closes its listener leaves the port while it lives on.
 sx "$SC" listen_close "$LISTEN_PORT" >"$T_DIR/lclose.out" 2>&1 &
 LPID=$!

@@ -23,6 +23,9 @@
  *                                    socket (the parent's pump serves it)
  *   sock_client listen_close PORT    listens on PORT (forwarded), closes the
  *                                    listener, says "closed" and lives 4 s more
+ *   sock_client prefork PORT         a pre-forking server: listens (backlog 2),
+ *                                    two fork children accept and echo 3
+ *                                    connections each
  *   sock_client interrupt PORT       a blocking connect that cannot complete:
  *                                    a SA_RESTART handler's signal restarts it,
  *                                    a plain handler's makes it fail with EINTR
@@ -503,6 +506,47 @@ static int cmd_listen_close(int port)
 	return 0;
 }
 
+static int cmd_prefork(int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1, status, failed = 0;
+	pid_t kids[2];
+
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 2) != 0)
+		FAIL("bind/listen port %d", port);
+	for (int k = 0; k < 2; k++) {
+		kids[k] = fork();
+		if (kids[k] < 0)
+			FAIL("fork");
+		if (kids[k] == 0) {
+			for (int i = 0; i < 3; i++) {
+				char buf[256];
+				int c = accept(fd, NULL, NULL);
+				ssize_t n;
+
+				if (c < 0)
+					_exit(2);
+				n = read(c, buf, sizeof(buf));
+				if (n <= 0 || write(c, buf, (size_t)n) != n)
+					_exit(3);
+				close(c);
+			}
+			_exit(0);
+		}
+	}
+	printf("listening\n");
+	fflush(stdout);
+	for (int k = 0; k < 2; k++)
+		if (waitpid(kids[k], &status, 0) != kids[k] || !WIFEXITED(status) ||
+		    WEXITSTATUS(status))
+			failed++;
+	if (failed)
+		FAIL("%d children failed", failed);
+	printf("ok prefork\n");
+	return 0;
+}
+
 static int cmd_bind_refused(int port)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
@@ -632,6 +676,8 @@ int main(int argc, char **argv)
 		return cmd_bind_refused(port);
 	if (!strcmp(argv[1], "fork"))
 		return cmd_fork(port);
+	if (!strcmp(argv[1], "prefork"))
+		return cmd_prefork(port);
 	if (!strcmp(argv[1], "listen_close"))
 		return cmd_listen_close(port);
 	if (!strcmp(argv[1], "interrupt"))
