@@ -25,7 +25,8 @@ In the same run, against one ferry-sock-bench server on 127.0.0.1:
              every byte goes client -> runtime -> fabric -> ferry-iond ->
              kernel TCP -> server and back;
   fabric     fi_pingpong -e rdm on the same provider (as perf/run_bench.sh
-             runs it): one-way times at the request/response sizes and 1 MiB.
+             runs it): one-way times at the request/response sizes and 1 MiB
+             (with --quick at 64 B, 4 KiB, 64 KiB and 1 MiB, interpolated).
 Measured: request/response round trips (16-byte request, 64 B .. 64 KiB
 reply), streaming both ways (1 MiB .. 64 MiB transfers) and connections per
 second (connect, 1-byte exchange, close).
@@ -79,7 +80,11 @@ for p in "${PROV_LIST[@]}"; do
 done
 
 RR_SIZES="64 256 1024 4096 16384 65536"
+# fi_pingpong's sizes: every reply size and 1 MiB; --quick measures fewer and
+# interpolates linearly in between (as ferry-bench does for its calls).
+PP_SIZES="$RR_SIZES 1048576"
 if [ "$QUICK" = 1 ]; then
+  PP_SIZES="64 4096 65536 1048576"
   NCONNS=100
   CLIENT_ARGS=(-n 200 --stream-sizes 1M,4M --stream-bytes 8M --conns $NCONNS)
   PP_SMALL=1000 PP_BIG=100
@@ -219,7 +224,7 @@ for PROV in "${PROV_LIST[@]}"; do
   esac
   echo
   echo "== $PROV ($FPROV) =="
-  for sz in $RR_SIZES 1048576; do
+  for sz in $PP_SIZES; do
     it=$PP_SMALL
     [ "$sz" -ge 65536 ] && it=$PP_BIG
     pp_oneway "$FPROV" "$sz" "$it" "$PROV" || die "fi_pingpong $PROV $sz B failed, see $OUT/raw"
@@ -258,16 +263,27 @@ SERVER_PID=
   sed 's/^/# /' "$OUT/machine.txt"
   sed 's/^/# /' "$WORK/served.txt"
   awk -F, -v OFS=, '
-    FILENAME == ARGV[1] { ow[$1, $2] = $3; next }
+    FILENAME == ARGV[1] { ow[$1, $2] = $3; np[$1]++; ps[$1, np[$1]] = $2; next }
     { row[++n] = $0
       if ($1 == "direct") { dmed[$2, $3] = $5; dmib[$2, $3] = $7; dops[$2, $3] = $8 } }
+    # oneway(p, s): measured, or linear between the nearest measured sizes
+    function oneway(p, s,   k, lo, hi) {
+      if ((p, s) in ow) return ow[p, s]
+      lo = 0; hi = 0
+      for (k = 1; k <= np[p]; k++) {
+        if (ps[p, k] + 0 < s + 0 && (lo == 0 || ps[p, k] + 0 > lo + 0)) lo = ps[p, k]
+        if (ps[p, k] + 0 > s + 0 && (hi == 0 || ps[p, k] + 0 < hi + 0)) hi = ps[p, k]
+      }
+      if (lo == 0 || hi == 0) return ""
+      return ow[p, lo] + (ow[p, hi] - ow[p, lo]) * (s - lo) / (hi - lo)
+    }
     END {
       for (i = 1; i <= n; i++) {
         split(row[i], f, ",")
         p = f[1]; t = f[2]; s = f[3]
         fu = ""; fm = ""; rd = ""; rf = ""
         if (p != "direct") {
-          if (t == "rr" && ((p, 64) in ow) && ((p, s) in ow)) fu = sprintf("%.3f", ow[p, 64] + ow[p, s])
+          if (t == "rr" && oneway(p, 64) != "" && oneway(p, s) != "") fu = sprintf("%.3f", oneway(p, 64) + oneway(p, s))
           if ((t == "down" || t == "up") && ((p, 1048576) in ow) && ow[p, 1048576] > 0)
             fm = sprintf("%.0f", 1 / (ow[p, 1048576] / 1e6))
           if (t == "rr") {

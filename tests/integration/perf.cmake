@@ -10,5 +10,5 @@ ferry_integration_test(perf_smoke
 # timing checked).
 if(TARGET ferry-sock-bench)
   ferry_integration_test(sock_bench_smoke
-    COMMAND ${CMAKE_CURRENT_LIST_DIR}/sock_bench_smoke.sh TIMEOUT 180 LABELS perf)
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/sock_bench_smoke.sh TIMEOUT 300 LABELS perf)
 endif()

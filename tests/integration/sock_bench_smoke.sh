@@ -12,7 +12,7 @@ check "run_sock_bench.sh --help" "$FERRY_SRC/perf/run_sock_bench.sh" --help >/de
 check "ferry-sock-bench without arguments is a usage error" test "$("$SB" >/dev/null 2>&1; echo $?)" -eq 2
 
 out=$T_DIR/sb
-if timeout -k 5 150 "$FERRY_SRC/perf/run_sock_bench.sh" --quick --providers tcp,shm \
+if timeout -k 5 270 "$FERRY_SRC/perf/run_sock_bench.sh" --quick --providers tcp,shm \
     --build "$FERRY_BUILD" --out "$out" >"$T_DIR/run.txt" 2>&1; then
   ok "run_sock_bench.sh --quick exits 0"
 else
