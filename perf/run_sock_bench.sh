@@ -90,7 +90,7 @@ if [ "$QUICK" = 1 ]; then
   PP_SMALL=1000 PP_BIG=100
 else
   NCONNS=2000
-  CLIENT_ARGS=(-n 5000 --stream-sizes 1M,4M,16M,64M --stream-bytes 512M --conns $NCONNS)
+  CLIENT_ARGS=(-n 5000 --stream-sizes 1M,4M,16M,64M --stream-bytes 128M --conns $NCONNS)
   PP_SMALL=20000 PP_BIG=1000
 fi
 
