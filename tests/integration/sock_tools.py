@@ -18,7 +18,9 @@
       the answers' first line ("host H rank R ...") counted per rank.  With
       --kill-pid, PID gets SIGKILL once K requests have completed.  Prints
       "requests N ok X failed Y", one "served host H rank R: COUNT" line per
-      rank and one "failure REASON: COUNT" line per kind of failure.
+      rank, with --kill-pid one "after kill host H rank R: COUNT" line per
+      rank (answers to requests started after the kill), and one
+      "failure REASON: COUNT" line per kind of failure.
 """
 import argparse
 import collections
@@ -31,6 +33,7 @@ import socketserver
 import struct
 import sys
 import threading
+import time
 import urllib.parse
 
 
@@ -126,7 +129,8 @@ def cmd_load(a):
     lock = threading.Lock()
     served = collections.Counter()
     failures = collections.Counter()
-    state = {"next": 0, "done": 0, "killed": False}
+    after_kill = collections.Counter()
+    state = {"next": 0, "done": 0, "killed": False, "kill_time": float("inf")}
 
     def one():
         conn = http.client.HTTPConnection(a.host, a.port, timeout=a.timeout)
@@ -149,18 +153,22 @@ def cmd_load(a):
                 if state["next"] >= a.count:
                     return
                 state["next"] += 1
+            started = time.monotonic()
             who, why = one()
             with lock:
+                state["done"] += 1
                 if who:
                     served[who] += 1
+                    if started > state["kill_time"]:
+                        after_kill[who] += 1
                 else:
                     failures[why] += 1
-                state["done"] += 1
                 kill = a.kill_pid and not state["killed"] and state["done"] >= a.kill_at
                 if kill:
                     state["killed"] = True
             if kill:
                 os.kill(a.kill_pid, signal.SIGKILL)
+                state["kill_time"] = time.monotonic()
                 print("killed pid %d after %d requests" % (a.kill_pid, a.kill_at), flush=True)
 
     threads = [threading.Thread(target=worker) for _ in range(a.concurrency)]
@@ -172,6 +180,9 @@ def cmd_load(a):
     print("requests %d ok %d failed %d" % (a.count, ok, a.count - ok))
     for who, n in sorted(served.items()):
         print("served %s: %d" % (who, n))
+    if a.kill_pid:
+        for who in sorted(served):
+            print("after kill %s: %d" % (who, after_kill[who]))
     for why, n in sorted(failures.items()):
         print("failure %s: %d" % (why, n))
     return 0
