@@ -783,12 +783,16 @@ static void injected(struct cnk_sock *s)
 	} else {
 		struct cnk_sock *l = cnk_sock_by_handle(s->listener);
 
+		/* Refused: nothing listens any more.  Anything else (a backlog
+		 * full for minutes): this connection is lost, the listener stays. */
 		FLOG_WARN(cnk_session_id(), cnk_session_job(),
-			  "listener handle %lld: injecting a connection failed (%s): it leaves "
-			  "the port",
-			  (long long)s->listener, strerror(err));
-		if (l)
+			  "listener handle %lld: injecting a connection failed (%s)%s",
+			  (long long)s->listener, strerror(err),
+			  err == ECONNREFUSED ? ": it leaves the port" : "");
+		if (l && err == ECONNREFUSED)
 			l->dead = true;
+		else if (l && l->state == CNK_SOCK_LISTENING)
+			l->credit_due++;
 		s->dead = true;
 	}
 	pthread_mutex_unlock(&cnk_sock_lock);
