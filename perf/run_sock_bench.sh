@@ -91,7 +91,7 @@ if [ "$QUICK" = 1 ]; then
 else
   NCONNS=2000
   CLIENT_ARGS=(-n 5000 --stream-sizes 1M,4M,16M,64M --stream-bytes 128M --conns $NCONNS)
-  PP_SMALL=20000 PP_BIG=1000
+  PP_SMALL=5000 PP_BIG=500
 fi
 
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
