@@ -422,6 +422,7 @@ int main(int argc, char **argv)
 		goto out_sockets;
 	}
 	ferry_rpc_server_on_peer_down(d->ctx.server, iond_on_peer_down, &d->ctx);
+	iond_sockets_set_server(d->ctx.server);
 	atomic_store(&d->wake_server, d->ctx.server);
 	iond_ctx_set_limits(&d->ctx);
 	rc = iond_workers_start(d->cfg.workers, d->cfg.max_workers, &iond_handler_ops, &d->ctx,
@@ -475,6 +476,7 @@ out_server:
 	/* The signal thread may still be waiting for a signal: it must not
 	 * wake a closed server. */
 	stop_signal_thread(d);
+	iond_sockets_set_server(NULL);
 	ferry_rpc_server_close(d->ctx.server);
 out_sockets:
 	/* Sessions first: their close makes the members leave the clusters. */

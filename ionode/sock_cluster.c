@@ -173,19 +173,31 @@ static void members_remove_locked(struct sock_cluster *c, struct iond_sock_membe
 		c->next_rr = 0;
 }
 
-/* The next member with accept credit, round-robin; NULL when none has. */
-static struct iond_sock_member *next_member_locked(struct sock_cluster *c)
+/* The next member with accept credit whose client is at least as surely
+ * alive as min, round-robin; NULL when none is. */
+static struct iond_sock_member *next_member_locked(struct sock_cluster *c, enum iond_liveness min)
 {
 	for (size_t k = 0; k < c->nmembers; k++) {
 		size_t i = (c->next_rr + k) % c->nmembers;
 		struct iond_sock_member *m = c->members[i];
 
-		if (m->listening && m->credit > 0) {
+		if (m->listening && m->credit > 0 && iond_socks_liveness(m->ss) >= min) {
 			c->next_rr = (i + 1) % c->nmembers;
 			return m;
 		}
 	}
 	return NULL;
+}
+
+/* A member for a new connection: one whose client is polling if any, else
+ * one that polled a moment ago, else any with credit. */
+static struct iond_sock_member *pick_member_locked(struct sock_cluster *c)
+{
+	struct iond_sock_member *m = next_member_locked(c, IOND_LIVE_POLLING);
+
+	if (!m)
+		m = next_member_locked(c, IOND_LIVE_RECENT);
+	return m ? m : next_member_locked(c, IOND_LIVE_DOUBTFUL);
 }
 
 static bool any_taker_locked(const struct sock_cluster *c)
@@ -370,7 +382,7 @@ static void hand_over_locked(struct sock_cluster *c, int conn, const struct sock
 	char from[IOND_SOCK_ADDR_STRLEN];
 	struct iond_sock_member *m;
 
-	while ((m = next_member_locked(c))) {
+	while ((m = pick_member_locked(c))) {
 		int rc = iond_socks_accepted(m->ss, m->handle, conn, (const struct sockaddr *)peer,
 					     peer_len);
 

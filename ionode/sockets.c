@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <ferry/log.h>
+#include <ferry/rpc.h>
 #include <ferry/proto.h>
 
 #include "session.h"
@@ -51,6 +52,8 @@ struct iond_socks {
 	int wake_fd;
 	bool closed;
 	bool polling;
+	int64_t poll_ended_ms;  /* when its last SOCK_POLL returned */
+	int64_t pinged_ms;      /* when its client was last probed */
 	uint64_t interrupt_seq;
 	struct sock *socks;
 	size_t nsocks;
@@ -60,9 +63,18 @@ struct iond_socks {
 };
 
 static struct iond_sock_policy the_policy;
+/* For probing a client that seems gone (iond_socks_liveness). */
+static struct ferry_rpc_server *_Atomic the_server;
+
+void iond_sockets_set_server(struct ferry_rpc_server *server)
+{
+	atomic_store(&the_server, server);
+}
 /* Written once at shutdown, never read: every socket wait ends. */
 static int stop_fd = -1;
 static atomic_bool stopping;
+
+static int64_t now_ms(void);
 
 /* ---- lifetime ---- */
 
@@ -564,7 +576,47 @@ static void poll_end(struct iond_socks *ss)
 {
 	pthread_mutex_lock(&ss->lock);
 	ss->polling = false;
+	ss->poll_ended_ms = now_ms();
 	pthread_mutex_unlock(&ss->lock);
+}
+
+/*
+ * A live client's pump always has a SOCK_POLL waiting here, or posts the
+ * next one within a round trip of the last reply.  A client killed
+ * mid-way does neither, and a network provider reports it gone only when
+ * something is sent to it: so a session without a poll for a while is
+ * probed (once a second), and the acceptor prefers members that are
+ * polling, rather than handing a dead member connections until the
+ * daemon's periodic ping notices.
+ */
+#define LIVENESS_GRACE_MS 100
+#define LIVENESS_PING_MS 1000
+
+enum iond_liveness iond_socks_liveness(struct iond_socks *ss)
+{
+	enum iond_liveness l;
+	int64_t now = now_ms();
+	uint64_t peer = 0;
+
+	pthread_mutex_lock(&ss->lock);
+	if (ss->polling)
+		l = IOND_LIVE_POLLING;
+	else if (now - ss->poll_ended_ms < LIVENESS_GRACE_MS)
+		l = IOND_LIVE_RECENT;
+	else
+		l = IOND_LIVE_DOUBTFUL;
+	if (l == IOND_LIVE_DOUBTFUL && !ss->closed && now - ss->pinged_ms >= LIVENESS_PING_MS) {
+		ss->pinged_ms = now;
+		peer = iond_session_info(ss->sess)->peer;
+	}
+	pthread_mutex_unlock(&ss->lock);
+	if (peer && atomic_load(&the_server)) {
+		int rc = ferry_rpc_server_ping_peer(atomic_load(&the_server), peer);
+
+		FLOG_DEBUG(ss->id, ss->jobid, "sockets: no poll for %lld ms, client probed: %s",
+			   (long long)(now - ss->poll_ended_ms), rc ? strerror(-rc) : "sent");
+	}
+	return l;
 }
 
 static bool watchable(const struct sock *sk)

@@ -24,6 +24,7 @@
  * many wait at once, beyond that they queue. */
 #define IOND_SOCK_WORKERS_MAX 1024
 
+struct ferry_rpc_server;
 struct iond_session;
 struct iond_sessions;
 struct iond_sock_member;
@@ -33,6 +34,8 @@ struct iond_socks;
 /* Process-wide: the policy (copied) and the session hooks; fini stops the
  * acceptor thread after every session is closed. */
 int iond_sockets_init(struct iond_sessions *t, const struct iond_sock_policy *policy);
+/* The server whose clients iond_socks_liveness probes (once it is open). */
+void iond_sockets_set_server(struct ferry_rpc_server *server);
 void iond_sockets_fini(void);
 /* Shutdown: every socket wait (SOCK_POLL, connect, send) ends now with
  * ESHUTDOWN instead of holding the drain up. */
@@ -78,6 +81,13 @@ int64_t iond_credit_add(int64_t have, int64_t more, int64_t max);
  * other errors: fd was closed. */
 int iond_socks_accepted(struct iond_socks *ss, int64_t listener, int fd,
 			const struct sockaddr *peer, socklen_t peer_len);
+
+/* How sure the daemon is that the session's client is alive, for the
+ * acceptor's choice: polling now, polled a moment ago, or doubtful (then
+ * the client is probed, at most once a second, so that a dead one is
+ * found and its session closed). */
+enum iond_liveness { IOND_LIVE_DOUBTFUL = 0, IOND_LIVE_RECENT = 1, IOND_LIVE_POLLING = 2 };
+enum iond_liveness iond_socks_liveness(struct iond_socks *ss);
 
 /* INTERRUPT for call seq of s: a SOCK_POLL, connect or send it names
  * returns EINTR (noted even when it has not started waiting yet). */

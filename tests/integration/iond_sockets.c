@@ -571,7 +571,10 @@ static void cluster(const struct iond_daemon *d, unsigned short allowed, unsigne
 
 	/* One connection to each member, neither polled yet; a's session
 	 * ends: the one handed to a is closed, b's still arrives, and the
-	 * survivor takes everything after. */
+	 * survivor takes everything after.  Neither has polled for longer
+	 * than the acceptor's grace (100 ms), so neither is preferred as
+	 * surely alive and they alternate. */
+	usleep(150 * 1000);
 	for (int i = 4; i < 6; i++) {
 		fds[i] = dial(&sa);
 		write_all(fds[i], &(unsigned char){(unsigned char)i}, 1);
