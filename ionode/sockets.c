@@ -293,6 +293,10 @@ int iond_socks_add(struct iond_socks *ss, int64_t handle, int type,
 	pthread_mutex_lock(&ss->lock);
 	rc = add_locked(ss, handle, type, member, true);
 	pthread_mutex_unlock(&ss->lock);
+	/* A SOCK_POLL already waiting watches the sockets it saw when it
+	 * began: wake it so that it watches this one too. */
+	if (!rc)
+		wake(ss);
 	return rc;
 }
 
