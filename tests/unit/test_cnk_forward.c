@@ -158,7 +158,8 @@ static int group_setup(void **state)
 	}
 	setenv("FERRY_IONODE", uri, 1);
 	setenv("FERRY_MOUNTS", "/pfs", 1);
-	setenv("FERRY_TIMEOUT_MS", "2000", 1);
+	/* Long enough for the connection to be made on a busy machine. */
+	setenv("FERRY_TIMEOUT_MS", "10000", 1);
 	return cnk_dispatch_init() == 0 ? 0 : -1;
 }
 
