@@ -895,6 +895,16 @@ long cnk_fwd_sock_bind(long nr, const long *a)
 	m.data = addr;
 	m.data_len = (uint32_t)addrlen;
 	ret = cnk_sock_call(&m, &s->local, sizeof(s->local), &got, CNK_CALL_DEFAULT);
+	if ((ret == -EACCES || ret == -EADDRINUSE) && !sock_bind_forward) {
+		/* Hybrid: the port is not the job's on the I/O node, but the
+		 * rank may still listen on its own node, as MPI's TCP
+		 * transports do on ports they pick (btl_tcp from 1024 up). */
+		FLOG_INFO(cnk_session_id(), cnk_session_job(),
+			  "bind(%d): the I/O node refuses the port (%s): listening on this node only",
+			  fd, strerror((int)-ret));
+		cnk_sock_free(s);
+		return cnk_native(nr, a);
+	}
 	if (ret < 0) {
 		FLOG_DEBUG(cnk_session_id(), cnk_session_job(), "bind(%d): the I/O node: %s", fd,
 			   strerror((int)-ret));

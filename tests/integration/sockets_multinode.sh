@@ -124,8 +124,10 @@ check "the name queries reached out1's DNS server from io1" \
   test "$(grep -c "query www.outside.test type 1 from $IO1_OUT: answered" "$T_DIR/dns.out")" -ge 4
 
 # ---- 2. four ranks serve port 8080 behind io1 ----------------------------------
-# Each rank first binds 8081 (not allowed: EACCES) and 8080 (allowed); then
-# it serves.  SO_REUSEADDR as servers set it: the native half of the bind
+# Each rank first binds 8081 (not allowed: EACCES) and 8080 (allowed), with
+# FERRY_SOCKET_BIND=forward: a port it must have on the I/O node (in the
+# default hybrid mode a refused port is bound on the rank's node only, as
+# MPI's TCP transports need); then it serves.  SO_REUSEADDR as servers set it: the native half of the bind
 # meets the TIME_WAIT the previous job's loopback hand-overs left on the node.
 BIND_PY='import errno, socket, os
 for port in (8081, '$PORT'):
@@ -140,7 +142,7 @@ for port in (8081, '$PORT'):
 JOB_OUT=$T_DIR/cluster.out
 "$TB" exec --name "$TB_NAME" c1 "$FRUN" "${FRUN_ARGS[@]}" --log-dir "$T_DIR/logs-cluster" -- \
   mpirun --allow-run-as-root -np 4 --map-by node \
-  sh -c "$PY -c '$BIND_PY'; $HELLO $PORT; exit 0" >"$JOB_OUT" 2>&1 &
+  sh -c "FERRY_SOCKET_BIND=forward $PY -c '$BIND_PY'; $HELLO $PORT; exit 0" >"$JOB_OUT" 2>&1 &
 JOB=$!
 if ! wait_for "$JOB_OUT" "http_hello: host c[1-4] rank [0-3] pid [0-9]* listening" 4 "$JOB"; then
   echo "the servers did not start:"; grep -v "^------" "$JOB_OUT" | tail -n 30
