@@ -6,6 +6,8 @@
 # forwarded, with ratios, plus the fabric's.  No timing is checked: this
 # machine's figures mean nothing under ctest.
 source "$(dirname "$0")/lib.sh"
+# A sanitized build preloads the runtime (shared ASan) into the benchmark.
+export ASAN_OPTIONS=verify_asan_link_order=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}
 SB=$FERRY_BUILD/bin/ferry-sock-bench
 check "ferry-sock-bench --help" "$SB" --help >/dev/null
 check "run_sock_bench.sh --help" "$FERRY_SRC/perf/run_sock_bench.sh" --help >/dev/null
