@@ -116,24 +116,14 @@ OUT=$(cd "$OUT" && pwd)
 CSV=$OUT/results.csv
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ferry-bench.XXXXXX")
 IOND_PID=
-SERVER_PID=
+PP_PID=
 FG_PID=
 
-# stop_pid PID: SIGTERM, and SIGKILL after 2 s (fi_pingpong blocks SIGTERM).
-stop_pid() {
-  kill -TERM "$1" 2>/dev/null || return 0
-  for _ in $(seq 20); do
-    kill -0 "$1" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
 
 cleanup() {
   local rc=$?
   # Only what this script started, by the PIDs it recorded.
-  for pid in $FG_PID $IOND_PID $SERVER_PID; do
+  for pid in $FG_PID $IOND_PID $PP_PID; do
     stop_pid "$pid"
   done
   rm -rf "$WORK"
@@ -142,17 +132,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# fg CMD...: run CMD and wait for it, in a way that lets a SIGTERM or SIGINT
-# to this script stop it (bash runs traps only between commands, so a
-# plain foreground command would hold the trap until it ends).
-fg() {
-  local rc=0
-  "$@" &
-  FG_PID=$!
-  wait "$FG_PID" || rc=$?
-  FG_PID=
-  return $rc
-}
 
 # ---- the machine ----
 bench_machine "$OUT/machine.txt" \
@@ -178,62 +157,8 @@ free_port() {
   return 1
 }
 
-# pp_run PROV SIZE ITERS LOG: one fi_pingpong server and client; sets PP_US
-# to the client's "usec/xfer" (elapsed / iterations / 2: a one-way time).
-# Not run in a subshell, so the EXIT trap knows the server's PID.
-pp_run() {
-  local fprov=$1 size=$2 iters=$3 log=$4 port args
-  args=(-p "$fprov" -e rdm -S "$size" -I "$iters")
-  [ "$fprov" = "tcp;ofi_rxm" ] && args+=(-d lo) # the interface Ferry's tcp://127.0.0.1 uses
-  PP_US=
-  port=$(free_port) || return 1
-  fi_pingpong "${args[@]}" -B "$port" >"$log.server" 2>&1 &
-  SERVER_PID=$!
-  for _ in $(seq 200); do
-    [ -n "$(ss -Hltn "sport = :$port" 2>/dev/null)" ] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.02
-  done
-  if ! fg timeout -k 2 120 fi_pingpong "${args[@]}" -P "$port" 127.0.0.1 >"$log" 2>&1; then
-    stop_pid "$SERVER_PID"
-    SERVER_PID=
-    echo "fi_pingpong failed, see $log" >&2
-    return 1
-  fi
-  wait "$SERVER_PID" || true
-  SERVER_PID=
-  # The line after the header: bytes #sent #ack total time MB/sec usec/xfer Mxfers/sec
-  PP_US=$(awk '$1 == "bytes" { hdr = 1; next } hdr && NF >= 8 { print $7; exit }' "$log")
-  [ -n "$PP_US" ] || { echo "cannot parse $log" >&2; return 1; }
-}
 
-# pp_retry: pp_run up to three times.  fi_pingpong on shm now and then
-# fails to enable its endpoint (EBUSY) on a busy machine; a failed attempt
-# keeps its output next to the log as .failed-N.
-pp_retry() {
-  local try
-  for try in 1 2 3; do
-    pp_run "$@" && return 0
-    mv -f "$4" "$4.failed-$try" 2>/dev/null || true
-    sleep 0.5
-  done
-  return 1
-}
 
-# pp_oneway PROV SIZE ITERS TAG: sets OW (one-way µs, the connection set-up
-# and first touch subtracted) and OW_RAW (fi_pingpong's own mean).
-#   elapsed(N) = 2 N usec/xfer(N);  one-way = (elapsed(N) - elapsed(1)) / (2 (N - 1))
-pp_oneway() {
-  local fprov=$1 size=$2 iters=$3 tag=$4 raw one
-  pp_retry "$fprov" "$size" "$iters" "$OUT/raw/fi_pingpong-$tag-$size.txt" || return 1
-  raw=$PP_US
-  pp_retry "$fprov" "$size" 1 "$OUT/raw/fi_pingpong-$tag-$size-1iter.txt" || return 1
-  one=$PP_US
-  OW_RAW=$raw
-  OW=$(awk -v r="$raw" -v o="$one" -v n="$iters" 'BEGIN {
-    v = (2 * n * r - 2 * o) / (2 * (n - 1));
-    printf "%.3f", (v > 0 ? v : r) }')
-}
 
 # ---- ferry-rpc-bench ----
 # rpc_field FILE PATTERN FIELD: the number after FIELD ("median", "p99") on

@@ -105,16 +105,6 @@ PP_PID=
 FG_PID=
 IOND_PID=
 
-# stop_pid PID: SIGTERM, and SIGKILL after 2 s (fi_pingpong blocks SIGTERM).
-stop_pid() {
-  kill -TERM "$1" 2>/dev/null || return 0
-  for _ in $(seq 20); do
-    kill -0 "$1" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
 cleanup() {
   local rc=$?
   # Only what this script started, by the PIDs it recorded.
@@ -126,15 +116,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# fg CMD...: run CMD in the background and wait, so SIGTERM/SIGINT stop it.
-fg() {
-  local rc=0
-  "$@" &
-  FG_PID=$!
-  wait "$FG_PID" || rc=$?
-  FG_PID=
-  return $rc
-}
 
 bench_machine "$OUT/machine.txt" \
   command "perf/run_sock_bench.sh --providers $PROVIDERS$([ "$QUICK" = 1 ] && echo ' --quick')" \
@@ -150,50 +131,6 @@ free_port() {
     [ -z "$(ss -Htan "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return 0; }
   done
   return 1
-}
-# pp_run FPROV SIZE ITERS LOG: sets PP_US, fi_pingpong's usec/xfer (one way).
-pp_run() {
-  local fprov=$1 size=$2 iters=$3 log=$4 port args
-  args=(-p "$fprov" -e rdm -S "$size" -I "$iters")
-  [ "$fprov" = "tcp;ofi_rxm" ] && args+=(-d lo)
-  PP_US=
-  port=$(free_port) || return 1
-  fi_pingpong "${args[@]}" -B "$port" >"$log.server" 2>&1 &
-  PP_PID=$!
-  for _ in $(seq 200); do
-    [ -n "$(ss -Hltn "sport = :$port" 2>/dev/null)" ] && break
-    kill -0 "$PP_PID" 2>/dev/null || break
-    sleep 0.02
-  done
-  if ! fg timeout -k 2 120 fi_pingpong "${args[@]}" -P "$port" 127.0.0.1 >"$log" 2>&1; then
-    stop_pid "$PP_PID"
-    PP_PID=
-    return 1
-  fi
-  wait "$PP_PID" || true
-  PP_PID=
-  PP_US=$(awk '$1 == "bytes" { hdr = 1; next } hdr && NF >= 8 { print $7; exit }' "$log")
-  [ -n "$PP_US" ]
-}
-pp_retry() {
-  local try
-  for try in 1 2 3; do
-    pp_run "$@" && return 0
-    mv -f "$4" "$4.failed-$try" 2>/dev/null || true
-    sleep 0.5
-  done
-  return 1
-}
-# pp_oneway FPROV SIZE ITERS TAG: OW = one-way µs with the connection set-up
-# and first touch subtracted: (elapsed(N) - elapsed(1)) / (2 (N - 1)).
-pp_oneway() {
-  local raw one
-  pp_retry "$1" "$2" "$3" "$OUT/raw/fi_pingpong-$4-$2.txt" || return 1
-  raw=$PP_US
-  pp_retry "$1" "$2" 1 "$OUT/raw/fi_pingpong-$4-$2-1iter.txt" || return 1
-  one=$PP_US
-  OW=$(awk -v r="$raw" -v o="$one" -v n="$3" 'BEGIN {
-    v = (2 * n * r - 2 * o) / (2 * (n - 1)); printf "%.3f", (v > 0 ? v : r) }')
 }
 
 # ---- the server, natively ----
