@@ -447,7 +447,7 @@ int cnk_dispatch_init(void)
 	cnk_fdtable_set_release(release_remote_file);
 	cnk_fdtable_set_stale_hook(claim_or_warn_stale);
 	pthread_atfork(fork_detach_prepare, fork_detach_parent, NULL);
-	ret = cnk_session_init();
+	ret = cnk_session_init(false);
 	if (ret < 0)
 		return ret;
 	cnk_umask_init();

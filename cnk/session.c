@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The session with the I/O node.  A fork child does not reconnect at once:
- * most children exec right away, and a tcp connection costs tens of
- * milliseconds; the child reopens its endpoint and session at its first
- * forwarded call.
+ * The session with the I/O node.  It opens at a process's first forwarded
+ * call, not at start: loading libfabric and enabling an endpoint costs a few
+ * hundred milliseconds of page faults and provider set-up, and most
+ * processes of a shell pipeline or a build never forward anything.  A fork
+ * child likewise reopens its endpoint and session at its first forwarded
+ * call.  A process that inherits forwarded descriptors across exec opens at
+ * once (the I/O node holds them only for a while); FERRY_CONNECT=start opens
+ * every session at start, so that a wrong FERRY_IONODE stops the program
+ * before main.
  */
 #include "session.h"
 #include "credential.h"
@@ -55,6 +60,8 @@ static pid_t session_owner;
 static struct cnk_held *session_inherit;
 /* The credential could not be made here (credential.c logged why). */
 static bool session_cred_failed;
+/* The first open failed (and said why): forwarded calls fail with EIO. */
+static bool session_open_failed;
 
 uint64_t cnk_session_id(void)
 {
@@ -66,8 +73,13 @@ uint64_t cnk_session_job(void)
 	return session_jobid;
 }
 
+static int session_reopen_if_forked(void);
+
 size_t cnk_session_inline_max(void)
 {
+	/* Asked just before a call: a session not open yet opens now. */
+	if (!session_client && atomic_load(&session_needs_reopen))
+		session_reopen_if_forked();
 	return session_inline;
 }
 
@@ -95,7 +107,6 @@ static void log_failure_once(const char *what, int err)
 }
 
 /* Encode, call, decode; the reply's data is copied out. */
-static int session_reopen_if_forked(void);
 static void adopt_inherited(void);
 
 static long session_roundtrip_hooked(struct ferry_msg *req, const struct ferry_rpc_bulk *bulk,
@@ -203,11 +214,45 @@ out:
 	return ret;
 }
 
+static struct cnk_held *held_alloc(size_t npairs);
+
+/* The ports a bind may use at the I/O node (bit p: port p), when it said. */
+static uint8_t session_ports[65536 / 8];
+static bool session_ports_known;
+
+static void session_ports_store(const struct cnk_held *buf, size_t len)
+{
+	int64_t *v = (int64_t *)buf->pairs;
+	long n = ferry_i64s_decode(buf->pairs, len, v, len / FERRY_WIRE_I64_SIZE);
+
+	session_ports_known = false;
+	if (n < 1 || v[0] < 0 || (uint64_t)v[0] != (uint64_t)(n - 1) / 2 || (n - 1) % 2)
+		return;
+	memset(session_ports, 0, sizeof(session_ports));
+	for (long i = 0; i < v[0]; i++) {
+		int64_t lo = v[1 + 2 * i], hi = v[2 + 2 * i];
+
+		if (lo < 0 || hi > 65535 || lo > hi)
+			return;
+		for (int64_t p = lo; p <= hi; p++)
+			session_ports[p / 8] |= (uint8_t)(1u << (p % 8));
+	}
+	session_ports_known = true;
+}
+
+int cnk_session_port_bindable(unsigned int port)
+{
+	if (!session_ports_known || port > 65535)
+		return -1;
+	return (session_ports[port / 8] >> (port % 8)) & 1;
+}
+
 static int session_open_remote(void)
 {
 	/* A MUNGE credential is a few hundred bytes. */
 	static char cred[2048];
-	size_t cred_len = 0;
+	size_t cred_len = 0, got = 0;
+	struct cnk_held *ports;
 	struct ferry_msg m;
 	long ret;
 
@@ -216,6 +261,7 @@ static int session_open_remote(void)
 	ferry_msg_add_arg(&m, getuid());
 	ferry_msg_add_arg(&m, getgid());
 	ferry_msg_add_arg(&m, (int64_t)session_jobid);
+	ferry_msg_add_arg(&m, FERRY_SESSION_WANT_PORTS);
 	ret = cnk_credential_make(session_jobid, cred, sizeof(cred), &cred_len);
 	if (ret < 0) {
 		session_cred_failed = true;
@@ -223,7 +269,15 @@ static int session_open_remote(void)
 	}
 	m.data = cred;
 	m.data_len = (uint32_t)cred_len;
-	ret = session_roundtrip(&m, NULL, NULL, 0, NULL, CNK_CALL_DEFAULT);
+	/* Room for the largest reply (a private mapping: this may run where
+	 * malloc is off limits). */
+	ports = held_alloc(session_inline / (2 * FERRY_WIRE_I64_SIZE) + 1);
+	if (!ports)
+		return -ENOMEM;
+	ret = session_roundtrip(&m, NULL, ports->pairs, session_inline, &got, CNK_CALL_DEFAULT);
+	if (ret >= 0)
+		session_ports_store(ports, got);
+	cnk_held_free(ports);
 	if (ret < 0)
 		return (int)ret;
 	session_ident = (uint64_t)ret;
@@ -246,14 +300,79 @@ static uint64_t env_u64(const char *name, uint64_t dflt)
 	return n;
 }
 
-int cnk_session_init(void)
+/* Load libfabric, enable an endpoint, open the session.  libfabric's
+ * loading puts back every signal action it found with libc's sigaction,
+ * which puts in libc's restorer: SIGSYS and the wrapped handlers would then
+ * return through a trapped rt_sigreturn.  Opened after start-up (at a first
+ * forwarded call), the kernel's actions are put back exactly as they were. */
+static int session_connect(void)
+{
+	static struct cnk_kernel_sigaction saved[65];
+	static bool have[65];
+	struct cnk_fd_window w;
+	size_t msg_max;
+	int ret;
+
+	for (int sig = 1; sig < 65; sig++)
+		have[sig] = cnk_raw_syscall6(SYS_rt_sigaction, sig, 0, (long)&saved[sig],
+					     sizeof(uint64_t), 0, 0) == 0;
+	cnk_runtime_fds_begin(&w);
+	ret = ferry_rpc_client_open(session_uri, &session_opts, &session_client);
+	cnk_runtime_fds_end(&w);
+	for (int sig = 1; sig < 65; sig++)
+		if (have[sig] && sig != SIGKILL && sig != SIGSTOP)
+			cnk_raw_syscall6(SYS_rt_sigaction, sig, (long)&saved[sig], 0,
+					 sizeof(uint64_t), 0, 0);
+	if (ret < 0) {
+		FLOG_ERR(0, session_jobid, "cannot connect to I/O node %s: %s", session_uri,
+			 strerror(-ret));
+		session_client = NULL;
+		return ret;
+	}
+	session_inline = ferry_rpc_client_inline_max(session_client);
+	msg_max = ferry_rpc_client_msg_max(session_client);
+	/* Inline payloads must fit in a message next to the header and args. */
+	if (msg_max < SESSION_REPLY_OVERHEAD + 2 * (4 + FERRY_PATH_MAX) + 64) {
+		FLOG_ERR(0, session_jobid, "I/O node %s: transport messages too small (%zu)",
+			 session_uri, msg_max);
+		ret = -EMSGSIZE;
+		goto fail;
+	}
+	if (session_inline > msg_max - SESSION_REPLY_OVERHEAD - 2 * (4 + FERRY_PATH_MAX))
+		session_inline = msg_max - SESSION_REPLY_OVERHEAD - 2 * (4 + FERRY_PATH_MAX);
+	if (session_inline > FERRY_DATA_MAX)
+		session_inline = FERRY_DATA_MAX;
+	session_owner = getpid();
+	ret = session_open_remote();
+	if (ret < 0) {
+		const char *why = cnk_credential_refusal(-ret);
+
+		if (session_cred_failed)
+			FLOG_ERR(0, session_jobid,
+				 "no session with I/O node %s: no credential could be made here (%s)",
+				 session_uri, strerror(-ret));
+		else
+			FLOG_ERR(0, session_jobid, "I/O node %s refused the session: %s",
+				 session_uri, why ? why : strerror(-ret));
+		goto fail;
+	}
+	FLOG_INFO(session_ident, session_jobid, "session open with %s (%s)", session_uri,
+		  ferry_rpc_client_provider(session_client));
+	return 0;
+fail:
+	ferry_rpc_client_close(session_client);
+	session_client = NULL;
+	session_inline = 0;
+	cnk_runtime_fds_forget();
+	return ret;
+}
+
+int cnk_session_init(bool connect_now)
 {
 	struct ferry_rpc_opts opts = { .spin_us = 50, .inline_max = 0, .timeout_ms = 0 };
 	const char *uri = cnk_env_get("FERRY_IONODE");
-	struct cnk_fd_window w;
+	const char *when = cnk_env_get("FERRY_CONNECT");
 	uint64_t timeout;
-	size_t msg_max;
-	int ret;
 
 	if (!uri || !*uri) {
 		FLOG_ERR(0, 0, "FERRY_MOUNTS is set but FERRY_IONODE is not: no I/O node to forward to");
@@ -263,6 +382,10 @@ int cnk_session_init(void)
 		FLOG_ERR(0, 0, "FERRY_IONODE is too long");
 		return -ENAMETOOLONG;
 	}
+	if (when && *when && strcmp(when, "start") && strcmp(when, "first-use")) {
+		FLOG_ERR(0, 0, "FERRY_CONNECT=\"%s\": expected start or first-use", when);
+		return -EINVAL;
+	}
 	strcpy(session_uri, uri);
 	session_jobid = env_u64("FERRY_JOB_ID", env_u64("SLURM_JOB_ID", 0));
 	timeout = env_u64("FERRY_TIMEOUT_MS", 0);
@@ -271,48 +394,11 @@ int cnk_session_init(void)
 	opts.timeout_ms = (int)timeout;
 	session_opts = opts;
 	session_owner = getpid();
-	cnk_runtime_fds_begin(&w);
-	ret = ferry_rpc_client_open(uri, &opts, &session_client);
-	cnk_runtime_fds_end(&w);
-	if (ret < 0) {
-		FLOG_ERR(0, session_jobid, "cannot connect to I/O node %s: %s", uri, strerror(-ret));
-		session_client = NULL;
-		return ret;
-	}
-	session_inline = ferry_rpc_client_inline_max(session_client);
-	msg_max = ferry_rpc_client_msg_max(session_client);
-	/* Inline payloads must fit in a message next to the header and args. */
-	if (msg_max < SESSION_REPLY_OVERHEAD + 2 * (4 + FERRY_PATH_MAX) + 64) {
-		FLOG_ERR(0, session_jobid, "I/O node %s: transport messages too small (%zu)", uri,
-			 msg_max);
-		ret = -EMSGSIZE;
-		goto fail;
-	}
-	if (session_inline > msg_max - SESSION_REPLY_OVERHEAD - 2 * (4 + FERRY_PATH_MAX))
-		session_inline = msg_max - SESSION_REPLY_OVERHEAD - 2 * (4 + FERRY_PATH_MAX);
-	if (session_inline > FERRY_DATA_MAX)
-		session_inline = FERRY_DATA_MAX;
-	ret = session_open_remote();
-	if (ret < 0) {
-		const char *why = cnk_credential_refusal(-ret);
-
-		if (session_cred_failed)
-			FLOG_ERR(0, session_jobid,
-				 "no session with I/O node %s: no credential could be made here (%s)",
-				 uri, strerror(-ret));
-		else
-			FLOG_ERR(0, session_jobid, "I/O node %s refused the session: %s", uri,
-				 why ? why : strerror(-ret));
-		goto fail;
-	}
-	FLOG_INFO(session_ident, session_jobid, "session open with %s (%s)", uri,
-		  ferry_rpc_client_provider(session_client));
+	if (connect_now || (when && !strcmp(when, "start")))
+		return session_connect();
+	/* Opened by the first forwarded call (session_reopen_if_forked). */
+	atomic_store(&session_needs_reopen, true);
 	return 0;
-fail:
-	ferry_rpc_client_close(session_client);
-	session_client = NULL;
-	cnk_runtime_fds_forget();
-	return ret;
 }
 
 void cnk_held_free(struct cnk_held *h)
@@ -388,6 +474,9 @@ long cnk_session_adopt(uint64_t id, uint64_t token, const int64_t *keep, size_t 
 	struct ferry_msg m;
 	long ret;
 
+	/* Descriptors inherited across exec: the session opens now. */
+	if (session_reopen_if_forked() < 0)
+		return -EIO;
 	if (len > session_inline)
 		return -E2BIG;
 	if (len) {
@@ -471,16 +560,24 @@ static int session_reopen_if_forked(void)
 		goto out;
 	/* After fork the endpoint is the parent's; after a failed exec it
 	 * was closed. */
-	cnk_runtime_fds_begin(&w);
-	if (session_client)
+	if (session_client) {
+		cnk_runtime_fds_begin(&w);
 		ret = ferry_rpc_client_reopen(session_client);
-	else
-		ret = ferry_rpc_client_open(session_uri, &session_opts, &session_client);
-	cnk_runtime_fds_end(&w);
-	if (ret == 0)
-		ret = session_open_remote();
+		cnk_runtime_fds_end(&w);
+		if (ret == 0)
+			ret = session_open_remote();
+		if (ret < 0)
+			log_failure_once("reopening the session", ret);
+	} else if (!session_open_failed) {
+		/* A first open (or one after a failed exec).  It logs why it
+		 * failed, once; later calls fail with EIO at once rather than
+		 * pay for another try each. */
+		ret = session_connect();
+		session_open_failed = ret < 0;
+	} else {
+		ret = -EIO;
+	}
 	if (ret < 0) {
-		log_failure_once("reopening the session", ret);
 		ret = -EIO;
 		goto out;
 	}

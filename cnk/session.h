@@ -18,9 +18,13 @@
  * descriptor numbers the application uses. */
 void cnk_session_log_init(void);
 
-/* Read FERRY_IONODE, FERRY_JOB_ID (or SLURM_JOB_ID), FERRY_TIMEOUT_MS and
- * open the session.  Only called when some path is forwarded. */
-int cnk_session_init(void);
+/* Read FERRY_IONODE, FERRY_JOB_ID (or SLURM_JOB_ID), FERRY_TIMEOUT_MS,
+ * FERRY_CONNECT.  The session opens now when connect_now (or
+ * FERRY_CONNECT=start), else at the first forwarded call. */
+int cnk_session_init(bool connect_now);
+/* Whether the I/O node lets this job bind port: 1 yes, 0 no, -1 not known
+ * (no session yet, or the I/O node did not say). */
+int cnk_session_port_bindable(unsigned int port);
 /* SESSION_CLOSE and close the client (idempotent). */
 void cnk_session_close(void);
 /* In a fork child: the next call reopens the endpoint and a new session. */

@@ -480,40 +480,18 @@ bool cnk_sock_wants(long nr, const long *a)
 static pthread_mutex_t sock_session_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool sock_session_opened;
 
-/* The transport loads libfabric at its first open, and puts back every
- * signal action it found around that with libc's sigaction, which puts in
- * libc's restorer: SIGSYS and the wrapped handlers would then return
- * through a trapped rt_sigreturn.  At start-up that happens before the
- * mechanism installs anything; opened later, the kernel's actions are put
- * back exactly as they were. */
-static int session_init_keeping_signals(void)
-{
-	static struct cnk_kernel_sigaction saved[65];
-	static bool have[65];
-	int ret;
-
-	for (int sig = 1; sig < 65; sig++)
-		have[sig] = cnk_raw_syscall6(SYS_rt_sigaction, sig, 0, (long)&saved[sig],
-					     sizeof(uint64_t), 0, 0) == 0;
-	ret = cnk_session_init();
-	for (int sig = 1; sig < 65; sig++)
-		if (have[sig] && sig != SIGKILL && sig != SIGSTOP)
-			cnk_raw_syscall6(SYS_rt_sigaction, sig, (long)&saved[sig], 0,
-					 sizeof(uint64_t), 0, 0);
-	return ret;
-}
-
-/* The session exists already when files are forwarded; otherwise it opens
- * with the first forwarded socket. */
+/* With files forwarded the session is set up (and opens at the first
+ * forwarded call, perhaps this one); otherwise it is set up and opened with
+ * the first forwarded socket. */
 int cnk_sock_session(void)
 {
 	int ret = 0;
 
 	if (cnk_policy_enabled())
-		return 0;
+		return cnk_session_claim() < 0 ? -ENETUNREACH : 0;
 	pthread_mutex_lock(&sock_session_lock);
 	if (!sock_session_opened) {
-		ret = session_init_keeping_signals();
+		ret = cnk_session_init(true);
 		sock_session_opened = ret == 0;
 	}
 	pthread_mutex_unlock(&sock_session_lock);
@@ -865,6 +843,18 @@ fail:
 
 /* ---- bind, listen, accept ---- */
 
+/* The port of a bind's address; 65536 (the I/O node judges) when too short. */
+static unsigned int bind_port(const void *addr, socklen_t len)
+{
+	const struct sockaddr *sa = addr;
+
+	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in))
+		return ntohs(((const struct sockaddr_in *)addr)->sin_port);
+	if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
+		return ntohs(((const struct sockaddr_in6 *)addr)->sin6_port);
+	return 65536;
+}
+
 long cnk_fwd_sock_bind(long nr, const long *a)
 {
 	int fd = (int)a[0], domain, type, protocol;
@@ -885,6 +875,15 @@ long cnk_fwd_sock_bind(long nr, const long *a)
 	ret = cnk_sock_session();
 	if (ret < 0)
 		return ret;
+	if (!sock_bind_forward && cnk_session_port_bindable(bind_port(addr, addrlen)) == 0) {
+		/* Hybrid: not a port of the job's at the I/O node; the rank
+		 * listens on its own node, as MPI's TCP transports do on the
+		 * ports they pick, without a round trip to be refused. */
+		FLOG_DEBUG(cnk_session_id(), cnk_session_job(),
+			   "bind(%d): port %u is not the job's at the I/O node: this node only", fd,
+			   bind_port(addr, addrlen));
+		return cnk_native(nr, a);
+	}
 	s = sock_new(domain, type, protocol);
 	if (!s)
 		return -ENOMEM;

@@ -1365,6 +1365,9 @@ static int probe_system_daemons(struct run *r)
 					dup2(devnull, STDOUT_FILENO);
 					dup2(devnull, STDERR_FILENO);
 				}
+				/* A session opens at the first forwarded call
+				 * otherwise, and true makes none. */
+				setenv("FERRY_CONNECT", "start", 1);
 				execv(argv[0], argv);
 				_exit(127);
 			}
@@ -1378,7 +1381,8 @@ static int probe_system_daemons(struct run *r)
 				return -1;
 			if (now_s() - start > (double)r->ready_timeout) {
 				msg("I/O node %s: no session could be opened after %ld s (is ferry-iond "
-				    "running there? try: ferry-exec --ionode %s --mount /pfs -- true)",
+				    "running there? try: FERRY_CONNECT=start ferry-exec --ionode %s --mount /pfs -- "
+				    "true)",
 				    r->ion[i].uri, r->ready_timeout, r->ion[i].uri);
 				return -1;
 			}

@@ -83,7 +83,8 @@ check "the daemon bound the child's session to its pid and the job" \
 
 # Making the credential leaves nothing behind in the program: the same
 # descriptors and signal dispositions as without one.
-probe='ls /proc/self/fd | wc -l; grep -E "^Sig(Ign|Cgt)" /proc/self/status'
+# (The shell's own: its redirection from /pfs opens its session.)
+probe='read -r x </pfs/out; ls /proc/$$/fd | wc -l; grep -E "^Sig(Ign|Cgt)" /proc/$$/status'
 stop_iond
 start_iond "$PROV" --auth none
 FERRY_AUTH=none fx sh -c "$probe" >"$T_DIR/probe.none"
@@ -105,7 +106,9 @@ check "the daemon logs the refusal with its reason" \
   grep -q "WARN .*session refused .*: Required key not available: no credential" "$IOND_LOG"
 
 # 3. The runtime insists (FERRY_AUTH=munge) but its munged is not there.
-if FERRY_AUTH=munge FERRY_MUNGE_SOCKET=$T_DIR/no-munged.sock fx true 2>"$T_DIR/nomunge.err"; then
+# FERRY_CONNECT=start: the session opens before main, so even a program
+# that forwards nothing fails.
+if FERRY_CONNECT=start FERRY_AUTH=munge FERRY_MUNGE_SOCKET=$T_DIR/no-munged.sock fx true 2>"$T_DIR/nomunge.err"; then
   fail "FERRY_AUTH=munge without a munged fails"
 else
   ok "FERRY_AUTH=munge without a munged fails"
@@ -118,7 +121,7 @@ stop_iond
 # 4. The daemon's munged unreachable: refused (EAGAIN), and said at start-up.
 start_iond "$PROV" --auth munge --munge-socket "$T_DIR/no-munged.sock"
 check "start-up warns that munged does not work" grep -q "WARN .*munged on $T_DIR/no-munged.sock does not work now" "$IOND_LOG"
-if fx true 2>"$T_DIR/unreach.err"; then
+if fx cat /pfs/out 2>"$T_DIR/unreach.err"; then
   fail "a session is refused while the daemon's munged is unreachable"
 else
   ok "a session is refused while the daemon's munged is unreachable"
@@ -129,7 +132,7 @@ stop_iond
 
 # allow_users: a root daemon serving only some users.
 start_iond "$PROV" --auth munge --allow-users 12345
-if fx true 2>/dev/null; then
+if fx cat /pfs/out 2>/dev/null; then
   fail "a user not in --allow-users is refused"
 else
   ok "a user not in --allow-users is refused"
