@@ -417,7 +417,7 @@ int iond_auth_check(enum iond_auth_mode mode, const struct ferry_msg *req,
 		    struct iond_cred *cred, char *why, size_t why_len)
 {
 	set_why(why, why_len, "%s", "");
-	if (req->nargs != 4 || req->npaths != 0 || req->args[1] < 0 || req->args[1] > UINT32_MAX ||
+	if (req->nargs < 4 || req->npaths != 0 || req->args[1] < 0 || req->args[1] > UINT32_MAX ||
 	    req->args[2] < 0 || req->args[2] > UINT32_MAX || req->args[3] < 0) {
 		set_why(why, why_len, "malformed request");
 		return -EINVAL;

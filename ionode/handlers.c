@@ -13,6 +13,7 @@
 #include "identity.h"
 #include "inflight.h"
 #include "session.h"
+#include "sock_policy.h"
 #include "sockets.h"
 #include "stats.h"
 #include "warn_limit.h"
@@ -22,6 +23,7 @@ struct op_spec {
 	iond_op_fn fn;
 	uint8_t nargs;
 	uint8_t npaths;
+	uint8_t opt_args; /* trailing args a client may leave out */
 };
 
 static long op_session_open(struct iond_call *c);
@@ -32,7 +34,7 @@ static long op_session_adopt(struct iond_call *c);
 static long op_interrupt(struct iond_call *c);
 
 static const struct op_spec op_specs[] = {
-	[FERRY_OP_SESSION_OPEN] = {op_session_open, 4, 0},
+	[FERRY_OP_SESSION_OPEN] = {op_session_open, 4, 0, 1},
 	[FERRY_OP_SESSION_CLOSE] = {op_session_close, 0, 0},
 	[FERRY_OP_NULL_CALL] = {op_null_call, 0, 0},
 	[FERRY_OP_SESSION_DETACH] = {op_session_detach, 0, 0},
@@ -185,6 +187,31 @@ int call_int_arg(const struct iond_call *c, int i, int *out)
 
 /* ---- session opcodes ---- */
 
+/* The ports this job may bind, for the runtime to bind the others on the
+ * compute node without asking; nothing (the runtime then asks at each
+ * bind) when they do not fit in a reply. */
+static void session_open_reply_ports(struct iond_call *c)
+{
+	size_t max_pairs = c->ctx->reply_data_max / (2 * FERRY_WIRE_I64_SIZE);
+	int64_t *v;
+	long n;
+
+	if (max_pairs == 0)
+		return;
+	max_pairs--; /* the count goes first */
+	v = malloc((1 + 2 * max_pairs) * sizeof(*v));
+	if (!v)
+		return;
+	n = iond_sock_policy_port_ranges(iond_sockets_policy(), v + 1, max_pairs);
+	if (n >= 0) {
+		v[0] = n;
+		c->out_len = (uint32_t)ferry_i64s_encode(v, 1 + 2 * (size_t)n, c->scratch->data,
+							 c->ctx->reply_data_max);
+		c->out_data = c->scratch->data;
+	}
+	free(v);
+}
+
 static long op_session_open(struct iond_call *c)
 {
 	struct iond_cred cred;
@@ -206,6 +233,8 @@ static long op_session_open(struct iond_call *c)
 		return rc;
 	}
 	c->jobid = cred.jobid;
+	if (c->msg.nargs > 4 && (c->msg.args[4] & FERRY_SESSION_WANT_PORTS))
+		session_open_reply_ports(c);
 	return (long)iond_session_info(c->sess)->id;
 }
 
@@ -426,7 +455,8 @@ static int admit(struct iond_call *c, const struct op_spec **spec_out)
 		if (!c->nowait)
 			iond_session_note_seq(c->sess, m->seq, m->opcode);
 	}
-	if (m->nargs != spec->nargs || m->npaths != spec->npaths) {
+	if (m->nargs < spec->nargs || m->nargs > spec->nargs + spec->opt_args ||
+	    m->npaths != spec->npaths) {
 		IOND_CLIENT_WARN(m->session, c->jobid, "%s with %u args and %u paths (expects %u and %u)",
 			  ferry_op_name(m->opcode), m->nargs, m->npaths, spec->nargs,
 			  spec->npaths);

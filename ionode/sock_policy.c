@@ -128,6 +128,33 @@ bool iond_sock_policy_port_allowed(const struct iond_sock_policy *p, unsigned in
 	return port < 65536 && (p->ports[port / 8] & (1u << (port % 8)));
 }
 
+long iond_sock_policy_port_ranges(const struct iond_sock_policy *p, int64_t *out,
+				  size_t max_pairs)
+{
+	size_t n = 0;
+	unsigned int port = 0;
+
+	if (!p->enabled)
+		return 0;
+	while (port < 65536) {
+		unsigned int lo;
+
+		if (!iond_sock_policy_port_allowed(p, port)) {
+			port++;
+			continue;
+		}
+		lo = port;
+		while (port < 65536 && iond_sock_policy_port_allowed(p, port))
+			port++;
+		if (n == max_pairs)
+			return -E2BIG;
+		out[2 * n] = lo;
+		out[2 * n + 1] = port - 1;
+		n++;
+	}
+	return (long)n;
+}
+
 static bool prefix_matches(const uint8_t *a, const uint8_t *b, unsigned int bits)
 {
 	unsigned int whole = bits / 8, rest = bits % 8;

@@ -40,6 +40,10 @@ int iond_sock_policy_set_ports(struct iond_sock_policy *p, const char *list, cha
 int iond_sock_policy_set_connect(struct iond_sock_policy *p, const char *list, char *err,
 				 size_t err_len);
 bool iond_sock_policy_port_allowed(const struct iond_sock_policy *p, unsigned int port);
+/* The bindable ports as (lo, hi) pairs in out[2 * max_pairs]; the number of
+ * pairs, or -E2BIG when they do not fit.  None when sockets are off. */
+long iond_sock_policy_port_ranges(const struct iond_sock_policy *p, int64_t *out,
+				  size_t max_pairs);
 /* sa: a checked sockaddr_in or sockaddr_in6. */
 bool iond_sock_policy_connect_allowed(const struct iond_sock_policy *p, const struct sockaddr *sa);
 /* "10.1.2.3:80", "[2001:db8::1]:80": for log lines. */

@@ -44,7 +44,7 @@ for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$HPORT/" && break
 # sx CMD...: CMD under the runtime, loopback forwarded, no mount (the
 # session opens with the first forwarded socket).
 sx() {
-  FERRY_SOCKET_FORWARD=127.0.0.0/8 FERRY_SOCKET_BIND=forward \
+  FERRY_SOCKET_FORWARD=127.0.0.0/8 FERRY_SOCKET_BIND=${SX_BIND:-forward} \
     timeout -k 5 60 "$FEXEC" --ionode "$IONODE_URI" -- "$@"
 }
 # ops NAME: how many NAME calls the daemon has run so far.
@@ -151,6 +151,13 @@ wait "$LPID" || true
 
 check "a port the daemon does not allow: bind fails with EACCES" \
   sc_ok "ok bind_refused" bind_refused $DENIED_PORT
+# Hybrid (the default): the session's open said which ports are the job's;
+# another port is bound on this node only, without asking (MPI's TCP
+# transports bind many).
+b0=$(ops SOCK_BIND)
+SX_BIND=hybrid check "hybrid: a port that is not the job's is bound on this node" \
+  sc_ok "ok bind_local" bind_local $DENIED_PORT
+check "hybrid: without a SOCK_BIND at the I/O node" test "$(ops SOCK_BIND)" -eq "$b0"
 
 # --- unmodified tools ---
 if [ "$TOOLS" = no ]; then

@@ -47,6 +47,28 @@ static void test_ports(void **state)
 	assert_false(iond_sock_policy_port_allowed(&policy, 70000));
 }
 
+/* What SESSION_OPEN tells the runtime: the same ports, as ranges. */
+static void test_port_ranges(void **state)
+{
+	char err[64];
+	int64_t r[8];
+
+	(void)state;
+	iond_sock_policy_init(&policy);
+	assert_int_equal(iond_sock_policy_set_ports(&policy, "8080, 9000-9002 9003 65535", err,
+						    sizeof(err)), 0);
+	assert_int_equal(iond_sock_policy_port_ranges(&policy, r, 4), 3);
+	assert_int_equal(r[0], 8080);
+	assert_int_equal(r[1], 8080);
+	assert_int_equal(r[2], 9000);
+	assert_int_equal(r[3], 9003);
+	assert_int_equal(r[4], 65535);
+	assert_int_equal(r[5], 65535);
+	assert_int_equal(iond_sock_policy_port_ranges(&policy, r, 2), -E2BIG);
+	policy.enabled = false;
+	assert_int_equal(iond_sock_policy_port_ranges(&policy, r, 4), 0);
+}
+
 static void test_ports_refused(void **state)
 {
 	static const char *const bad[] = {"0", "65536", "80-70", "http",
@@ -186,6 +208,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ports),
+		cmocka_unit_test(test_port_ranges),
 		cmocka_unit_test(test_ports_refused),
 		cmocka_unit_test(test_connect),
 		cmocka_unit_test(test_connect_refused),

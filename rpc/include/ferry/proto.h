@@ -62,6 +62,11 @@
  * and relative paths itself (see cnk/). */
 #define FERRY_AT_ROOT (-100)
 
+/* SESSION_OPEN's optional fifth arg: what the client wants in the reply.
+ * The ports a job may bind: the runtime binds any other port on the
+ * compute node only, without asking (MPI's TCP transports bind many). */
+#define FERRY_SESSION_WANT_PORTS 1
+
 /*
  * Opcodes.  X(name, number, summary of args / paths / data / reply).
  * "h" = a remote handle returned by OPENAT (the I/O node's descriptor for the
@@ -70,7 +75,7 @@
  * daemon does not understand fails with EINVAL, never silently.
  */
 #define FERRY_OPS(X)                                                                                  \
-	X(SESSION_OPEN, 1, "args: pid, uid, gid, jobid; data: credential; reply ret: session id")    \
+	X(SESSION_OPEN, 1, "args: pid, uid, gid, jobid[, want]; data: credential; reply ret: session id; data (want & FERRY_SESSION_WANT_PORTS): i64 n, then n (lo, hi) port ranges a bind may use") \
 	X(SESSION_CLOSE, 2, "no args; closes every handle of the session")                           \
 	X(NULL_CALL, 3, "no args; reply ret 0 (latency probe)")                                        \
 	X(SESSION_DETACH, 4, "no args; reply ret: held session id; data: u64 token, then (i64 handle, i64 held handle) pairs") \

@@ -19,6 +19,10 @@
  *                                    accepts one connection, prints its peer
  *                                    (accept and getpeername), echoes a line
  *   sock_client bind_refused PORT    bind(INADDR_ANY:PORT) fails with EACCES
+ *   sock_client bind_local PORT      bind(INADDR_ANY:PORT) and listen succeed,
+ *                                    getsockname gives PORT (a port the I/O
+ *                                    node does not give the job, in hybrid
+ *                                    mode: bound on this node only)
  *   sock_client fork PORT            a fork child uses the parent's forwarded
  *                                    socket (the parent's pump serves it)
  *   sock_client listen_close PORT    listens on PORT (forwarded), closes the
@@ -547,6 +551,29 @@ static int cmd_prefork(int port)
 	return 0;
 }
 
+static int cmd_bind_local(int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int one = 1;
+
+	if (fd < 0)
+		FAIL("socket");
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
+		FAIL("SO_REUSEADDR");
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		FAIL("bind of port %d", port);
+	if (listen(fd, 4) != 0)
+		FAIL("listen on port %d", port);
+	memset(&sa, 0, sizeof(sa));
+	if (getsockname(fd, (struct sockaddr *)&sa, &len) != 0 || ntohs(sa.sin_port) != port)
+		FAIL("getsockname: not port %d", port);
+	close(fd);
+	printf("ok bind_local\n");
+	return 0;
+}
+
 static int cmd_bind_refused(int port)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
@@ -674,6 +701,8 @@ int main(int argc, char **argv)
 		return cmd_listen(port);
 	if (!strcmp(argv[1], "bind_refused"))
 		return cmd_bind_refused(port);
+	if (!strcmp(argv[1], "bind_local"))
+		return cmd_bind_local(port);
 	if (!strcmp(argv[1], "fork"))
 		return cmd_fork(port);
 	if (!strcmp(argv[1], "prefork"))
