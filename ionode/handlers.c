@@ -23,7 +23,6 @@ struct op_spec {
 	iond_op_fn fn;
 	uint8_t nargs;
 	uint8_t npaths;
-	uint8_t opt_args; /* trailing args a client may leave out */
 };
 
 static long op_session_open(struct iond_call *c);
@@ -34,7 +33,7 @@ static long op_session_adopt(struct iond_call *c);
 static long op_interrupt(struct iond_call *c);
 
 static const struct op_spec op_specs[] = {
-	[FERRY_OP_SESSION_OPEN] = {op_session_open, 4, 0, 1},
+	[FERRY_OP_SESSION_OPEN] = {op_session_open, 4, 0},
 	[FERRY_OP_SESSION_CLOSE] = {op_session_close, 0, 0},
 	[FERRY_OP_NULL_CALL] = {op_null_call, 0, 0},
 	[FERRY_OP_SESSION_DETACH] = {op_session_detach, 0, 0},
@@ -455,7 +454,9 @@ static int admit(struct iond_call *c, const struct op_spec **spec_out)
 		if (!c->nowait)
 			iond_session_note_seq(c->sess, m->seq, m->opcode);
 	}
-	if (m->nargs < spec->nargs || m->nargs > spec->nargs + spec->opt_args ||
+	/* SESSION_OPEN's fifth arg (what the reply should carry) is optional. */
+	if (m->nargs < spec->nargs ||
+	    m->nargs > spec->nargs + (m->opcode == FERRY_OP_SESSION_OPEN) ||
 	    m->npaths != spec->npaths) {
 		IOND_CLIENT_WARN(m->session, c->jobid, "%s with %u args and %u paths (expects %u and %u)",
 			  ferry_op_name(m->opcode), m->nargs, m->npaths, spec->nargs,
