@@ -716,9 +716,8 @@ void cnk_session_close(void)
 		return;
 	cnk_session_msg(&m, FERRY_OP_SESSION_CLOSE);
 	session_roundtrip(&m, NULL, NULL, 0, NULL, SESSION_CLOSE_TIMEOUT_MS);
-	ferry_rpc_client_close(session_client);
-	session_client = NULL;
-	cnk_runtime_fds_forget();
+	/* The process is exiting: the endpoint only (see the function). */
+	ferry_rpc_client_close_at_exit(session_client);
 }
 
 bool cnk_session_parent_owns_endpoint(void)

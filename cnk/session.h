@@ -25,7 +25,7 @@ int cnk_session_init(bool connect_now);
 /* Whether the I/O node lets this job bind port: 1 yes, 0 no, -1 not known
  * (no session yet, or the I/O node did not say). */
 int cnk_session_port_bindable(unsigned int port);
-/* SESSION_CLOSE and close the client (idempotent). */
+/* At exit_group: SESSION_CLOSE and close the endpoint (idempotent). */
 void cnk_session_close(void);
 /* In a fork child: the next call reopens the endpoint and a new session. */
 void cnk_session_after_fork_child(void);

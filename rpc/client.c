@@ -709,6 +709,14 @@ void ferry_rpc_client_close(struct ferry_rpc_client *c)
 	free(c);
 }
 
+void ferry_rpc_client_close_at_exit(struct ferry_rpc_client *c)
+{
+	if (!c)
+		return;
+	say_bye(c);
+	fab_close_endpoint(&c->fab);
+}
+
 int ferry_rpc_client_reopen(struct ferry_rpc_client *c)
 {
 	/* In the child only this thread exists: locks held by the parent's

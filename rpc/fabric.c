@@ -381,6 +381,13 @@ void fab_close(struct fab *f)
 	f->cq_wait_fd = -1;
 }
 
+void fab_close_endpoint(struct fab *f)
+{
+	if (f->ep)
+		close_fid(&f->ep->fid);
+	f->ep = NULL;
+}
+
 void fab_abandon(struct fab *f)
 {
 	memset(f, 0, sizeof(*f));

@@ -103,6 +103,9 @@ struct fab {
 int fab_open(struct fab *f, const char *prov, const char *node, const char *service, bool server,
 	     fi_addr_t *dest_addr);
 void fab_close(struct fab *f);
+/* At process exit: close the endpoint only (a shm endpoint unlinks its
+ * region's name); the rest goes with the process. */
+void fab_close_endpoint(struct fab *f);
 /* After fork in the child: forget the parent's objects without closing them
  * (closing could tear down the parent's connections or shm region). */
 void fab_abandon(struct fab *f);

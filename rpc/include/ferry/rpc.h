@@ -58,6 +58,11 @@ int ferry_rpc_parse_uri(const char *uri, char *prov, size_t prov_len, char *node
 int ferry_rpc_client_open(const char *uri, const struct ferry_rpc_opts *opts,
 			  struct ferry_rpc_client **out);
 void ferry_rpc_client_close(struct ferry_rpc_client *c);
+/* From the process's exit (exit_group): say goodbye and close the endpoint,
+ * nothing else.  libfabric's own destructor has run by then (exit() runs
+ * destructors before the final exit_group); closing its address vector
+ * after that reads freed memory (libfabric 1.17's shm provider). */
+void ferry_rpc_client_close_at_exit(struct ferry_rpc_client *c);
 
 /* Largest request or reply message (header and body, excluding bulk). */
 size_t ferry_rpc_client_msg_max(const struct ferry_rpc_client *c);
