@@ -1147,13 +1147,15 @@ bool cnk_sock_exit(void)
 
 void cnk_sock_atfork_child(void)
 {
-	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
 	pthread_mutex_t fresh_start = PTHREAD_MUTEX_INITIALIZER;
 	pthread_mutex_t fresh_exit = PTHREAD_MUTEX_INITIALIZER;
 
 	if (!cnk_sock_enabled())
 		return;
-	cnk_sock_lock = fresh;
+	/* The prepare hook took cnk_sock_lock on this very thread: released,
+	 * not re-initialised (a sanitizer would still count it held).  The
+	 * others may have been held by threads the child does not have. */
+	pthread_mutex_unlock(&cnk_sock_lock);
 	pump_start_lock = fresh_start;
 	pump_exit_lock = fresh_exit;
 	atomic_store(&pump_exit_req, false);

@@ -450,8 +450,10 @@ static int admit(struct iond_call *c, const struct op_spec **spec_out)
 			return rc;
 		}
 		c->jobid = iond_session_info(c->sess)->cred.jobid;
-		/* An inline call notes it once it has run (it may be rerun). */
-		if (!c->nowait)
+		/* An inline call notes it once it has run (it may be rerun).
+		 * An INTERRUPT is one way and carries no sequence number of
+		 * its own (its arg names the call). */
+		if (!c->nowait && m->opcode != FERRY_OP_INTERRUPT)
 			iond_session_note_seq(c->sess, m->seq, m->opcode);
 	}
 	/* SESSION_OPEN's fifth arg (what the reply should carry) is optional. */

@@ -360,6 +360,7 @@ int iond_session_note_seq(struct iond_session *s, uint64_t seq, uint16_t opcode)
 {
 	struct iond_sessions *t = s->table;
 	const char *what = NULL;
+	uint64_t high;
 
 	pthread_mutex_lock(&t->lock);
 	if (seq > s->seq_high) {
@@ -376,12 +377,13 @@ int iond_session_note_seq(struct iond_session *s, uint64_t seq, uint16_t opcode)
 		/* Out of order but new: concurrent calls from threads. */
 		s->seq_seen |= 1ull << (s->seq_high - seq);
 	}
+	high = s->seq_high;
 	pthread_mutex_unlock(&t->lock);
 	if (!what)
 		return 0;
 	IOND_CLIENT_WARN(s->info.id, s->info.cred.jobid,
 			 "%s sequence number %llu (highest %llu) on op %u", what,
-			 (unsigned long long)seq, (unsigned long long)s->seq_high, opcode);
+			 (unsigned long long)seq, (unsigned long long)high, opcode);
 	return -EALREADY;
 }
 
