@@ -300,29 +300,19 @@ static uint64_t env_u64(const char *name, uint64_t dflt)
 	return n;
 }
 
-/* Load libfabric, enable an endpoint, open the session.  libfabric's
- * loading puts back every signal action it found with libc's sigaction,
- * which puts in libc's restorer: SIGSYS and the wrapped handlers would then
- * return through a trapped rt_sigreturn.  Opened after start-up (at a first
- * forwarded call), the kernel's actions are put back exactly as they were. */
+/* Load libfabric, enable an endpoint, open the session.  The transport
+ * puts back any signal action the provider changes (fabric_load.c), so a
+ * first open from a forwarded call leaves the program's handlers and the
+ * runtime's SIGSYS as they were. */
 static int session_connect(void)
 {
-	static struct cnk_kernel_sigaction saved[65];
-	static bool have[65];
 	struct cnk_fd_window w;
 	size_t msg_max;
 	int ret;
 
-	for (int sig = 1; sig < 65; sig++)
-		have[sig] = cnk_raw_syscall6(SYS_rt_sigaction, sig, 0, (long)&saved[sig],
-					     sizeof(uint64_t), 0, 0) == 0;
 	cnk_runtime_fds_begin(&w);
 	ret = ferry_rpc_client_open(session_uri, &session_opts, &session_client);
 	cnk_runtime_fds_end(&w);
-	for (int sig = 1; sig < 65; sig++)
-		if (have[sig] && sig != SIGKILL && sig != SIGSTOP)
-			cnk_raw_syscall6(SYS_rt_sigaction, sig, (long)&saved[sig], 0,
-					 sizeof(uint64_t), 0, 0);
 	if (ret < 0) {
 		FLOG_ERR(0, session_jobid, "cannot connect to I/O node %s: %s", session_uri,
 			 strerror(-ret));

@@ -13,7 +13,11 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "fabric.h"
 #include "ferry/log.h"
@@ -35,8 +39,20 @@ static void *fab_sym(void *lib, const char *name)
 	return sym;
 }
 
+/* The kernel's struct sigaction (x86-64 and the other 64-bit ports with
+ * sa_restorer): saved and put back with the raw syscall, so that what the
+ * kernel had is restored exactly, whatever interposes on libc's sigaction
+ * (a sanitizer's runtime would install its own wrapper as SIGSYS's handler,
+ * and the compute-node runtime's SIGSYS must stay its own). */
+struct fab_ksigaction {
+	void *handler;
+	unsigned long flags;
+	void *restorer;
+	uint64_t mask;
+};
+
 struct fab_sigs {
-	struct sigaction act[NSIG];
+	struct fab_ksigaction act[NSIG];
 	bool have[NSIG];
 	sigset_t mask;
 	bool have_mask;
@@ -63,19 +79,24 @@ struct fab_sigs *fab_sigs_save(void)
 	sigdelset(&hold, SIGSYS);
 	saved->have_mask = pthread_sigmask(SIG_BLOCK, &hold, &saved->mask) == 0;
 	for (sig = 1; sig < NSIG; sig++)
-		saved->have[sig] = sigaction(sig, NULL, &saved->act[sig]) == 0;
+		saved->have[sig] = syscall(SYS_rt_sigaction, sig, NULL, &saved->act[sig],
+					   sizeof(uint64_t)) == 0;
 	return saved;
 }
 
+/* Only the actions the provider changed are written back. */
 void fab_sigs_restore(struct fab_sigs *saved)
 {
+	struct fab_ksigaction now;
 	int sig;
 
 	if (!saved)
 		return;
 	for (sig = 1; sig < NSIG; sig++)
-		if (saved->have[sig] && sig != SIGKILL && sig != SIGSTOP)
-			sigaction(sig, &saved->act[sig], NULL);
+		if (saved->have[sig] && sig != SIGKILL && sig != SIGSTOP &&
+		    syscall(SYS_rt_sigaction, sig, NULL, &now, sizeof(uint64_t)) == 0 &&
+		    memcmp(&now, &saved->act[sig], sizeof(now)) != 0)
+			syscall(SYS_rt_sigaction, sig, &saved->act[sig], NULL, sizeof(uint64_t));
 	if (saved->have_mask)
 		pthread_sigmask(SIG_SETMASK, &saved->mask, NULL);
 	free(saved);
