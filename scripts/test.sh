@@ -53,7 +53,9 @@ run_config build gcc "-DCMAKE_BUILD_TYPE=RelWithDebInfo" ""
 if [ $quick -eq 0 ]; then
   run_config build-clang clang "-DCMAKE_BUILD_TYPE=Debug -DFERRY_SANITIZE=address,undefined" "-LE e2e"
   run_config build-tsan clang "-DCMAKE_BUILD_TYPE=Debug -DFERRY_SANITIZE=thread" "-LE e2e"
-  run_config build-fuzz clang "-DCMAKE_BUILD_TYPE=Debug -DFERRY_FUZZ=ON" "-L fuzz" "fuzz_decode fuzz_make_seeds"
+  # 30 s of libFuzzer on the decoders (the suite must fit CI's budget;
+  # -DFERRY_FUZZ_SECONDS sets it for longer local runs).
+  run_config build-fuzz clang "-DCMAKE_BUILD_TYPE=Debug -DFERRY_FUZZ=ON -DFERRY_FUZZ_SECONDS=30" "-L fuzz" "fuzz_decode fuzz_make_seeds"
 fi
 
 echo "=== summary"

@@ -28,7 +28,8 @@ cleanup() {
     echo "---- ferry-iond log (last 40 lines) ----"
     tail -n 40 "$IOND_LOG" 2>/dev/null || true
   fi
-  rm -rf "$T_DIR"
+  # FERRY_TEST_KEEP=1: leave the scratch directory (logs) for a look.
+  if [ "${FERRY_TEST_KEEP:-0}" = 1 ]; then echo "kept: $T_DIR"; else rm -rf "$T_DIR"; fi
   exit $rc
 }
 trap cleanup EXIT
