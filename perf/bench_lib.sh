@@ -166,3 +166,22 @@ pp_oneway() {
     v = (2 * n * r - 2 * o) / (2 * (n - 1));
     printf "%.3f", (v > 0 ? v : r) }')
 }
+
+# bench_plot_report OUT CSV PLOTTER ARGS...: draw the plots with PLOTTER
+# (a perf/plot_*.sh, given ARGS; its log in OUT/raw/gnuplot.log) when gnuplot
+# is there, then name the results and every .png of ARGS that was written.
+bench_plot_report() {
+  local out=$1 csv=$2 plotter=$3 a; shift 3
+  if command -v gnuplot >/dev/null; then
+    "$HERE/$plotter" "$@" >"$out/raw/gnuplot.log" 2>&1 ||
+      echo "$SCRIPT: plot failed, see $out/raw/gnuplot.log" >&2
+  else
+    echo "$SCRIPT: gnuplot not found: no plots" >&2
+  fi
+  echo
+  echo "results: $csv"
+  for a in "$@"; do
+    case $a in *.png) [ -f "$a" ] && echo "plot:    $a" ;; esac
+  done
+  return 0
+}

@@ -279,15 +279,6 @@ for PROV in "${PROV_LIST[@]}"; do
 done
 
 # ---- the plots ----
-if command -v gnuplot >/dev/null; then
-  "$HERE/plot_latency.sh" "$CSV" "$OUT/latency.png" "$OUT/clients.png" "${SPIN_LIST[0]}" \
-    >"$OUT/raw/gnuplot.log" 2>&1 || echo "run_bench.sh: plot failed, see $OUT/raw/gnuplot.log" >&2
-else
-  echo "run_bench.sh: gnuplot not found: no plots" >&2
-fi
-echo
-echo "results: $CSV"
-for f in latency.png clients.png; do
-  [ -f "$OUT/$f" ] && echo "plot:    $OUT/$f"
-done
+bench_plot_report "$OUT" "$CSV" plot_latency.sh "$CSV" "$OUT/latency.png" "$OUT/clients.png" \
+  "${SPIN_LIST[0]}"
 exit 0

@@ -289,15 +289,7 @@ echo "  repetition with that repetition's f_c (gamma 1; b(s) = the share of call
 echo "  policy's run forwarded); f_c us: the median over the repetitions."
 echo "from nat.: the same from the native run time, plus the interception cost t per call."
 
-if command -v gnuplot >/dev/null; then
-  "$HERE/plot_model.sh" "$CSV" "$OUT/model.png" >"$OUT/raw/gnuplot.log" 2>&1 ||
-    echo "run_model.sh: plot failed, see $OUT/raw/gnuplot.log" >&2
-else
-  echo "run_model.sh: gnuplot not found: no model.png" >&2
-fi
-echo
-echo "results: $CSV"
-[ -f "$OUT/model.png" ] && echo "plot:    $OUT/model.png"
+bench_plot_report "$OUT" "$CSV" plot_model.sh "$CSV" "$OUT/model.png"
 for PROV in "${PROV_LIST[@]}"; do
   [ -f "$OUT/surfaces-$PROV/surfaces.png" ] && echo "surfaces: $OUT/surfaces-$PROV/surfaces.png"
 done

@@ -269,13 +269,5 @@ echo "  forwarded figure over the direct or fabric one (time for rr; MiB/s and"
 echo "  conn/s otherwise)."
 
 # ---- the plot ----
-if command -v gnuplot >/dev/null; then
-  "$HERE/plot_sock.sh" "$CSV" "$OUT/sockets.png" >"$OUT/raw/gnuplot.log" 2>&1 ||
-    echo "$SCRIPT: plot failed, see $OUT/raw/gnuplot.log" >&2
-else
-  echo "$SCRIPT: gnuplot not found: no plot" >&2
-fi
-echo
-echo "results: $CSV"
-[ -f "$OUT/sockets.png" ] && echo "plot:    $OUT/sockets.png"
+bench_plot_report "$OUT" "$CSV" plot_sock.sh "$CSV" "$OUT/sockets.png"
 exit 0
