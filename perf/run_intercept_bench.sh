@@ -8,11 +8,14 @@
 # (getppid through libc and from an inline syscall, lseek of /dev/null, a
 # 1-byte read of /dev/zero and write to /dev/null) and for a forwarded call
 # (a 1-byte pread of a file in /pfs, served by a real ferry-iond started
-# here).  Writes intercept.csv.
+# here).  Writes intercept.csv, interleaved.csv and intercept.png.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
+SCRIPT=run_intercept_bench.sh
+# shellcheck source=perf/bench_lib.sh
+. "$HERE/bench_lib.sh"
 
 usage() {
   cat <<EOF
@@ -41,9 +44,11 @@ cpu_median_ns, and added_ns, added_min_ns, added_cpu_ns: each minus
 native's), DIR/interleaved.csv (ferry-intercept-interleaved natively and
 with the fast path: CPU ns per call, the calls interleaved in one process,
 and added_rel_ns: the cost relative to getppid in the same process minus
-the same natively), DIR/machine.txt and DIR/iond.log, and prints the tables.  Run it on
-an idle machine; on a shared one, under nice -n -20, and read the minimum
-and CPU-time columns (elapsed medians then include other work).
+the same natively), DIR/intercept.png (gnuplot: added_cpu_ns per call of
+sud, fast and interposed, the CPU time each adds over native),
+DIR/machine.txt, DIR/iond.log and DIR/raw/, and prints the tables.  Run it
+on an idle machine; on a shared one, under nice -n -20, and read the
+minimum and CPU-time columns (elapsed medians then include other work).
 EOF
 }
 
@@ -63,40 +68,38 @@ while [ $# -gt 0 ]; do
     --quick) QUICK=1; shift ;;
     --pin) PIN=1; shift ;;
     -h|--help) usage; exit 0 ;;
-    *) echo "run_intercept_bench.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
+    *) echo "$SCRIPT: unknown argument $1" >&2; usage >&2; exit 2 ;;
   esac
 done
 
-if [ -z "$BUILD" ]; then
-  for d in "$REPO/build-perf" "$REPO/build"; do
-    [ -x "$d/bin/ferry-intercept-bench" ] && { BUILD=$d; break; }
-  done
-fi
-[ -n "$BUILD" ] || { echo "run_intercept_bench.sh: no build tree found; use --build DIR" >&2; exit 2; }
+[ -n "$BUILD" ] || BUILD=$(bench_find_build ferry-intercept-bench) ||
+  die "no build tree with bin/ferry-intercept-bench; build first or pass --build"
 IOND=$BUILD/bin/ferry-iond
 FEXEC=$BUILD/bin/ferry-exec
 BENCH=$BUILD/bin/ferry-intercept-bench
 for f in "$IOND" "$FEXEC" "$BENCH" "$BUILD/bin/ferry-intercept-interleaved" "$BUILD/lib/libferry.so"; do
-  [ -e "$f" ] || { echo "run_intercept_bench.sh: $f missing (build the tree first)" >&2; exit 2; }
+  [ -e "$f" ] || die "$f missing (build the tree first)"
 done
-case $PROVIDER in shm|tcp) ;; *) echo "run_intercept_bench.sh: --provider shm or tcp" >&2; exit 2 ;; esac
+case $PROVIDER in shm|tcp) ;; *) die "--provider shm or tcp" ;; esac
 
-ON_IOND=(); ON_BENCH=()
+# IOND_WRAP: what iond_start puts before ferry-iond (bench_lib.sh).
+IOND_WRAP=; ON_BENCH=()
 if [ "$PIN" = 1 ]; then
-  [ "$(nproc)" -ge 2 ] || { echo "run_intercept_bench.sh: --pin needs 2 CPUs" >&2; exit 2; }
-  ON_IOND=(taskset -c 0); ON_BENCH=(taskset -c 1)
+  [ "$(nproc)" -ge 2 ] || die "--pin needs 2 CPUs"
+  IOND_WRAP="taskset -c 0"; ON_BENCH=(taskset -c 1)
 fi
 
 [ -n "$OUT" ] || OUT=$REPO/perf/results/$(date -u +%Y%m%dT%H%M%SZ)-intercept
-mkdir -p "$OUT"
+mkdir -p "$OUT/raw"
+OUT=$(cd "$OUT" && pwd)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/ferry-intercept.XXXXXX")
 IOND_PID=
 cleanup() {
-  if [ -n "$IOND_PID" ] && kill -0 "$IOND_PID" 2>/dev/null; then
-    kill -TERM "$IOND_PID" 2>/dev/null || true
-    wait "$IOND_PID" 2>/dev/null || true
-  fi
+  local rc=$?
+  # Only the daemon this script started, by its recorded PID.
+  iond_kill
   rm -rf "$TMP"
+  exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -104,39 +107,24 @@ trap 'exit 130' INT TERM
 ITER=1000000; IO_ITER=20000; ROUNDS=7
 if [ "$QUICK" = 1 ]; then ITER=50000; IO_ITER=1000; ROUNDS=3; fi
 
-{
-  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
-  echo "cores: $(nproc)"
-  echo "kernel: $(uname -r)"
-  echo "glibc: $(getconf GNU_LIBC_VERSION 2>/dev/null || echo unknown)"
-  echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "revision: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  echo "provider: $PROVIDER"
-  echo "pinned: $([ "$PIN" = 1 ] && echo "ferry-iond on CPU 0, the benchmark on CPU 1" || echo no)"
-  echo "nice: $(nice)"
-} > "$OUT/machine.txt"
-load=$(cut -d' ' -f1 /proc/loadavg)
-if awk -v l="$load" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
-  echo "warning: load average $load on $(nproc) cores: figures will be noisy" >&2
-fi
+bench_machine "$OUT/machine.txt" \
+  command "perf/run_intercept_bench.sh --provider $PROVIDER$([ "$QUICK" = 1 ] && echo ' --quick')$([ "$PIN" = 1 ] && echo ' --pin')" \
+  binaries "$BUILD" \
+  provider "$PROVIDER" \
+  pinned "$([ "$PIN" = 1 ] && echo "ferry-iond on CPU 0, the benchmark on CPU 1" || echo no)" \
+  nice "$(nice)"
+echo
 
 EXPORT=$TMP/export
 mkdir -p "$EXPORT"
 head -c 4096 /dev/zero > "$EXPORT/bench.dat"
 case $PROVIDER in
-  tcp) port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-       URI="tcp://127.0.0.1:$port" ;;
+  tcp) URI=$(bench_free_tcp_uri) ;;
   shm) URI="shm://ferry-intercept-$$" ;;
 esac
-"${ON_IOND[@]}" "$IOND" --listen "$URI" --export "/pfs=$EXPORT" --ready-file "$TMP/ready" > "$OUT/iond.log" 2>&1 &
-IOND_PID=$!
-for _ in $(seq 300); do
-  [ -s "$TMP/ready" ] && break
-  kill -0 "$IOND_PID" 2>/dev/null || { echo "ferry-iond exited before ready:" >&2; cat "$OUT/iond.log" >&2; exit 1; }
-  sleep 0.1
-done
-[ -s "$TMP/ready" ] || { echo "ferry-iond not ready after 30 s" >&2; exit 1; }
+: >"$OUT/iond.log" # iond_start appends
+iond_start "$TMP" "$OUT/iond.log" "$URI" --export "/pfs=$EXPORT"
+URI=$IOND_URI
 
 ARGS=(--iterations "$ITER" --io-iterations "$IO_ITER" --rounds "$ROUNDS")
 RAW=$TMP/raw.csv
@@ -169,11 +157,15 @@ awk -F, 'BEGIN { print "mode,call,calls_per_block,rounds,median_ns,q1_ns,q3_ns,a
   END { for (i = 1; i <= NR; i++)
           printf "%s,%.1f\n", row[i], (med[i] - ref[mode[i]]) - (base[call[i]] - ref["native"]) }' \
   "$ILV" > "$OUT/interleaved.csv"
+iond_stop
 
 cat "$OUT/machine.txt"
 echo
 column -s, -t < "$OUT/intercept.csv"
 echo
 column -s, -t < "$OUT/interleaved.csv"
-echo
-echo "results: $OUT/intercept.csv $OUT/interleaved.csv"
+
+# ---- the plot ----
+bench_plot_report "$OUT" "$OUT/intercept.csv $OUT/interleaved.csv" plot_intercept.sh \
+  "$OUT/intercept.csv" "$OUT/intercept.png"
+exit 0
