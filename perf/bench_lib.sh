@@ -4,7 +4,7 @@
 die() { echo "$SCRIPT: $*" >&2; exit 1; }
 
 # bench_find_build PROGRAM: echo the build tree that has bin/PROGRAM
-# ($FERRY_BUILD or --build first, then build-perf, then build).
+# (build-perf, then build; callers take --build or $FERRY_BUILD first).
 bench_find_build() {
   local d
   for d in "$REPO/build-perf" "$REPO/build"; do

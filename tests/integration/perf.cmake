@@ -12,3 +12,11 @@ if(TARGET ferry-sock-bench)
   ferry_integration_test(sock_bench_smoke
     COMMAND ${CMAKE_CURRENT_LIST_DIR}/sock_bench_smoke.sh TIMEOUT 300 LABELS perf)
 endif()
+
+# perf/run_intercept_bench.sh --quick: interception's added cost, native,
+# SIGSYS, fast path and interposed, with a forwarded pread (no timing
+# checked).  Programs under the preloaded runtime: not in sanitizer builds.
+if(TARGET ferry-intercept-bench)
+  ferry_integration_test(intercept_bench_smoke
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/intercept_bench_smoke.sh TIMEOUT 180 LABELS "e2e;perf")
+endif()
