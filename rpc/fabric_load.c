@@ -52,7 +52,8 @@ struct fab_ksigaction {
 };
 
 struct fab_sigs {
-	struct fab_ksigaction act[NSIG];
+	struct sigaction act[NSIG];       /* as libc (or an interposer) sees them */
+	struct fab_ksigaction kact[NSIG]; /* as the kernel has them */
 	bool have[NSIG];
 	sigset_t mask;
 	bool have_mask;
@@ -79,24 +80,44 @@ struct fab_sigs *fab_sigs_save(void)
 	sigdelset(&hold, SIGSYS);
 	saved->have_mask = pthread_sigmask(SIG_BLOCK, &hold, &saved->mask) == 0;
 	for (sig = 1; sig < NSIG; sig++)
-		saved->have[sig] = syscall(SYS_rt_sigaction, sig, NULL, &saved->act[sig],
+		saved->have[sig] = sigaction(sig, NULL, &saved->act[sig]) == 0 &&
+				   syscall(SYS_rt_sigaction, sig, NULL, &saved->kact[sig],
 					   sizeof(uint64_t)) == 0;
 	return saved;
 }
 
-/* Only the actions the provider changed are written back. */
+
+/* Only the actions the provider changed are written back: first through
+ * libc, so that an interposer's own table (a sanitizer's) agrees again, then
+ * with the raw syscall, exactly as the kernel had them.  Changed means a
+ * different handler as libc reports it (an interposer may keep the
+ * provider's handler in its table behind an unchanged kernel action) or a
+ * different kernel action.  Anything else is left alone: read through an
+ * interposer, an action set behind its back (the runtime's SIGSYS) looks
+ * like the default, and writing that back would remove it. */
 void fab_sigs_restore(struct fab_sigs *saved)
 {
-	struct fab_ksigaction now;
+	struct fab_ksigaction know;
+	struct sigaction now;
 	int sig;
 
 	if (!saved)
 		return;
-	for (sig = 1; sig < NSIG; sig++)
-		if (saved->have[sig] && sig != SIGKILL && sig != SIGSTOP &&
-		    syscall(SYS_rt_sigaction, sig, NULL, &now, sizeof(uint64_t)) == 0 &&
-		    memcmp(&now, &saved->act[sig], sizeof(now)) != 0)
-			syscall(SYS_rt_sigaction, sig, &saved->act[sig], NULL, sizeof(uint64_t));
+	for (sig = 1; sig < NSIG; sig++) {
+		bool libc_changed, kernel_changed;
+
+		if (!saved->have[sig] || sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		libc_changed = sigaction(sig, NULL, &now) == 0 &&
+			       now.sa_sigaction != saved->act[sig].sa_sigaction;
+		kernel_changed = syscall(SYS_rt_sigaction, sig, NULL, &know,
+					 sizeof(uint64_t)) == 0 &&
+				 memcmp(&know, &saved->kact[sig], sizeof(know)) != 0;
+		if (!libc_changed && !kernel_changed)
+			continue;
+		sigaction(sig, &saved->act[sig], NULL);
+		syscall(SYS_rt_sigaction, sig, &saved->kact[sig], NULL, sizeof(uint64_t));
+	}
 	if (saved->have_mask)
 		pthread_sigmask(SIG_SETMASK, &saved->mask, NULL);
 	free(saved);
