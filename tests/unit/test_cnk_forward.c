@@ -29,6 +29,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -293,6 +294,29 @@ static void errno_is_the_io_nodes(void **state)
 	assert_true(D(SYS_open, "/pfs/../export/dir/f", O_RDONLY, 0) < 0);
 	/* A path that only looks like the mount is local. */
 	assert_int_equal(D(SYS_open, "/pfsx/none", O_RDONLY, 0), -ENOENT);
+}
+
+/* As the kernel: a buffer that is not mapped is EFAULT, not a crash in the
+ * runtime's own copy; a local descriptor's iovecs stay the kernel's. */
+static void unmapped_buffers_give_efault(void **state)
+{
+	struct iovec iov[2] = { { .iov_base = NULL, .iov_len = 4 } };
+	long fd = D(SYS_open, "/pfs/efault", O_CREAT | O_RDWR | O_TRUNC, 0644);
+	int pfd[2];
+
+	assert_true(fd >= 0);
+	assert_int_equal(D(SYS_write, fd, "data", 4), 4);
+	assert_int_equal(D(SYS_write, fd, NULL, 4), -EFAULT);
+	assert_int_equal(D(SYS_pread64, fd, NULL, 4, 0), -EFAULT);
+	assert_int_equal(D(SYS_read, fd, (void *)8, 4), -EFAULT);
+	assert_int_equal(D(SYS_readv, fd, NULL, 2), -EFAULT);
+	assert_int_equal(D(SYS_writev, fd, iov, 1), -EFAULT);
+	assert_int_equal(D(SYS_pread64, fd, NULL, 0, 0), 0);
+	assert_int_equal(D(SYS_close, fd), 0);
+	assert_int_equal(pipe(pfd), 0);
+	assert_int_equal(D(SYS_readv, pfd[0], NULL, 2), -EFAULT);
+	close(pfd[0]);
+	close(pfd[1]);
 }
 
 static void rename_unlink_and_directories(void **state)
@@ -796,6 +820,7 @@ int main(void)
 		cmocka_unit_test(open_write_read_seek_stat),
 		cmocka_unit_test(large_transfers_round_trip),
 		cmocka_unit_test(errno_is_the_io_nodes),
+		cmocka_unit_test(unmapped_buffers_give_efault),
 		cmocka_unit_test(rename_unlink_and_directories),
 		cmocka_unit_test(cwd_is_tracked_for_forwarded_directories),
 		cmocka_unit_test(symlinks_keep_their_target_verbatim),
