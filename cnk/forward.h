@@ -8,6 +8,7 @@
 #ifndef FERRY_CNK_FORWARD_H
 #define FERRY_CNK_FORWARD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,6 +65,9 @@ long cnk_fwd_refuse(long nr, int err, const char *why);
 /* Read or write up to count bytes of a forwarded file at off (-1: the file
  * position), inline or by bulk, split into bounded calls; POSIX short-count
  * semantics.  Used by the handlers and by mmap / copy loops. */
+/* The range is mapped (the kernel's EFAULT check, without its access
+ * check): before the runtime copies to or from a program's buffer. */
+bool cnk_user_range_mapped(const void *p, size_t len);
 long cnk_fwd_file_read(struct cnk_file *f, void *buf, size_t count, int64_t off, int rwf);
 long cnk_fwd_file_write(struct cnk_file *f, const void *buf, size_t count, int64_t off,
 			int rwf);

@@ -146,6 +146,8 @@ long cnk_fwd_getcwd(long nr, const long *a)
 		return cnk_native(nr, a);
 	if ((size_t)len + 1 > size)
 		return -ERANGE;
+	if (!cnk_user_range_mapped((char *)a[0], (size_t)len + 1))
+		return -EFAULT;
 	memcpy((char *)a[0], cwd, (size_t)len + 1);
 	return len + 1;
 }

@@ -108,7 +108,7 @@ long cnk_fwd_file_write(struct cnk_file *f, const void *buf, size_t count, int64
  * touching it (about 0.1 us, against microseconds for the forwarded call).
  * A mapped range without the access asked for is not caught.
  */
-static bool user_range_mapped(const void *p, size_t len)
+bool cnk_user_range_mapped(const void *p, size_t len)
 {
 	const uintptr_t page = 4096; /* x86-64, the runtime's only target */
 	uintptr_t start = (uintptr_t)p & ~(page - 1), end = (uintptr_t)p + len;
@@ -129,7 +129,7 @@ long cnk_fwd_read(long nr, const long *a)
 	if (nr == SYS_pread64 && off < 0)
 		return -EINVAL;
 	ACQUIRE_OR_NATIVE(f, nr, a);
-	ret = user_range_mapped((void *)a[1], (size_t)a[2])
+	ret = cnk_user_range_mapped((void *)a[1], (size_t)a[2])
 		      ? cnk_fwd_file_read(f, (void *)a[1], (size_t)a[2], off, 0)
 		      : -EFAULT;
 	cnk_file_put(f);
@@ -145,7 +145,7 @@ long cnk_fwd_write(long nr, const long *a)
 	if (nr == SYS_pwrite64 && off < 0)
 		return -EINVAL;
 	ACQUIRE_OR_NATIVE(f, nr, a);
-	ret = user_range_mapped((const void *)a[1], (size_t)a[2])
+	ret = cnk_user_range_mapped((const void *)a[1], (size_t)a[2])
 		      ? cnk_fwd_file_write(f, (const void *)a[1], (size_t)a[2], off, 0)
 		      : -EFAULT;
 	cnk_file_put(f);
@@ -227,7 +227,7 @@ static long vec_io(long nr, const long *a, bool is_read)
 		ret = -EINVAL;
 		goto out;
 	}
-	if (!user_range_mapped(iov, (size_t)cnt * sizeof(*iov))) {
+	if (!cnk_user_range_mapped(iov, (size_t)cnt * sizeof(*iov))) {
 		ret = -EFAULT;
 		goto out;
 	}
@@ -235,7 +235,7 @@ static long vec_io(long nr, const long *a, bool is_read)
 	if (total < 0)
 		goto out;
 	for (i = 0; i < cnt; i++) {
-		if (!user_range_mapped(iov[i].iov_base, iov[i].iov_len)) {
+		if (!cnk_user_range_mapped(iov[i].iov_base, iov[i].iov_len)) {
 			ret = -EFAULT;
 			goto out;
 		}
@@ -378,6 +378,10 @@ long cnk_fwd_getdents64(long nr, const long *a)
 	long ret;
 
 	ACQUIRE_OR_NATIVE(f, nr, a);
+	if (!cnk_user_range_mapped((void *)a[1], count)) {
+		cnk_file_put(f);
+		return -EFAULT;
+	}
 	/* Wire records are never larger than the linux_dirent64 they come
 	 * from, so what the I/O node read for `want` bytes fits in count. */
 	want = count < cnk_session_inline_max() ? count : cnk_session_inline_max();

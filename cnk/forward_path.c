@@ -102,6 +102,8 @@ long cnk_fwd_stat(long nr, const long *a)
 	if (ret <= 0)
 		return ret == 0 ? cnk_native(nr, a) : ret;
 	ret = target_statx(&t, flags, STATX_BASIC_STATS, &stx);
+	if (ret == 0 && !cnk_user_range_mapped(out, sizeof(*out)))
+		ret = -EFAULT;
 	if (ret == 0)
 		cnk_statx_to_stat(&stx, out);
 	cnk_target_release(&t);
@@ -115,7 +117,9 @@ long cnk_fwd_statx(long nr, const long *a)
 
 	if (ret <= 0)
 		return ret == 0 ? cnk_native(nr, a) : ret;
-	ret = target_statx(&t, (int)a[2], (unsigned)a[3], (struct statx *)a[4]);
+	ret = cnk_user_range_mapped((void *)a[4], sizeof(struct statx))
+		      ? target_statx(&t, (int)a[2], (unsigned)a[3], (struct statx *)a[4])
+		      : -EFAULT;
 	cnk_target_release(&t);
 	return ret;
 }
@@ -136,6 +140,8 @@ long cnk_fwd_statfs(long nr, const long *a)
 	ferry_msg_add_arg(&m, t.dh);
 	ferry_msg_add_path(&m, t.path);
 	ret = cnk_session_call(&m, NULL, wire, sizeof(wire), &len, CNK_CALL_DEFAULT);
+	if (ret >= 0 && !cnk_user_range_mapped((void *)a[1], sizeof(struct statfs)))
+		ret = -EFAULT;
 	if (ret >= 0)
 		ret = ferry_statfs_decode(wire, len, (struct statfs *)a[1]) < 0 ? -EIO : 0;
 	cnk_target_release(&t);
@@ -283,6 +289,10 @@ long cnk_fwd_readlink(long nr, const long *a)
 	if (ret <= 0)
 		return ret == 0 ? cnk_native(nr, a) : ret;
 	cap = (size_t)bufsiz < FERRY_PATH_MAX ? (size_t)bufsiz : FERRY_PATH_MAX;
+	if (!cnk_user_range_mapped(buf, cap)) {
+		cnk_target_release(&t);
+		return -EFAULT;
+	}
 	cnk_session_msg(&m, FERRY_OP_READLINKAT);
 	ferry_msg_add_arg(&m, t.dh);
 	ferry_msg_add_arg(&m, (int64_t)cap);

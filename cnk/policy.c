@@ -239,11 +239,20 @@ bool cnk_policy_enabled(void)
 	return policy_on;
 }
 
+/* A path pointer into the first page (never mapped: mmap_min_addr) is a
+ * bad address: the call goes to the kernel, which answers EFAULT, rather
+ * than the runtime faulting on it.  Other unmapped pointers are not caught:
+ * checking every path would cost a syscall on each local call. */
+static bool path_in_first_page(const char *path)
+{
+	return path && (uintptr_t)path < 4096;
+}
+
 bool cnk_policy_wants(int dirfd, const char *path)
 {
 	char norm[FERRY_PATH_MAX];
 
-	if (!policy_on)
+	if (!policy_on || path_in_first_page(path))
 		return false;
 	if (!path)
 		return dirfd != AT_FDCWD && cnk_fd_is_forwarded(dirfd);
@@ -268,7 +277,7 @@ int cnk_policy_resolve(int dirfd, const char *path, struct cnk_target *t)
 	t->dir = NULL;
 	t->path = t->buf;
 	t->buf[0] = '\0';
-	if (!policy_on)
+	if (!policy_on || path_in_first_page(path))
 		return 0;
 	if (path && path[0] == '/') {
 		len = cnk_path_normalize(path, t->buf, sizeof(t->buf));

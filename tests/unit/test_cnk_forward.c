@@ -312,7 +312,16 @@ static void unmapped_buffers_give_efault(void **state)
 	assert_int_equal(D(SYS_readv, fd, NULL, 2), -EFAULT);
 	assert_int_equal(D(SYS_writev, fd, iov, 1), -EFAULT);
 	assert_int_equal(D(SYS_pread64, fd, NULL, 0, 0), 0);
+	assert_int_equal(D(SYS_fstat, fd, NULL), -EFAULT);
 	assert_int_equal(D(SYS_close, fd), 0);
+	/* Output structures and path pointers (one in the never-mapped first
+	 * page) of calls on forwarded paths. */
+	assert_int_equal(D(SYS_stat, "/pfs/efault", NULL), -EFAULT);
+	assert_int_equal(D(SYS_newfstatat, AT_FDCWD, (const char *)8, NULL, 0), -EFAULT);
+	assert_int_equal(D(SYS_statx, AT_FDCWD, "/pfs/efault", 0, STATX_BASIC_STATS, NULL), -EFAULT);
+	assert_int_equal(D(SYS_statfs, "/pfs", NULL), -EFAULT);
+	assert_int_equal(D(SYS_symlink, "efault", "/pfs/efault-link"), 0);
+	assert_int_equal(D(SYS_readlink, "/pfs/efault-link", NULL, 64), -EFAULT);
 	assert_int_equal(pipe(pfd), 0);
 	assert_int_equal(D(SYS_readv, pfd[0], NULL, 2), -EFAULT);
 	close(pfd[0]);
