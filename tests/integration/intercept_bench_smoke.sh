@@ -7,12 +7,8 @@ source "$(dirname "$0")/lib.sh"
 check "run_intercept_bench.sh --help" "$FERRY_SRC/perf/run_intercept_bench.sh" --help >/dev/null
 
 out=$T_DIR/ib
-if timeout -k 5 120 "$FERRY_SRC/perf/run_intercept_bench.sh" --quick --build "$FERRY_BUILD" \
-    --out "$out" >"$T_DIR/run.txt" 2>&1; then
-  ok "run_intercept_bench.sh --quick exits 0"
-else
-  fail "run_intercept_bench.sh --quick exits 0"; tail -n 30 "$T_DIR/run.txt"
-fi
+check_logged "run_intercept_bench.sh --quick exits 0" "$T_DIR/run.txt" \
+  timeout -k 5 120 "$FERRY_SRC/perf/run_intercept_bench.sh" --quick --build "$FERRY_BUILD" --out "$out"
 CSV=$out/intercept.csv
 check "intercept.csv starts with its column names" \
   grep -q '^mode,call,iterations,rounds,median_ns,min_ns,cpu_median_ns,added_ns,' <(head -n 1 "$CSV")

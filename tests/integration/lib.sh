@@ -84,6 +84,13 @@ check() {
   if "$@"; then ok "$name"; else fail "$name"; fi
 }
 
+# check_logged NAME LOG CMD...: CMD's output goes to LOG; on failure its
+# last lines are shown.
+check_logged() {
+  local name=$1 log=$2; shift 2
+  if "$@" >"$log" 2>&1; then ok "$name"; else fail "$name"; tail -n 30 "$log"; fi
+}
+
 finish() {
   echo "$T_PASS passed, $T_FAIL failed"
   [ "$T_FAIL" -eq 0 ]

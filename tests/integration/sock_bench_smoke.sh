@@ -14,12 +14,9 @@ check "run_sock_bench.sh --help" "$FERRY_SRC/perf/run_sock_bench.sh" --help >/de
 check "ferry-sock-bench without arguments is a usage error" test "$("$SB" >/dev/null 2>&1; echo $?)" -eq 2
 
 out=$T_DIR/sb
-if timeout -k 5 270 "$FERRY_SRC/perf/run_sock_bench.sh" --quick --providers tcp,shm \
-    --build "$FERRY_BUILD" --out "$out" >"$T_DIR/run.txt" 2>&1; then
-  ok "run_sock_bench.sh --quick exits 0"
-else
-  fail "run_sock_bench.sh --quick exits 0"; tail -n 30 "$T_DIR/run.txt"
-fi
+check_logged "run_sock_bench.sh --quick exits 0" "$T_DIR/run.txt" \
+  timeout -k 5 270 "$FERRY_SRC/perf/run_sock_bench.sh" --quick --providers tcp,shm \
+  --build "$FERRY_BUILD" --out "$out"
 CSV=$out/results.csv
 check "results.csv starts with its column names" \
   grep -q '^path,test,size,count,median_us,p99_us,mib_s,ops_s,direct_median_us,' <(head -n 1 "$CSV")
