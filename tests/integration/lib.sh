@@ -33,6 +33,18 @@ cleanup() {
   exit $rc
 }
 trap cleanup EXIT
+
+# A test with more to undo sets `trap 'cleanup_with FN' EXIT`: FN first,
+# then cleanup, with the test's exit status kept.  errexit is off here: with
+# it, restoring a failing status would end the trap before cleanup ran (and
+# leave the daemon running).
+cleanup_with() {
+  local rc=$?
+  set +e
+  "$@"
+  (exit "$rc")
+  cleanup
+}
 trap 'exit 130' INT TERM
 
 # free_tcp_port: a port on 127.0.0.1 nobody listens on right now.

@@ -17,14 +17,9 @@ TB_NAME=mn$$
 export FERRY_TESTBED_DIR=$T_DIR/testbed
 STATE=$FERRY_TESTBED_DIR/$TB_NAME
 PFS=$T_DIR/pfs
-tb_cleanup() {
-  local rc=$?
-  # Whatever a failed check left running dies with the namespaces.
-  "$TB" down --name "$TB_NAME" >/dev/null 2>&1 || true
-  (exit $rc)
-  cleanup
-}
-trap tb_cleanup EXIT
+# Whatever a failed check left running dies with the namespaces.
+tb_down() { "$TB" down --name "$TB_NAME" >/dev/null 2>&1; }
+trap 'cleanup_with tb_down' EXIT
 
 # Leftovers of this test bed: processes in its namespaces, and shared-memory
 # segments named after its nodes or its ranks' pids (OpenMPI's, the rpc's).

@@ -25,7 +25,7 @@ start_iond "$PROV" --log-level debug --listen-ports "$LISTEN_PORT"
 
 PIDS=()
 stop_servers() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap 'rc=$?; stop_servers; (exit $rc); cleanup' EXIT
+trap 'cleanup_with stop_servers' EXIT
 
 # The echo servers (TCP and UDP on one port).
 python3 "$SRC/sock_servers.py" echo "$T_DIR/echo.port" "$T_DIR/echo.log" &

@@ -43,15 +43,10 @@ CONC=8               # the load client's concurrent requests
 export FERRY_TESTBED_DIR=$T_DIR/testbed
 STATE=$FERRY_TESTBED_DIR/$TB_NAME
 PFS=$T_DIR/pfs
-tb_cleanup() {
-  local rc=$?
-  # Servers, jobs and whatever a failed check left running die with the
-  # namespaces.
-  "$TB" down --name "$TB_NAME" >/dev/null 2>&1 || true
-  (exit $rc)
-  cleanup
-}
-trap tb_cleanup EXIT
+# Servers, jobs and whatever a failed check left running die with the
+# namespaces.
+tb_down() { "$TB" down --name "$TB_NAME" >/dev/null 2>&1; }
+trap 'cleanup_with tb_down' EXIT
 
 "$TB" up --name "$TB_NAME" --compute 4 --ionodes 1 --subnet "$SUBNET" \
   --outside --outside-subnet "$OUTNET" --pfs "$PFS"
