@@ -33,28 +33,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "intercept_util.h"
+
 /* A call site of our own, 16-byte aligned: rewritable like libc's. */
 __asm__(".text\n.balign 16\n.type bench_getppid_site, @function\nbench_getppid_site:\n"
 	"\tmovl $110, %eax\n\tsyscall\n\tret\n.size bench_getppid_site, . - bench_getppid_site\n");
 long bench_getppid_site(void);
-
-static double clock_ns(clockid_t clock)
-{
-	struct timespec ts;
-
-	if (clock_gettime(clock, &ts) != 0) {
-		perror("clock_gettime");
-		exit(1);
-	}
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 enum bench_call { CALL_GETPPID_LIBC, CALL_GETPPID_INLINE, CALL_LSEEK, CALL_READ, CALL_WRITE,
 		  CALL_PREAD };
@@ -68,30 +52,15 @@ static ssize_t (*fn_read)(int, void *, size_t) = read;
 static ssize_t (*fn_write)(int, const void *, size_t) = write;
 static ssize_t (*fn_pread)(int, void *, size_t, off_t) = pread;
 
-static void *libc_symbol(void *libc, const char *name)
-{
-	void *p = dlsym(libc, name);
-
-	if (!p) {
-		fprintf(stderr, "ferry-intercept-bench: %s not in libc.so.6\n", name);
-		exit(1);
-	}
-	return p;
-}
-
 static void use_libc_direct(void)
 {
-	void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+	static const char prog[] = "ferry-intercept-bench";
 
-	if (!libc) {
-		fprintf(stderr, "ferry-intercept-bench: libc.so.6: %s\n", dlerror());
-		exit(1);
-	}
-	*(void **)&fn_getppid = libc_symbol(libc, "getppid");
-	*(void **)&fn_lseek = libc_symbol(libc, "lseek");
-	*(void **)&fn_read = libc_symbol(libc, "read");
-	*(void **)&fn_write = libc_symbol(libc, "write");
-	*(void **)&fn_pread = libc_symbol(libc, "pread");
+	*(void **)&fn_getppid = bench_libc_symbol(prog, "getppid");
+	*(void **)&fn_lseek = bench_libc_symbol(prog, "lseek");
+	*(void **)&fn_read = bench_libc_symbol(prog, "read");
+	*(void **)&fn_write = bench_libc_symbol(prog, "write");
+	*(void **)&fn_pread = bench_libc_symbol(prog, "pread");
 }
 
 /* ns per call of `iterations` calls, elapsed and on this thread's CPU
@@ -103,8 +72,8 @@ static double bench_round(enum bench_call call, long iterations, double *cpu)
 	double t0, t1, c0, c1;
 	long i;
 
-	c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
-	t0 = clock_ns(CLOCK_MONOTONIC);
+	c0 = bench_clock_ns(CLOCK_THREAD_CPUTIME_ID);
+	t0 = bench_clock_ns(CLOCK_MONOTONIC);
 	switch (call) {
 	case CALL_GETPPID_LIBC:
 		for (i = 0; i < iterations; i++)
@@ -137,8 +106,8 @@ static double bench_round(enum bench_call call, long iterations, double *cpu)
 				goto fail;
 		break;
 	}
-	t1 = clock_ns(CLOCK_MONOTONIC);
-	c1 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+	t1 = bench_clock_ns(CLOCK_MONOTONIC);
+	c1 = bench_clock_ns(CLOCK_THREAD_CPUTIME_ID);
 	*cpu = (c1 - c0) / (double)iterations;
 	return (t1 - t0) / (double)iterations;
 fail:
@@ -155,8 +124,8 @@ static void bench(const char *mode, const char *name, enum bench_call call, long
 	(void)bench_round(call, iterations / 10 + 1, &unused); /* warm-up, rewriting */
 	for (r = 0; r < rounds; r++)
 		t[r] = bench_round(call, iterations, &c[r]);
-	qsort(t, (size_t)rounds, sizeof(t[0]), cmp_double);
-	qsort(c, (size_t)rounds, sizeof(c[0]), cmp_double);
+	qsort(t, (size_t)rounds, sizeof(t[0]), bench_cmp_double);
+	qsort(c, (size_t)rounds, sizeof(c[0]), bench_cmp_double);
 	printf("%s,%s,%ld,%d,%.1f,%.1f,%.1f\n", mode, name, iterations, rounds, t[rounds / 2],
 	       t[0], c[rounds / 2]);
 }

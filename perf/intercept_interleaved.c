@@ -25,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "intercept_util.h"
+
 #define NCALLS 7
 #define ROUNDS 61
 #define BLOCK 5000
@@ -34,39 +36,10 @@ static const char *const call_names[NCALLS] = {
 	"read_libc",    "write_interposed", "write_libc",
 };
 
-static double cpu_ns(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) {
-		perror("clock_gettime");
-		exit(1);
-	}
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static void *libc_symbol(void *libc, const char *name)
-{
-	void *p = dlsym(libc, name);
-
-	if (!p) {
-		fprintf(stderr, "ferry-intercept-interleaved: %s not in libc.so.6\n", name);
-		exit(1);
-	}
-	return p;
-}
-
 int main(int argc, char **argv)
 {
 	static double t[NCALLS][ROUNDS];
-	void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+	static const char prog[] = "ferry-intercept-interleaved";
 	pid_t (*getppid_libc)(void);
 	off_t (*lseek_libc)(int, off_t, int);
 	ssize_t (*read_libc)(int, void *, size_t);
@@ -81,14 +54,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: ferry-intercept-interleaved [--mode NAME]\n");
 		return 2;
 	}
-	if (!libc) {
-		fprintf(stderr, "ferry-intercept-interleaved: libc.so.6: %s\n", dlerror());
-		return 1;
-	}
-	*(void **)&getppid_libc = libc_symbol(libc, "getppid");
-	*(void **)&lseek_libc = libc_symbol(libc, "lseek");
-	*(void **)&read_libc = libc_symbol(libc, "read");
-	*(void **)&write_libc = libc_symbol(libc, "write");
+	*(void **)&getppid_libc = bench_libc_symbol(prog, "getppid");
+	*(void **)&lseek_libc = bench_libc_symbol(prog, "lseek");
+	*(void **)&read_libc = bench_libc_symbol(prog, "read");
+	*(void **)&write_libc = bench_libc_symbol(prog, "write");
 	zero_fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
 	null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	if (zero_fd < 0 || null_fd < 0) {
@@ -100,7 +69,7 @@ int main(int argc, char **argv)
 		for (k = 0; k < NCALLS; k++) {
 			/* The SIGSYS path is slow: a tenth of the calls. */
 			int n = k == 4 ? BLOCK / 10 : BLOCK, bad = 0;
-			double t0 = cpu_ns();
+			double t0 = bench_clock_ns(CLOCK_THREAD_CPUTIME_ID);
 
 			for (i = 0; i < n; i++) {
 				switch (k) {
@@ -118,11 +87,11 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			if (r >= 0)
-				t[k][r] = (cpu_ns() - t0) / n;
+				t[k][r] = (bench_clock_ns(CLOCK_THREAD_CPUTIME_ID) - t0) / n;
 		}
 	}
 	for (k = 0; k < NCALLS; k++) {
-		qsort(t[k], ROUNDS, sizeof(t[k][0]), cmp_double);
+		qsort(t[k], ROUNDS, sizeof(t[k][0]), bench_cmp_double);
 		printf("%s,%s,%d,%d,%.1f,%.1f,%.1f\n", mode, call_names[k], k == 4 ? BLOCK / 10 : BLOCK,
 		       ROUNDS, t[k][ROUNDS / 2], t[k][ROUNDS / 4], t[k][3 * ROUNDS / 4]);
 	}
