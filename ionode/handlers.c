@@ -186,6 +186,13 @@ int call_int_arg(const struct iond_call *c, int i, int *out)
 
 /* ---- session opcodes ---- */
 
+/* The reply's data: n i64s (the caller sized them to reply_data_max). */
+static void reply_i64s(struct iond_call *c, const int64_t *v, size_t n)
+{
+	c->out_len = (uint32_t)ferry_i64s_encode(v, n, c->scratch->data, c->ctx->reply_data_max);
+	c->out_data = c->scratch->data;
+}
+
 /* The ports this job may bind, for the runtime to bind the others on the
  * compute node without asking; nothing (the runtime then asks at each
  * bind) when they do not fit in a reply. */
@@ -204,9 +211,7 @@ static void session_open_reply_ports(struct iond_call *c)
 	n = iond_sock_policy_port_ranges(iond_sockets_policy(), v + 1, max_pairs);
 	if (n >= 0) {
 		v[0] = n;
-		c->out_len = (uint32_t)ferry_i64s_encode(v, 1 + 2 * (size_t)n, c->scratch->data,
-							 c->ctx->reply_data_max);
-		c->out_data = c->scratch->data;
+		reply_i64s(c, v, 1 + 2 * (size_t)n);
 	}
 	free(v);
 }
@@ -258,7 +263,7 @@ static long op_session_detach(struct iond_call *c)
 	size_t max_pairs = c->ctx->reply_data_max / (2 * FERRY_WIRE_I64_SIZE);
 	int64_t *v;
 	uint64_t held_id = 0, token = 0;
-	size_t npairs = 0, len;
+	size_t npairs = 0;
 	int rc;
 
 	iond_sessions_reap_held(c->ctx->sessions, IOND_HELD_TTL_MS);
@@ -274,10 +279,8 @@ static long op_session_detach(struct iond_call *c)
 		return rc;
 	}
 	v[0] = (int64_t)token;
-	len = ferry_i64s_encode(v, 1 + 2 * npairs, c->scratch->data, c->ctx->reply_data_max);
+	reply_i64s(c, v, 1 + 2 * npairs);
 	free(v);
-	c->out_data = c->scratch->data;
-	c->out_len = (uint32_t)len;
 	return (long)held_id;
 }
 
