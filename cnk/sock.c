@@ -864,6 +864,7 @@ long cnk_fwd_sock_bind(long nr, const long *a)
 	struct cnk_sock *s;
 	struct ferry_msg m;
 	size_t got = 0;
+	unsigned int port;
 	long ret;
 
 	if (sockopt_int(fd, SOL_SOCKET, SO_DOMAIN, &domain) != 0 ||
@@ -875,13 +876,14 @@ long cnk_fwd_sock_bind(long nr, const long *a)
 	ret = cnk_sock_session();
 	if (ret < 0)
 		return ret;
-	if (!sock_bind_forward && cnk_session_port_bindable(bind_port(addr, addrlen)) == 0) {
+	port = bind_port(addr, addrlen);
+	if (!sock_bind_forward && cnk_session_port_bindable(port) == 0) {
 		/* Hybrid: not a port of the job's at the I/O node; the rank
 		 * listens on its own node, as MPI's TCP transports do on the
 		 * ports they pick, without a round trip to be refused. */
 		FLOG_DEBUG(cnk_session_id(), cnk_session_job(),
 			   "bind(%d): port %u is not the job's at the I/O node: this node only", fd,
-			   bind_port(addr, addrlen));
+			   port);
 		return cnk_native(nr, a);
 	}
 	s = sock_new(domain, type, protocol);

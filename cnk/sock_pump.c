@@ -765,15 +765,15 @@ static void pump_flush(struct cnk_sock *s)
 
 static void injected(struct cnk_sock *s)
 {
+	struct cnk_sock *l;
 	int err = 0;
 	socklen_t len = sizeof(err);
 
 	cnk_raw_syscall6(SYS_getsockopt, s->pump_fd, SOL_SOCKET, SO_ERROR, (long)&err,
 			 (long)&len, 0);
 	pthread_mutex_lock(&cnk_sock_lock);
+	l = cnk_sock_by_handle(s->listener);
 	if (err == 0) {
-		struct cnk_sock *l = cnk_sock_by_handle(s->listener);
-
 		s->state = CNK_SOCK_CONNECTED;
 		/* In the listener's kernel backlog now: the I/O node may hand
 		 * over the next one.  (Counted here, not at accept(): a fork
@@ -781,8 +781,6 @@ static void injected(struct cnk_sock *s)
 		if (l && l->state == CNK_SOCK_LISTENING)
 			l->credit_due++;
 	} else {
-		struct cnk_sock *l = cnk_sock_by_handle(s->listener);
-
 		/* Refused: nothing listens any more.  Anything else (a backlog
 		 * full for minutes): this connection is lost, the listener stays. */
 		FLOG_WARN(cnk_session_id(), cnk_session_job(),

@@ -86,7 +86,6 @@ struct fab_sigs *fab_sigs_save(void)
 	return saved;
 }
 
-
 /* Only the actions the provider changed are written back: first through
  * libc, so that an interposer's own table (a sanitizer's) agrees again, then
  * with the raw syscall, exactly as the kernel had them.  Changed means a
