@@ -163,14 +163,58 @@ static void with_signals_held(void (*fn)(void))
 	errno = saved_errno;
 }
 
+struct syscall_args {
+	long nr;
+	const long *a;
+};
+
+static long run_open_vfork_child(void *arg)
+{
+	const struct syscall_args *sa = arg;
+
+	return cnk_fwd_open_vfork_child(sa->nr, sa->a);
+}
+
+/* fn(arg) as a forwarded call runs: async signals held, on the runtime's
+ * stack, errno kept. */
+static long call_held(long (*fn)(void *), void *arg)
+{
+	uint64_t blocked = forward_blocked_signals, saved_mask = 0;
+	int saved_errno = errno;
+	long ret, mret;
+
+	mret = cnk_raw_syscall6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&blocked, (long)&saved_mask,
+				sizeof(blocked), 0, 0);
+	ret = cnk_fwd_stack_call(fn, arg);
+	if (mret == 0)
+		cnk_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&saved_mask, 0,
+				 sizeof(saved_mask), 0, 0);
+	errno = saved_errno;
+	return ret;
+}
+
 /* A vfork child (posix_spawn, dash) shares this memory -- the descriptor
  * table, the cwd, the session -- but has its own kernel descriptor table
  * and will exec or exit at once.  It must change nothing here: descriptor
- * and process calls run natively, exec is handled (forward_exec.c), and
- * anything that would need the I/O node is refused loudly. */
+ * and process calls run natively, exec is handled (forward_exec.c), an open
+ * (posix_spawn's file actions) goes through the parent's session when the
+ * child may use it, and anything else that would need the I/O node is
+ * refused loudly. */
 static long vfork_child_call(const struct cnk_syscall_desc *d, long nr, const long *a)
 {
 	switch (nr) {
+	case SYS_open:
+	case SYS_openat:
+	case SYS_openat2:
+	case SYS_creat:
+		if (cnk_session_vfork_child_may_call()) {
+			struct syscall_args sa = { .nr = nr, .a = a };
+
+			return call_held(run_open_vfork_child, &sa);
+		}
+		return cnk_fwd_refuse(nr, EOPNOTSUPP,
+				      "a vfork child cannot open a forwarded file: its parent's "
+				      "session is not open, or the child closed its descriptors");
 	case SYS_close:
 	case SYS_close_range:
 	case SYS_dup:
@@ -270,6 +314,23 @@ static long vfork_prepare(void)
 	return 0;
 }
 
+static long open_session_now(void *arg)
+{
+	(void)arg;
+	return cnk_session_open_now();
+}
+
+/* Before posix_spawn (CNK_NR_SPAWN_PREPARE): a child that will open or run
+ * a forwarded file uses this process's session, which must be open before
+ * the vfork (the child cannot open it). */
+static long spawn_prepare(const char *path, long search)
+{
+	if (!cnk_policy_enabled() || in_vfork_child() ||
+	    !cnk_exec_spawn_needs_session(path, search != 0))
+		return 0;
+	return call_held(open_session_now, NULL);
+}
+
 static long dispatch_call(long nr, long a0, long a1, long a2, long a3, long a4, long a5,
 			  enum cnk_profile_how *how)
 {
@@ -278,8 +339,12 @@ static long dispatch_call(long nr, long a0, long a1, long a2, long a3, long a4, 
 
 	if (nr == CNK_NR_VFORK_PREPARE)
 		return vfork_prepare();
-	if (nr == SYS_exit && !in_vfork_child())
+	if (nr == CNK_NR_SPAWN_PREPARE)
+		return spawn_prepare((const char *)a0, a1);
+	if (nr == SYS_exit && !in_vfork_child()) {
 		cnk_fwd_stack_release();
+		cnk_exec_thread_exit();
+	}
 	if (nr < 0 || nr >= CNK_NSYSCALLS)
 		return cnk_raw_syscall6(nr, a0, a1, a2, a3, a4, a5);
 	d = &cnk_syscalls[nr];

@@ -34,14 +34,22 @@ cnk_fwd_fn cnk_fwd_chdir, cnk_fwd_fchdir, cnk_fwd_getcwd, cnk_fwd_exit_group, cn
 cnk_fwd_fn cnk_fwd_exec;
 /* At start: reopen the forwarded descriptors and cwd an exec carried. */
 void cnk_exec_adopt_inherited(void);
-/* In the parent, before a vfork child exists: note each forwarded file's
- * offset, which the child cannot ask the I/O node for. */
 /* Before a vfork: make sure the I/O node holds this thread's descriptors
- * for the child's exec; after fork (child), forget the parent's record; at
- * exit, give the record back. */
+ * for the child's exec, and forget what an earlier child opened; after fork
+ * (child), forget the parent's record; at exit, give the record back. */
 void cnk_exec_before_vfork(void);
 void cnk_exec_forget_vfork_record(void);
 void cnk_exec_release_vfork_record(void);
+/* A vfork child opened path (flags) at the I/O node and holds placeholder
+ * fd for it: the exec carries it for a reopen by path.  0 or -errno. */
+int cnk_exec_note_vfork_open(int fd, int flags, const char *path);
+/* The calling thread is exiting: release its vfork-child record. */
+void cnk_exec_thread_exit(void);
+/* In the parent, about to spawn path (search: along PATH, as posix_spawnp
+ * and execvp do): will the child need the I/O node? */
+bool cnk_exec_spawn_needs_session(const char *path, bool search);
+/* An open in a vfork child, through its parent's session (forward_fd.c). */
+long cnk_fwd_open_vfork_child(long nr, const long *a);
 /* chdir/fchdir in a vfork child (forward_cwd.c). */
 long cnk_vfork_chdir(long nr, const long *a);
 /* dispatch.c: the process whose descriptor table the runtime's describes

@@ -173,6 +173,108 @@ static void note_carried(struct cnk_file *f)
 }
 
 
+/*
+ * What a vfork child opened at the I/O node (cnk_fwd_open_vfork_child): each
+ * placeholder's identity, the flags and the path, for the exec.  The child
+ * runs on its parent's thread, so the record hangs off that thread, in a
+ * private mapping (never the heap), tagged with the child's pid: a later
+ * child starts afresh.  Released when the thread exits.
+ */
+#define VFORK_OPENS_MAX 16
+struct vfork_open {
+	uint64_t dev, ino;
+	int flags;
+	char path[FERRY_PATH_MAX];
+};
+struct vfork_opens {
+	long pid;
+	int n;
+	struct vfork_open o[VFORK_OPENS_MAX];
+};
+static __thread struct vfork_opens *vfork_opens;
+
+/* This vfork child's record, or NULL when it opened nothing. */
+static struct vfork_opens *vfork_opens_mine(void)
+{
+	struct vfork_opens *v = vfork_opens;
+
+	if (!v || !v->n || v->pid != cnk_raw_syscall(SYS_getpid, 0, 0, 0))
+		return NULL;
+	return v;
+}
+
+int cnk_exec_note_vfork_open(int fd, int flags, const char *path)
+{
+	long self = cnk_raw_syscall(SYS_getpid, 0, 0, 0);
+	struct vfork_open *o;
+	struct stat st;
+	long ret;
+
+	if (!vfork_opens) {
+		long map = cnk_raw_syscall6(SYS_mmap, 0, sizeof(*vfork_opens),
+					    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+					    0);
+
+		if (map < 0 && map > -4096)
+			return (int)map;
+		vfork_opens = (struct vfork_opens *)map;
+	}
+	if (vfork_opens->pid != self) {
+		vfork_opens->pid = self;
+		vfork_opens->n = 0;
+	}
+	if (vfork_opens->n == VFORK_OPENS_MAX)
+		return -EMFILE;
+	if (strlen(path) >= sizeof(o->path))
+		return -ENAMETOOLONG;
+	ret = cnk_raw_syscall(SYS_fstat, fd, &st, 0);
+	if (ret < 0)
+		return (int)ret;
+	o = &vfork_opens->o[vfork_opens->n++];
+	o->dev = st.st_dev;
+	o->ino = st.st_ino;
+	o->flags = flags;
+	strcpy(o->path, path);
+	return 0;
+}
+
+void cnk_exec_thread_exit(void)
+{
+	if (vfork_opens)
+		cnk_raw_syscall(SYS_munmap, (long)vfork_opens, sizeof(*vfork_opens), 0);
+	vfork_opens = NULL;
+}
+
+/* The file a vfork child opened that fd now stands for (wherever the child
+ * moved it), or NULL. */
+static const struct vfork_open *vfork_open_at(const struct vfork_opens *v, int fd)
+{
+	struct stat st;
+	int i;
+
+	if (!v || cnk_raw_syscall(SYS_fstat, fd, &st, 0) != 0)
+		return NULL;
+	for (i = 0; i < v->n; i++)
+		if (v->o[i].dev == st.st_dev && v->o[i].ino == st.st_ino)
+			return &v->o[i];
+	return NULL;
+}
+
+/* fd becomes a /dev/null placeholder, as the new program's runtime expects
+ * of a carried descriptor. */
+static int make_placeholder(int fd)
+{
+	long null = cnk_raw_syscall6(SYS_openat, AT_FDCWD, (long)"/dev/null", O_RDWR | O_CLOEXEC,
+				     0, 0, 0);
+	long ret;
+
+	if (null < 0)
+		return (int)null;
+	ret = cnk_raw_syscall(SYS_dup3, null, fd, 0);
+	cnk_raw_syscall(SYS_close, null, 0, 0);
+	return ret < 0 ? (int)ret : 0;
+}
+
 /* The forwarded file behind this process's fd, referenced, or NULL.  In a
  * vfork child the table describes the parent's descriptors: the file is the
  * one of the parent's descriptor that shares fd's open file (kcmp), or, where
@@ -225,18 +327,35 @@ static bool any_surviving_fd(bool vfork_child)
  * a reopen by path (carry), or is made unusable.  Returns the number of
  * entries. */
 static size_t collect_surviving_fds(const struct cnk_held *held, bool carry, bool vfork_child,
-				    char *buf, char **entries, size_t cap)
+				    char *buf, char **entries, size_t cap, size_t *nheld)
 {
+	const struct vfork_opens *opened = vfork_child ? vfork_opens_mine() : NULL;
 	int fd, high = cnk_fdtable_high();
 	int limit = vfork_child && high < VFORK_FD_SCAN ? VFORK_FD_SCAN : high;
 	size_t n = 0;
 
+	*nheld = 0;
 	for (fd = 0; fd < limit; fd++) {
-		struct cnk_file *f = surviving_file(fd, vfork_child, high);
+		const struct vfork_open *vo = vfork_open_at(opened, fd);
+		struct cnk_file *f = vo ? NULL : surviving_file(fd, vfork_child, high);
 		long fdflags, off = -1;
 		int64_t copy = -1;
 		int len = -1;
 
+		if (vo) {
+			fdflags = cnk_raw_syscall(SYS_fcntl, fd, F_GETFD, 0);
+			if (fdflags < 0 || (fdflags & FD_CLOEXEC))
+				continue;
+			if (buf && n < cap) {
+				entries[n] = buf + n * ENTRY_MAX;
+				len = snprintf(entries[n], ENTRY_MAX, FD_VAR "%d=%d:0:-1:%s", fd,
+					       vo->flags, vo->path);
+			}
+			if (len < 0 || (size_t)len >= ENTRY_MAX || make_placeholder(fd) < 0)
+				continue; /* the sealed memfd stays: empty, unwritable */
+			n++;
+			continue;
+		}
 		if (!f)
 			continue;
 		fdflags = cnk_raw_syscall(SYS_fcntl, fd, F_GETFD, 0);
@@ -258,6 +377,8 @@ static size_t collect_surviving_fds(const struct cnk_held *held, bool carry, boo
 			make_unusable(fd);
 		} else {
 			n++;
+			if (copy >= 0)
+				(*nheld)++;
 			if (vfork_child && copy < 0)
 				note_carried(f);
 		}
@@ -389,7 +510,7 @@ static long exec_local(long nr, const long *a, bool runnable)
 	char *extra[EXEC_MAX_CARRIED + 3];
 	char cwd_entry[sizeof(CWD_VAR) + FERRY_PATH_MAX];
 	char held_entry[sizeof(HELD_VAR) + 48];
-	size_t nextra = 0, nfds = 0, map_len = 0;
+	size_t nextra = 0, nfds = 0, nheld = 0, map_len = 0;
 	const struct cnk_held *held = NULL;
 	struct cnk_held *own_held = NULL;
 	char *entries = NULL;
@@ -414,7 +535,7 @@ static long exec_local(long nr, const long *a, bool runnable)
 	memcpy(cwd_entry, CWD_VAR, sizeof(CWD_VAR) - 1);
 	if (cnk_cwd_get(cwd_entry + sizeof(CWD_VAR) - 1, FERRY_PATH_MAX) >= 0)
 		extra[nextra++] = cwd_entry;
-	if (runnable && !cnk_fdtable_empty()) {
+	if (runnable && (!cnk_fdtable_empty() || (vfork_child && vfork_opens_mine()))) {
 		long map;
 
 		if (vfork_child)
@@ -428,8 +549,8 @@ static long exec_local(long nr, const long *a, bool runnable)
 		/* Without room the descriptors are made unusable, not lost. */
 		entries = (map < 0 && map > -4096) ? NULL : (char *)map;
 		nfds = collect_surviving_fds(held, owner && !vfork_child, vfork_child, entries,
-					     extra + nextra + 1, EXEC_MAX_CARRIED);
-		if (held && nfds) {
+					     extra + nextra + 1, EXEC_MAX_CARRIED, &nheld);
+		if (held && nheld) {
 			snprintf(held_entry, sizeof(held_entry), HELD_VAR "%llu:%llu",
 				 (unsigned long long)held->id, (unsigned long long)held->token);
 			extra[nextra++] = held_entry;
@@ -451,7 +572,7 @@ static long exec_local(long nr, const long *a, bool runnable)
 	if (runnable && !vfork_child)
 		cnk_profile_flush();
 	/* Tell the parent its record is taken, unless the exec fails. */
-	if (vfork_child && held && held == vfork_held && nfds)
+	if (vfork_child && held && held == vfork_held && nheld)
 		vfork_held_used = true;
 	ret = cnk_native(nr, b);
 	if (vfork_child)
@@ -707,10 +828,13 @@ static long exec_target(long nr, const long *a, const char *path, const char *sh
 		return ret;
 	if (ret == 0)
 		return exec_local(nr, a, false);
-	if (cnk_raw_syscall(SYS_getpid, 0, 0, 0) != cnk_dispatch_owner_pid()) {
-		/* A vfork child cannot read the program from the I/O node (it
-		 * must not use the session): a local shell, a process of its
-		 * own under the runtime, runs it instead. */
+	if (cnk_raw_syscall(SYS_getpid, 0, 0, 0) != cnk_dispatch_owner_pid() &&
+	    !cnk_session_vfork_child_may_call()) {
+		/* A vfork child that cannot reach the I/O node (its parent's
+		 * session is not open, or the child closed its descriptors):
+		 * a local shell, a process of its own under the runtime, runs
+		 * the program instead.  Its errors come as the shell's exit
+		 * status (126, 127), not as the exec's. */
 		ret = exec_via_shell(nr, a, t.buf);
 		cnk_target_release(&t);
 		return ret;
@@ -729,6 +853,34 @@ long cnk_fwd_exec(long nr, const long *a)
 	const char *path = (const char *)a[at ? 1 : 0];
 
 	return exec_target(nr, a, path, path, 0);
+}
+
+bool cnk_exec_spawn_needs_session(const char *path, bool search)
+{
+	char candidate[FERRY_PATH_MAX];
+	const char *dirs, *p;
+
+	if (!path || !path[0])
+		return false;
+	if (!search || strchr(path, '/'))
+		return cnk_policy_wants(AT_FDCWD, path);
+	/* As glibc's search: PATH, or its default; an empty entry is the
+	 * working directory. */
+	dirs = cnk_env_get("PATH");
+	if (!dirs)
+		dirs = "/bin:/usr/bin";
+	for (p = dirs;; p++) {
+		const char *end = strchrnul(p, ':');
+		int len = snprintf(candidate, sizeof(candidate), "%.*s%s%s", (int)(end - p), p,
+				   end == p ? "" : "/", path);
+
+		if (len > 0 && (size_t)len < sizeof(candidate) &&
+		    cnk_policy_wants(AT_FDCWD, candidate))
+			return true;
+		if (!*end)
+			return false;
+		p = end;
+	}
 }
 
 /* One FERRY_FD_<n>=<flags>:<offset>:<handle>:<path> entry. */

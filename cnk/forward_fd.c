@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
@@ -23,77 +24,154 @@
 #include "runtime_fds.h"
 #include "session.h"
 
-long cnk_fwd_open(long nr, const long *a)
-{
-	char abspath[FERRY_PATH_MAX];
-	struct cnk_target target, *t = &target;
-	struct cnk_file *f = NULL;
+/* An open's arguments, whichever call made it. */
+struct open_args {
+	int dirfd;
 	const char *path;
-	int dirfd = AT_FDCWD, flags;
-	long ret, mode, handle;
-	uint64_t resolve = 0;
-	struct ferry_msg m;
+	int flags;
+	long mode;
+	uint64_t resolve;
+};
 
+static long open_args_get(long nr, const long *a, struct open_args *o)
+{
+	*o = (struct open_args){ .dirfd = AT_FDCWD };
 	switch (nr) {
 	case SYS_creat:
-		path = (const char *)a[0];
-		flags = O_CREAT | O_WRONLY | O_TRUNC;
-		mode = a[1];
+		o->path = (const char *)a[0];
+		o->flags = O_CREAT | O_WRONLY | O_TRUNC;
+		o->mode = a[1];
 		break;
 	case SYS_open:
-		path = (const char *)a[0];
-		flags = (int)a[1];
-		mode = a[2];
+		o->path = (const char *)a[0];
+		o->flags = (int)a[1];
+		o->mode = a[2];
 		break;
 	case SYS_openat2: {
 		const struct open_how *how = (const struct open_how *)a[2];
 
 		if ((size_t)a[3] < sizeof(struct open_how))
 			return -EINVAL;
-		dirfd = (int)a[0];
-		path = (const char *)a[1];
-		flags = (int)how->flags;
+		o->dirfd = (int)a[0];
+		o->path = (const char *)a[1];
+		o->flags = (int)how->flags;
 		if (how->flags >> 32)
 			return -EINVAL;
-		mode = (long)how->mode;
-		resolve = how->resolve;
+		o->mode = (long)how->mode;
+		o->resolve = how->resolve;
 		break;
 	}
 	default:
-		dirfd = (int)a[0];
-		path = (const char *)a[1];
-		flags = (int)a[2];
-		mode = a[3];
+		o->dirfd = (int)a[0];
+		o->path = (const char *)a[1];
+		o->flags = (int)a[2];
+		o->mode = a[3];
 		break;
 	}
-	ret = cnk_policy_resolve(dirfd, path, t);
-	if (ret <= 0)
-		return ret == 0 ? cnk_native(nr, a) : ret;
-	if (flags & (O_CREAT | __O_TMPFILE))
-		mode = cnk_apply_umask((mode_t)mode);
-	else
-		mode = 0;
+	return 0;
+}
+
+/* OPENAT at the I/O node: the remote handle, or -errno. */
+static long open_remote(const struct cnk_target *t, const struct open_args *o)
+{
+	long mode = 0;
+	struct ferry_msg m;
+
+	if (o->flags & (O_CREAT | __O_TMPFILE))
+		mode = cnk_apply_umask((mode_t)o->mode);
 	cnk_session_msg(&m, FERRY_OP_OPENAT);
 	ferry_msg_add_arg(&m, t->dh);
-	ferry_msg_add_arg(&m, flags);
+	ferry_msg_add_arg(&m, o->flags);
 	ferry_msg_add_arg(&m, mode);
-	ferry_msg_add_arg(&m, (int64_t)resolve);
+	ferry_msg_add_arg(&m, (int64_t)o->resolve);
 	ferry_msg_add_path(&m, t->path);
-	handle = cnk_session_call(&m, NULL, NULL, 0, NULL, CNK_CALL_DEFAULT);
+	return cnk_session_call(&m, NULL, NULL, 0, NULL, CNK_CALL_DEFAULT);
+}
+
+long cnk_fwd_open(long nr, const long *a)
+{
+	char abspath[FERRY_PATH_MAX];
+	struct cnk_target target, *t = &target;
+	struct cnk_file *f = NULL;
+	struct open_args o;
+	long ret, handle;
+
+	ret = open_args_get(nr, a, &o);
+	if (ret < 0)
+		return ret;
+	ret = cnk_policy_resolve(o.dirfd, o.path, t);
+	if (ret <= 0)
+		return ret == 0 ? cnk_native(nr, a) : ret;
+	handle = open_remote(t, &o);
 	if (handle < 0) {
 		ret = handle;
 		goto out;
 	}
 	if (cnk_target_abspath(t, abspath, sizeof(abspath)) < 0)
 		abspath[0] = '\0';
-	f = cnk_file_new(handle, flags, abspath[0] ? abspath : NULL);
+	f = cnk_file_new(handle, o.flags, abspath[0] ? abspath : NULL);
 	if (!f) {
 		cnk_remote_close(handle);
 		ret = -ENOMEM;
 		goto out;
 	}
-	ret = cnk_fd_install_new(f, (flags & O_CLOEXEC) != 0);
+	ret = cnk_fd_install_new(f, (o.flags & O_CLOEXEC) != 0);
 	cnk_file_put(f); /* the table holds its own reference (or none: CLOSE) */
+out:
+	cnk_target_release(t);
+	return ret;
+}
+
+/*
+ * An open in a vfork child (posix_spawn's file actions), through its
+ * parent's session.  The child shares the parent's memory, so the file
+ * cannot enter the descriptor table; and it will exec at once.  The open is
+ * made at the I/O node -- its errors are the child's, and O_CREAT/O_TRUNC
+ * act now, in order with the other actions -- and closed again; the child
+ * gets a placeholder, noted with the path (forward_exec.c), and the new
+ * program reopens the file by path at offset 0.  The placeholder is a sealed
+ * memfd, told apart from others by its inode whatever the child dup2s it
+ * onto; reads of it see an empty file and writes fail, as it stands for a
+ * file this process cannot use.
+ */
+long cnk_fwd_open_vfork_child(long nr, const long *a)
+{
+	char abspath[FERRY_PATH_MAX];
+	struct cnk_target target, *t = &target;
+	struct open_args o;
+	long ret, handle, fd;
+
+	ret = open_args_get(nr, a, &o);
+	if (ret < 0)
+		return ret;
+	ret = cnk_policy_resolve(o.dirfd, o.path, t);
+	if (ret <= 0)
+		return ret == 0 ? cnk_native(nr, a) : ret;
+	/* A file without a name cannot be reopened by the new program. */
+	ret = -EOPNOTSUPP;
+	if ((o.flags & __O_TMPFILE) == __O_TMPFILE || t->dir ||
+	    cnk_target_abspath(t, abspath, sizeof(abspath)) < 0)
+		goto out;
+	handle = open_remote(t, &o);
+	if (handle < 0) {
+		ret = handle;
+		goto out;
+	}
+	cnk_remote_close(handle);
+	fd = cnk_raw_syscall(SYS_memfd_create, (long)"ferry-spawn-open",
+			     MFD_ALLOW_SEALING | ((o.flags & O_CLOEXEC) ? MFD_CLOEXEC : 0), 0);
+	if (fd < 0) {
+		ret = fd;
+		goto out;
+	}
+	cnk_raw_syscall(SYS_fcntl, fd, F_ADD_SEALS,
+			F_SEAL_SEAL | F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK);
+	ret = cnk_exec_note_vfork_open((int)fd, o.flags, abspath);
+	if (ret < 0) {
+		cnk_raw_syscall(SYS_close, fd, 0, 0);
+		goto out;
+	}
+	ret = fd;
 out:
 	cnk_target_release(t);
 	return ret;

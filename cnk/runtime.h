@@ -41,6 +41,10 @@ long cnk_dispatch(long nr, long a0, long a1, long a2, long a3, long a4, long a5)
  * what it will need (the offsets of forwarded descriptors it may carry
  * across its exec) is fetched here.  The result is ignored. */
 #define CNK_NR_VFORK_PREPARE (-0x5646L)
+/* cnk_dispatch(CNK_NR_SPAWN_PREPARE, path, search, 0...) runs in normal
+ * context before posix_spawn (spawn.c): when the child will open or run a
+ * forwarded path, the session is opened now, for the child to use. */
+#define CNK_NR_SPAWN_PREPARE (-0x5350L)
 
 /* Process hooks the mechanism calls around fork-like clones (no new stack)
  * and before execve; the dispatcher decides what they mean. */

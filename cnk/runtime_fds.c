@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/kcmp.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -101,4 +102,18 @@ bool cnk_runtime_fd_is(int fd)
 	/* Closed by the transport and the number reused: not ours any more. */
 	atomic_fetch_and(&runtime_fd_bits[fd / 64], ~(1ull << (fd % 64)));
 	return false;
+}
+
+bool cnk_runtime_fds_shared_with(long owner)
+{
+	long self = cnk_raw_syscall(SYS_getpid, 0, 0, 0);
+	int fd;
+
+	for (fd = CNK_RUNTIME_FD_LOW; fd < CNK_RUNTIME_FD_SCAN; fd++) {
+		if (!cnk_runtime_fd_maybe(fd))
+			continue;
+		if (cnk_raw_syscall6(SYS_kcmp, owner, self, KCMP_FILE, fd, fd, 0) != 0)
+			return false;
+	}
+	return true;
 }

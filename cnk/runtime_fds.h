@@ -33,5 +33,8 @@ void cnk_runtime_fds_forget(void);
 bool cnk_runtime_fd_maybe(int fd);
 /* Is fd still the runtime's descriptor (same identity as recorded)? */
 bool cnk_runtime_fd_is(int fd);
+/* Does this process (a vfork child of owner) still hold every runtime
+ * descriptor of owner, as the same open file at the same number (kcmp)? */
+bool cnk_runtime_fds_shared_with(long owner);
 
 #endif

@@ -722,6 +722,23 @@ bool cnk_session_owns_endpoint(void)
 	       !atomic_load(&session_needs_reopen) && getpid() == session_owner;
 }
 
+bool cnk_session_vfork_child_may_call(void)
+{
+	long self = cnk_raw_syscall(SYS_getpid, 0, 0, 0);
+
+	if (!session_client || self == session_owner || atomic_load(&session_closed) ||
+	    atomic_load(&session_needs_reopen) || atomic_load(&session_dead))
+		return false;
+	return cnk_runtime_fds_shared_with(session_owner);
+}
+
+int cnk_session_open_now(void)
+{
+	if (atomic_load(&session_closed))
+		return -EIO;
+	return session_reopen_if_forked();
+}
+
 bool cnk_session_before_exec(void)
 {
 	struct ferry_msg m;

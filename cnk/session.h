@@ -38,6 +38,14 @@ bool cnk_session_before_exec(void);
 /* This process has its own live session (not a vfork child, not a fork
  * child that has not reconnected yet). */
 bool cnk_session_owns_endpoint(void);
+/* May this vfork child make calls through its parent's session, as a thread
+ * of the parent would?  Only while the session is open and the child still
+ * holds the transport's descriptors (posix_spawn's file actions and Python
+ * may close them before the exec). */
+bool cnk_session_vfork_child_may_call(void);
+/* Open the session now if it is not open yet (the first forwarded call
+ * would).  0 or -errno. */
+int cnk_session_open_now(void);
 /* In a vfork child: the parent (whose memory it shares) has a live session. */
 bool cnk_session_parent_owns_endpoint(void);
 /* The exec failed after all: reopen at the next call. */

@@ -62,6 +62,17 @@ check "dash vforks 1000 times with a forwarded cwd and descriptors" \
 check "posix_spawn's dup2 of a forwarded descriptor" \
   fx python3 -c 'import os; fd = os.open("/pfs/ps.txt", os.O_WRONLY | os.O_CREAT); os.waitpid(os.posix_spawn("/bin/echo", ["echo", "spawned"], os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, fd, 1)]), 0)'
 check "the export holds it" test "$(cat "$EXPORT/ps.txt")" == spawned
+# posix_spawn's file actions open files under /pfs in the vfork child, and
+# it runs programs stored there: the same results as on a local directory.
+mkdir -p "$LOCAL/spawn" "$EXPORT/spawn"
+spawn_local=$(python3 "$(dirname "$0")/py_spawn.py" "$LOCAL/spawn" 2>&1)
+spawn_fx=$(fx python3 "$(dirname "$0")/py_spawn.py" /pfs/spawn 2>&1)
+if [ "${spawn_local//$LOCAL/@D@}" == "${spawn_fx//\/pfs/@D@}" ]; then
+  ok "posix_spawn: file actions and programs under /pfs as on a local directory"
+else
+  fail "posix_spawn: file actions and programs under /pfs as on a local directory"
+  diff <(echo "${spawn_local//$LOCAL/@D@}") <(echo "${spawn_fx//\/pfs/@D@}") || true
+fi
 
 stop_iond
 finish
