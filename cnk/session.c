@@ -281,7 +281,8 @@ static int session_open_remote(void)
 	if (ret < 0)
 		return (int)ret;
 	session_ident = (uint64_t)ret;
-	atomic_store(&session_seq, 0);
+	/* session_seq runs on, not from 0: the call that opened the session
+	 * took its number before, and the next one must not repeat it. */
 	return 0;
 }
 

@@ -73,6 +73,8 @@ else
   fail "posix_spawn: file actions and programs under /pfs as on a local directory"
   diff <(echo "${spawn_local//$LOCAL/@D@}") <(echo "${spawn_fx//\/pfs/@D@}") || true
 fi
+check "no call reached the I/O node with a sequence number used before" \
+  bash -c '! grep "sequence number" "$1"' sh "$IOND_LOG"
 
 stop_iond
 finish
