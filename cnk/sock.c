@@ -25,7 +25,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -34,6 +36,7 @@
 
 #include "env.h"
 #include "forward.h"
+#include "fwd_stack.h"
 #include "intercept.h"
 #include "policy.h"
 #include "raw_syscall.h"
@@ -368,6 +371,7 @@ void cnk_sock_insert(struct cnk_sock *s)
 void cnk_sock_free(struct cnk_sock *s)
 {
 	free(s->rx);
+	free(s->froms);
 	free(s);
 }
 
@@ -465,8 +469,12 @@ bool cnk_sock_wants(long nr, const long *a)
 		/* A dup of a forwarded socket has another number: look. */
 		return atomic_load_explicit(&cnk_sock_count, memory_order_relaxed) > 0;
 	case SYS_recvfrom:
-	case SYS_sendto:
 		return a[4] && fd_maybe(a[0]);
+	case SYS_sendto:
+		/* A datagram to an outside host from a socket of this node's
+		 * makes it an unconnected forwarded one (cnk_sock_send). */
+		return a[4] && (fd_maybe(a[0]) ||
+				connect_forwarded((const void *)a[4], (socklen_t)a[5]));
 	case SYS_recvmsg:
 	case SYS_sendmsg:
 		return fd_maybe(a[0]);
@@ -841,6 +849,123 @@ fail:
 	return ret;
 }
 
+/* ---- unconnected UDP ---- */
+
+/*
+ * An unconnected UDP socket at the I/O node (SOCK_BIND to addr: the job's
+ * port, or the family's any address and port 0 for a socket that only
+ * sends), its end at the program's fd: datagrams come in through the pump
+ * with their sources noted; each send names its destination and is one
+ * SOCK_SEND (datagram_send).  0 or -errno; the program's socket is left as
+ * it was on failure.
+ */
+static long datagram_open(int fd, int domain, int protocol, const void *addr, socklen_t addrlen)
+{
+	int fd_flags, fl_flags, sv[2];
+	struct cnk_sock *s;
+	struct ferry_msg m;
+	size_t got = 0;
+	uint64_t ino;
+	long ret;
+
+	fd_flags = (int)cnk_raw_syscall(SYS_fcntl, fd, F_GETFD, 0);
+	fl_flags = (int)cnk_raw_syscall(SYS_fcntl, fd, F_GETFL, 0);
+	if (fd_flags < 0 || fl_flags < 0)
+		return fd_flags < 0 ? fd_flags : fl_flags;
+	ret = cnk_sock_session();
+	if (ret == 0)
+		ret = cnk_sock_pump_start();
+	if (ret < 0)
+		return ret;
+	s = sock_new(domain, SOCK_DGRAM, protocol);
+	if (!s)
+		return -ENOMEM;
+	cnk_session_msg(&m, FERRY_OP_SOCK_BIND);
+	ferry_msg_add_arg(&m, domain);
+	ferry_msg_add_arg(&m, SOCK_DGRAM);
+	ferry_msg_add_arg(&m, protocol);
+	m.data = addr;
+	m.data_len = (uint32_t)addrlen;
+	ret = cnk_sock_call(&m, &s->local, sizeof(s->local), &got, CNK_CALL_DEFAULT);
+	if (ret < 0) {
+		cnk_sock_free(s);
+		return ret;
+	}
+	s->handle = ret;
+	s->local_len = (socklen_t)got;
+	ret = make_pair(SOCK_DGRAM, sv);
+	if (ret < 0) {
+		cnk_sock_remote_simple(FERRY_OP_CLOSE, s->handle, 0, 0);
+		cnk_sock_free(s);
+		return ret;
+	}
+	s->pump_fd = sv[1];
+	s->state = CNK_SOCK_DATAGRAM;
+	cnk_sock_carry_options(s->handle, carried_read(fd, SOCK_DGRAM));
+	ret = install_end(fd, sv[0], fd_flags, fl_flags);
+	ino = ret == 0 ? fd_ino(fd) : 0;
+	pthread_mutex_lock(&cnk_sock_lock);
+	s->ino = ino;
+	if (ret < 0)
+		s->dead = true; /* the sender closes the handle */
+	cnk_sock_insert(s);
+	cnk_sock_pump_adopt_pending(s);
+	pthread_mutex_unlock(&cnk_sock_lock);
+	cnk_sock_pump_wake();
+	if (ret < 0)
+		return ret;
+	fd_mark(fd);
+	cnk_sock_pump_kick(s->handle);
+	FLOG_DEBUG(cnk_session_id(), cnk_session_job(),
+		   "fd %d: unconnected UDP through the I/O node, handle %lld", fd,
+		   (long long)s->handle);
+	return 0;
+}
+
+/* One datagram to dest through the I/O node: the bytes sent or -errno. */
+static long datagram_send(int64_t handle, int flags, const void *dest, socklen_t destlen,
+			  const struct iovec *iov, size_t iovcnt)
+{
+	size_t total = 0, off, cap, map_len = 0;
+	uint8_t small[2048], *buf = small;
+	struct ferry_msg m;
+	long ret;
+
+	if (destlen > FERRY_SOCKADDR_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	cap = cnk_session_inline_max();
+	if (total > 65507 || destlen + total > cap)
+		return -EMSGSIZE;
+	if (destlen + total > sizeof(small)) {
+		long map;
+
+		map_len = destlen + total;
+		map = cnk_raw_syscall6(SYS_mmap, 0, (long)map_len, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (map < 0 && map > -4096)
+			return map;
+		buf = (uint8_t *)map;
+	}
+	memcpy(buf, dest, destlen);
+	off = destlen;
+	for (size_t i = 0; i < iovcnt; i++) {
+		memcpy(buf + off, iov[i].iov_base, iov[i].iov_len);
+		off += iov[i].iov_len;
+	}
+	cnk_session_msg(&m, FERRY_OP_SOCK_SEND);
+	ferry_msg_add_arg(&m, handle);
+	ferry_msg_add_arg(&m, flags & ~(MSG_DONTWAIT | MSG_NOSIGNAL));
+	ferry_msg_add_arg(&m, destlen);
+	m.data = buf;
+	m.data_len = (uint32_t)off;
+	ret = cnk_sock_call(&m, NULL, 0, NULL, CNK_CALL_DEFAULT);
+	if (map_len)
+		cnk_raw_syscall(SYS_munmap, (long)buf, (long)map_len, 0);
+	return ret;
+}
+
 /* ---- bind, listen, accept ---- */
 
 /* The port of a bind's address; 65536 (the I/O node judges) when too short. */
@@ -869,7 +994,8 @@ long cnk_fwd_sock_bind(long nr, const long *a)
 
 	if (sockopt_int(fd, SOL_SOCKET, SO_DOMAIN, &domain) != 0 ||
 	    sockopt_int(fd, SOL_SOCKET, SO_TYPE, &type) != 0 ||
-	    sockopt_int(fd, SOL_SOCKET, SO_PROTOCOL, &protocol) != 0 || type != SOCK_STREAM ||
+	    sockopt_int(fd, SOL_SOCKET, SO_PROTOCOL, &protocol) != 0 ||
+	    (type != SOCK_STREAM && type != SOCK_DGRAM) ||
 	    (domain != AF_INET && domain != AF_INET6) ||
 	    ((const struct sockaddr *)addr)->sa_family != domain)
 		return cnk_native(nr, a);
@@ -885,6 +1011,21 @@ long cnk_fwd_sock_bind(long nr, const long *a)
 			   "bind(%d): port %u is not the job's at the I/O node: this node only", fd,
 			   port);
 		return cnk_native(nr, a);
+	}
+	if (type == SOCK_DGRAM) {
+		/* A UDP port of the job's: its datagrams come through the I/O
+		 * node, with their sources, and replies name them. */
+		ret = datagram_open(fd, domain, protocol, addr, addrlen);
+		if ((ret == -EACCES || ret == -EADDRINUSE) && !sock_bind_forward) {
+			FLOG_INFO(cnk_session_id(), cnk_session_job(),
+				  "bind(%d): the I/O node refuses UDP port %u (%s): this node only",
+				  fd, port, strerror((int)-ret));
+			return cnk_native(nr, a);
+		}
+		if (ret == 0)
+			FLOG_INFO(cnk_session_id(), cnk_session_job(),
+				  "bind(%d): UDP port %u forwarded to the I/O node", fd, port);
+		return ret;
 	}
 	s = sock_new(domain, type, protocol);
 	if (!s)
@@ -1053,7 +1194,8 @@ long cnk_fwd_sock_name(long nr, const long *a)
 		return cnk_native(nr, a);
 	}
 	if (nr == SYS_getpeername) {
-		if (s->state == CNK_SOCK_CONNECTING || s->state == CNK_SOCK_FAILED)
+		if (s->state == CNK_SOCK_CONNECTING || s->state == CNK_SOCK_FAILED ||
+		    s->state == CNK_SOCK_DATAGRAM)
 			ret = -ENOTCONN;
 		name = s->peer;
 		len = s->peer_len;
@@ -1198,8 +1340,37 @@ long cnk_fwd_sock_setsockopt(long nr, const long *a)
 
 /* ---- datagram addresses ---- */
 
-/* recvfrom/recvmsg, natively; a forwarded socket's source is its peer (a
- * connected UDP socket only hears its peer), a stream's is empty (TCP). */
+/* The source of the datagram a receive just got (len bytes, starting with
+ * head[0..head_len)) from an unconnected socket's record (under the lock):
+ * the first entry that matches; older ones were read without their source
+ * (read, recv).  peek leaves the entry.  false when none matches. */
+static bool datagram_source(struct cnk_sock *s, size_t len, const uint8_t *head, size_t head_len,
+			    bool peek, struct sockaddr_storage *addr, socklen_t *addr_len)
+{
+	struct cnk_sock_froms *f = s->froms;
+
+	if (head_len > CNK_SOCK_FROM_HEAD)
+		head_len = CNK_SOCK_FROM_HEAD;
+	for (unsigned i = 0; f && i < f->count; i++) {
+		const struct cnk_sock_from *e = &f->e[(f->first + i) % CNK_SOCK_FROM_MAX];
+		size_t cmp = head_len < e->len ? head_len : e->len;
+
+		if (len > e->len || memcmp(e->head, head, cmp))
+			continue;
+		*addr = e->addr;
+		*addr_len = e->addr_len;
+		if (!peek) {
+			f->first = (f->first + i + 1) % CNK_SOCK_FROM_MAX;
+			f->count -= i + 1;
+		}
+		return e->addr_len > 0;
+	}
+	return false;
+}
+
+/* recvfrom/recvmsg, natively; a connected forwarded socket's source is its
+ * peer (a connected UDP socket only hears its peer), a stream's is empty
+ * (TCP), an unconnected UDP socket's the one its datagram came with. */
 long cnk_sock_recv(long nr, const long *a)
 {
 	struct msghdr *msg = nr == SYS_recvmsg ? (struct msghdr *)a[1] : NULL;
@@ -1207,7 +1378,10 @@ long cnk_sock_recv(long nr, const long *a)
 	socklen_t *namelen = msg ? &msg->msg_namelen : (socklen_t *)a[5];
 	/* The kernel overwrites the length with the AF_UNIX end's (0). */
 	socklen_t cap = name && namelen ? *namelen : 0;
+	int flags = (int)(msg ? a[2] : a[3]);
 	long ret = cnk_native(nr, a);
+	struct sockaddr_storage from;
+	socklen_t from_len = 0;
 	struct cnk_sock *s;
 	uint64_t saved;
 
@@ -1216,7 +1390,21 @@ long cnk_sock_recv(long nr, const long *a)
 	saved = signals_hold();
 	pthread_mutex_lock(&cnk_sock_lock);
 	s = lookup_fd((int)a[0]);
-	if (s && s->type == SOCK_DGRAM) {
+	if (s && s->state == CNK_SOCK_DATAGRAM) {
+		const uint8_t *head = msg ? (msg->msg_iovlen ? msg->msg_iov[0].iov_base : NULL)
+					  : (const uint8_t *)a[1];
+		size_t head_len = msg ? (msg->msg_iovlen ? msg->msg_iov[0].iov_len : 0)
+				      : (size_t)a[2];
+
+		if (head_len > (size_t)ret)
+			head_len = (size_t)ret;
+		*namelen = cap;
+		if (datagram_source(s, (size_t)ret, head, head ? head_len : 0,
+				    (flags & MSG_PEEK) != 0, &from, &from_len))
+			put_name(name, namelen, &from, from_len);
+		else
+			*namelen = 0;
+	} else if (s && s->type == SOCK_DGRAM) {
 		*namelen = cap;
 		put_name(name, namelen, &s->peer, s->peer_len);
 	} else if (s) {
@@ -1237,30 +1425,123 @@ static bool same_address(const void *a, socklen_t alen, const struct sockaddr_st
 	return fa && fa == fb && pa == pb && !memcmp(ia, ib, fa == AF_INET ? 4 : 16);
 }
 
-/* sendto/sendmsg with an address on a forwarded (connected) socket: TCP
- * ignores it; UDP may name its peer only (other destinations would need an
- * unconnected forwarded socket: EISCONN, as an AF_UNIX end answers). */
+/* Is fd an AF_INET/AF_INET6 UDP socket of this node's that is not bound
+ * nor connected (what a datagram to an outside host may turn into an
+ * unconnected forwarded one)?  Its domain and protocol in *domain, *proto. */
+static bool fresh_udp_socket(int fd, int *domain, int *protocol)
+{
+	struct sockaddr_storage name;
+	socklen_t len = sizeof(name);
+	uint8_t ip[16];
+	uint16_t port = 1;
+	int type;
+
+	if (sockopt_int(fd, SOL_SOCKET, SO_TYPE, &type) != 0 || type != SOCK_DGRAM ||
+	    sockopt_int(fd, SOL_SOCKET, SO_DOMAIN, domain) != 0 ||
+	    (*domain != AF_INET && *domain != AF_INET6) ||
+	    sockopt_int(fd, SOL_SOCKET, SO_PROTOCOL, protocol) != 0)
+		return false;
+	if (cnk_raw_syscall(SYS_getsockname, fd, &name, &len) != 0 ||
+	    !sockaddr_ip(&name, len, ip, &port) || port != 0)
+		return false;
+	len = sizeof(name);
+	return cnk_raw_syscall(SYS_getpeername, fd, &name, &len) == -ENOTCONN;
+}
+
+struct datagram_call {
+	int fd;
+	int64_t handle; /* -1: make the socket forwarded first */
+	int domain, protocol, flags;
+	const void *dest;
+	socklen_t destlen;
+	const struct iovec *iov;
+	size_t iovcnt;
+};
+
+static long datagram_call_run(void *arg)
+{
+	struct datagram_call *dc = arg;
+
+	if (dc->handle < 0) {
+		struct sockaddr_storage any;
+		socklen_t any_len;
+		long ret;
+
+		loopback_of(dc->domain, &any, &any_len, 0);
+		memset(dc->domain == AF_INET6 ? (void *)&((struct sockaddr_in6 *)&any)->sin6_addr
+					      : (void *)&((struct sockaddr_in *)&any)->sin_addr,
+		       0, dc->domain == AF_INET6 ? 16 : 4);
+		ret = datagram_open(dc->fd, dc->domain, dc->protocol, &any, any_len);
+		if (ret < 0)
+			return ret;
+		pthread_mutex_lock(&cnk_sock_lock);
+		{
+			struct cnk_sock *s = lookup_fd(dc->fd);
+
+			dc->handle = s ? s->handle : -1;
+		}
+		pthread_mutex_unlock(&cnk_sock_lock);
+		if (dc->handle < 0)
+			return -EBADF;
+	}
+	return datagram_send(dc->handle, dc->flags, dc->dest, dc->destlen, dc->iov, dc->iovcnt);
+}
+
+/* A datagram through the I/O node, from the program's context: signals
+ * held and the runtime's stack, as a forwarded call. */
+static long datagram_call(struct datagram_call *dc)
+{
+	uint64_t saved = signals_hold();
+	int saved_errno = errno;
+	long ret = cnk_fwd_stack_call(datagram_call_run, dc);
+
+	signals_restore(saved);
+	errno = saved_errno;
+	return ret;
+}
+
+/* sendto/sendmsg with an address.  On a connected forwarded socket TCP
+ * ignores it and UDP may name its peer only (EISCONN otherwise, as an
+ * AF_UNIX end answers); on an unconnected forwarded UDP socket it is the
+ * datagram's destination at the I/O node; a fresh UDP socket of this node's
+ * sending to an outside host becomes an unconnected forwarded one. */
 long cnk_sock_send(long nr, const long *a)
 {
 	const struct msghdr *msg = nr == SYS_sendmsg ? (const struct msghdr *)a[1] : NULL;
 	const void *dest = msg ? msg->msg_name : (const void *)a[4];
 	socklen_t destlen = msg ? msg->msg_namelen : (socklen_t)a[5];
+	struct datagram_call dc = { .fd = (int)a[0], .handle = -1, .dest = dest,
+				    .destlen = destlen };
+	struct iovec one = { .iov_base = (void *)a[1], .iov_len = (size_t)a[2] };
 	struct cnk_sock *s;
 	uint64_t saved;
 	long b[6];
-	bool forwarded = false, strip = false;
+	bool forwarded = false, strip = false, datagram = false;
 
 	if (!dest)
 		return cnk_native(nr, a);
 	saved = signals_hold();
 	pthread_mutex_lock(&cnk_sock_lock);
 	s = lookup_fd((int)a[0]);
-	if (s) {
+	if (s && s->state == CNK_SOCK_DATAGRAM && !s->inherited) {
+		datagram = true;
+		dc.handle = s->handle;
+	} else if (s) {
 		forwarded = true;
 		strip = s->type == SOCK_STREAM || same_address(dest, destlen, &s->peer, s->peer_len);
 	}
 	pthread_mutex_unlock(&cnk_sock_lock);
 	signals_restore(saved);
+	if (!s && nr == SYS_sendto && connect_forwarded(dest, destlen) &&
+	    fresh_udp_socket((int)a[0], &dc.domain, &dc.protocol) &&
+	    ((const struct sockaddr *)dest)->sa_family == dc.domain)
+		datagram = true;
+	if (datagram) {
+		dc.flags = (int)(msg ? a[2] : a[3]);
+		dc.iov = msg ? msg->msg_iov : &one;
+		dc.iovcnt = msg ? msg->msg_iovlen : 1;
+		return datagram_call(&dc);
+	}
 	if (!forwarded)
 		return cnk_native(nr, a);
 	if (!strip)

@@ -56,6 +56,28 @@ enum cnk_sock_state {
 	CNK_SOCK_LISTENING,  /* forwarded listener: connections are injected */
 	CNK_SOCK_INJECTING,  /* accepted on the I/O node, loopback connect in flight */
 	CNK_SOCK_CLOSED,     /* both directions done: names kept for the program */
+	CNK_SOCK_DATAGRAM,   /* unconnected UDP: each send names its destination */
+};
+
+/*
+ * The sources of the datagrams an unconnected UDP socket has in its end,
+ * oldest first: the pump notes one as it puts a datagram in, recvfrom and
+ * recvmsg take it out.  A datagram the program read without asking for its
+ * source (read, recv) leaves its entry behind, so a receive takes the first
+ * entry that matches what it got (length and first bytes), dropping the
+ * older ones.
+ */
+#define CNK_SOCK_FROM_MAX 256
+#define CNK_SOCK_FROM_HEAD 16
+struct cnk_sock_from {
+	uint32_t len;
+	uint8_t head[CNK_SOCK_FROM_HEAD];
+	socklen_t addr_len;
+	struct sockaddr_storage addr;
+};
+struct cnk_sock_froms {
+	unsigned first, count;
+	struct cnk_sock_from e[CNK_SOCK_FROM_MAX];
 };
 
 struct cnk_sock {
@@ -83,6 +105,7 @@ struct cnk_sock {
 	unsigned carry;       /* options set before a non-blocking connect */
 	uint8_t *rx;          /* received, not yet taken by the program */
 	size_t rx_len;
+	struct cnk_sock_froms *froms; /* CNK_SOCK_DATAGRAM: sources (malloc'd) */
 };
 
 /* The table's lock: never held across an rpc call. */

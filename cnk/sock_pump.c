@@ -198,9 +198,35 @@ static long raw_send(int fd, const void *buf, size_t len)
 
 /* ---- the receiver's events (under the lock) ---- */
 
-static void deliver(struct cnk_sock *s, const uint8_t *data, size_t len)
+/* Note the source of a datagram just put in an unconnected socket's end;
+ * the oldest goes when the record is full. */
+static void note_from(struct cnk_sock *s, const uint8_t *data, size_t len, const void *addr,
+		      uint16_t addr_len)
 {
-	size_t off = 0;
+	struct cnk_sock_froms *f = s->froms;
+	struct cnk_sock_from *e;
+
+	if (!f) {
+		f = s->froms = calloc(1, sizeof(*f));
+		if (!f)
+			return; /* the receive reports no source */
+	}
+	if (f->count == CNK_SOCK_FROM_MAX) {
+		f->first = (f->first + 1) % CNK_SOCK_FROM_MAX;
+		f->count--;
+	}
+	e = &f->e[(f->first + f->count++) % CNK_SOCK_FROM_MAX];
+	e->len = (uint32_t)len;
+	memcpy(e->head, data, len < CNK_SOCK_FROM_HEAD ? len : CNK_SOCK_FROM_HEAD);
+	e->addr_len = addr && addr_len <= sizeof(e->addr) ? addr_len : 0;
+	if (e->addr_len)
+		memcpy(&e->addr, addr, e->addr_len);
+}
+
+static void deliver(struct cnk_sock *s, const struct ferry_sockev *ev)
+{
+	const uint8_t *data = ev->data;
+	size_t off = 0, len = ev->data_len;
 	long n;
 
 	if (s->pump_fd < 0 || s->dead || s->state == CNK_SOCK_FAILED) {
@@ -210,8 +236,13 @@ static void deliver(struct cnk_sock *s, const uint8_t *data, size_t len)
 	if (s->type == SOCK_DGRAM) {
 		/* One datagram per record; one that does not fit is lost, as
 		 * a full UDP receive buffer would lose it. */
-		if (s->state == CNK_SOCK_CONNECTED && !s->filling)
+		if (s->state == CNK_SOCK_CONNECTED && !s->filling) {
 			raw_send(s->pump_fd, data, len);
+		} else if (s->state == CNK_SOCK_DATAGRAM) {
+			n = raw_send(s->pump_fd, data, len);
+			if (n >= 0)
+				note_from(s, data, len, ev->addr, ev->addr_len);
+		}
 		s->credit_due += len;
 		return;
 	}
@@ -388,7 +419,7 @@ static void handle_event(const struct ferry_sockev *ev)
 	}
 	switch (ev->kind) {
 	case FERRY_SOCKEV_DATA:
-		deliver(s, ev->data, ev->data_len);
+		deliver(s, ev);
 		break;
 	case FERRY_SOCKEV_EOF:
 		s->remote_eof = true;
@@ -713,6 +744,12 @@ static bool pump_out(struct cnk_sock *s, short revents, uint8_t *buf, size_t cap
 				FLOG_DEBUG(cnk_session_id(), cnk_session_job(),
 					   "socket handle %lld: send: %s", (long long)s->handle,
 					   strerror((int)-ret));
+				/* An unconnected socket's write without a
+				 * destination (EDESTADDRREQ) loses that
+				 * datagram only. */
+				if (s->state == CNK_SOCK_DATAGRAM && ret != -EIO &&
+				    ret != -ESHUTDOWN)
+					continue;
 				mark_dead(s, (int)-ret);
 				return any;
 			}
@@ -897,7 +934,7 @@ static void *pump_sender(void *arg)
 				continue;
 			if (s->state == CNK_SOCK_INJECTING)
 				events = POLLOUT;
-			else if (s->state == CNK_SOCK_CONNECTED)
+			else if (s->state == CNK_SOCK_CONNECTED || s->state == CNK_SOCK_DATAGRAM)
 				events = (short)((s->prog_eof ? 0 : POLLIN) | (s->rx_len ? POLLOUT : 0));
 			else
 				continue;

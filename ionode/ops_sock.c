@@ -227,7 +227,10 @@ long op_sock_bind(struct iond_call *c)
 
 	if (rc)
 		return rc;
-	if (!iond_sock_policy_port_allowed(iond_sockets_policy(), port_of(&r.sa)))
+	/* A UDP socket bound to port 0 only sends (and hears replies), as a
+	 * connected one does from its ephemeral port. */
+	if (!(r.type == SOCK_DGRAM && port_of(&r.sa) == 0) &&
+	    !iond_sock_policy_port_allowed(iond_sockets_policy(), port_of(&r.sa)))
 		return refuse(c, "bind to", &r.sa);
 	if (r.type == SOCK_STREAM)
 		rc = iond_cluster_bind(r.ss, r.protocol, (struct sockaddr *)&r.sa, r.sa_len,

@@ -545,6 +545,12 @@ static void cluster(const struct iond_daemon *d, unsigned short allowed, unsigne
 	CHECK_ERR(sk_open(&stranger.c, FERRY_OP_SOCK_BIND, SOCK_STREAM, &sa, rep), -EADDRINUSE);
 	sa.sin_port = htons(denied);
 	CHECK_ERR(sk_open(&a.c, FERRY_OP_SOCK_BIND, SOCK_STREAM, &sa, rep), -EACCES);
+	CHECK_ERR(sk_open(&a.c, FERRY_OP_SOCK_BIND, SOCK_DGRAM, &sa, rep), -EACCES);
+	/* Port 0 is an unconnected UDP client's (sendto only): always allowed;
+	 * a TCP listener's port 0 is not. */
+	sa.sin_port = 0;
+	CHECK_ERR(sk_open(&a.c, FERRY_OP_SOCK_BIND, SOCK_STREAM, &sa, rep), -EACCES);
+	CHECK(sk_open(&a.c, FERRY_OP_SOCK_BIND, SOCK_DGRAM, &sa, rep) >= 0, "UDP bind of port 0");
 	sa.sin_port = htons(allowed);
 
 	/* Four connections, one at a time, each once both members are past

@@ -94,6 +94,43 @@ check "connected UDP echo, datagram boundaries, recvfrom/recvmsg give the server
 check "the datagrams went through the I/O node" went_through SOCK_SEND "$s0"
 check "the UDP server got them" test "$(grep -c '^udp' "$T_DIR/echo.log")" -gt "$u0"
 
+# --- unconnected UDP: a client's sendto, a server on a port of the job's ---
+s0=$(ops SOCK_SEND); b0=$(ops SOCK_BIND); u0=$(grep -c '^udp' "$T_DIR/echo.log" || true)
+check "unconnected UDP: sendto/sendmsg name the server, recvfrom/recvmsg give its address" \
+  sc_ok "ok udp_unconnected" udp_unconnected $EPORT
+check "the socket was made at the I/O node" went_through SOCK_BIND "$b0"
+check "the I/O node sent the datagrams" test "$(ops SOCK_SEND)" -ge $((s0 + 3))
+check "the UDP server got them from one address" \
+  test "$(grep '^udp' "$T_DIR/echo.log" | tail -n +$((u0 + 1)) | sort -u | wc -l)" -eq 1
+sx "$SC" udp_server "$LISTEN_PORT" >"$T_DIR/udpsrv.out" 2>&1 &
+UDPSRV=$!
+for _ in $(seq 100); do grep -q bound "$T_DIR/udpsrv.out" && break; sleep 0.1; done
+udp_replies=$(python3 - "$LISTEN_PORT" <<'PY' 2>&1
+import socket, sys
+port = int(sys.argv[1])
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+c.settimeout(10)
+for m in (b"a", b"bb", b"c" * 1200):
+    c.sendto(m, ("127.0.0.1", port))
+    d, peer = c.recvfrom(4096)
+    print(d == b"echo:" + m, peer[1] == port)
+PY
+)
+wait "$UDPSRV" || true
+check "a UDP server on a port of the job's answers 3 datagrams from the I/O node's port" \
+  test "$udp_replies" == "$(printf 'True True\nTrue True\nTrue True')"
+check "the UDP server program saw them" grep -qx "ok udp_server" "$T_DIR/udpsrv.out"
+if [ "$TOOLS" = yes ]; then
+  check "a UDP bind of a port the job may not use: EACCES" \
+    sx python3 -c 'import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+try:
+    s.bind(("0.0.0.0", int(sys.argv[1])))
+except PermissionError:
+    sys.exit(0)
+sys.exit(1)' "$DENIED_PORT"
+fi
+
 # --- who owns the connection: the daemon, never the program ---
 coproc HOLD { sx "$SC" hold "$EPORT" 2>&1; }
 read -r -t 30 line <&"${HOLD[0]}" || line=

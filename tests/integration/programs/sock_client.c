@@ -13,6 +13,13 @@
  *   sock_client mixpoll PORT         poll, epoll and select over a forwarded
  *                                    socket, a pipe and a local socketpair
  *   sock_client udp PORT             connected UDP echo; recvfrom's source
+ *   sock_client udp_unconnected PORT an unconnected UDP socket: sendto and
+ *                                    sendmsg name the server, recvfrom/recvmsg
+ *                                    give its address, recv and poll work,
+ *                                    getpeername fails with ENOTCONN
+ *   sock_client udp_server PORT      bind(INADDR_ANY:PORT) a UDP socket, say
+ *                                    "bound", answer 3 datagrams to their
+ *                                    sources with "echo:" + the datagram
  *   sock_client hold PORT            connect, say "connected", wait for a line
  *                                    on stdin (the test looks at ss meanwhile)
  *   sock_client listen PORT          forwarded listener: prints "listening",
@@ -423,6 +430,109 @@ static int cmd_udp(int port)
 	return 0;
 }
 
+static void expect_source(const struct sockaddr_storage *from, socklen_t len, int port,
+			  const char *what)
+{
+	const struct sockaddr_in *in = (const struct sockaddr_in *)from;
+
+	if (from->ss_family != AF_INET || len != sizeof(*in) || ntohs(in->sin_port) != port ||
+	    in->sin_addr.s_addr != htonl(INADDR_LOOPBACK))
+		FAIL("%s: source family %d len %u port %d", what, from->ss_family, len,
+		     ntohs(in->sin_port));
+}
+
+static int cmd_udp_unconnected(int port)
+{
+	struct sockaddr_in sa = server(port);
+	struct sockaddr_storage from;
+	struct sockaddr_in *in = (struct sockaddr_in *)&from;
+	socklen_t len = sizeof(from);
+	char buf[2048], msg[1500];
+	struct pollfd pfd;
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), type = 0;
+	ssize_t n;
+
+	if (fd < 0)
+		FAIL("socket");
+	memset(msg, 'v', sizeof(msg));
+	if (sendto(fd, "one", 3, 0, (struct sockaddr *)&sa, sizeof(sa)) != 3)
+		FAIL("sendto");
+	if (sendto(fd, msg, sizeof(msg), 0, (struct sockaddr *)&sa, sizeof(sa)) !=
+	    (ssize_t)sizeof(msg))
+		FAIL("sendto 1500 bytes");
+	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+	if (poll(&pfd, 1, 10000) != 1 || !(pfd.revents & POLLIN))
+		FAIL("poll for the echo");
+	memset(&from, 0, sizeof(from));
+	n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &len);
+	if (n != 3 || memcmp(buf, "one", 3))
+		FAIL("first echo: %zd", n);
+	expect_source(&from, len, port, "recvfrom");
+	n = recv(fd, buf, sizeof(buf), 0);
+	if (n != (ssize_t)sizeof(msg) || memcmp(buf, msg, sizeof(msg)))
+		FAIL("second echo: %zd", n);
+	{
+		struct iovec iov[2] = { { .iov_base = "thr", .iov_len = 3 },
+					{ .iov_base = "ee", .iov_len = 2 } };
+		struct iovec riov = { .iov_base = buf, .iov_len = sizeof(buf) };
+		struct msghdr mh = { .msg_name = &sa, .msg_namelen = sizeof(sa),
+				     .msg_iov = iov, .msg_iovlen = 2 };
+
+		if (sendmsg(fd, &mh, 0) != 5)
+			FAIL("sendmsg");
+		memset(&from, 0, sizeof(from));
+		mh = (struct msghdr){ .msg_name = &from, .msg_namelen = sizeof(from),
+				      .msg_iov = &riov, .msg_iovlen = 1 };
+		n = recvmsg(fd, &mh, 0);
+		if (n != 5 || memcmp(buf, "three", 5))
+			FAIL("recvmsg: %zd", n);
+		expect_source(&from, mh.msg_namelen, port, "recvmsg");
+	}
+	len = sizeof(from);
+	if (getsockname(fd, (struct sockaddr *)&from, &len) != 0 || from.ss_family != AF_INET ||
+	    in->sin_port == 0)
+		FAIL("getsockname");
+	len = sizeof(from);
+	errno = 0;
+	if (getpeername(fd, (struct sockaddr *)&from, &len) == 0 || errno != ENOTCONN)
+		FAIL("getpeername of an unconnected socket");
+	len = sizeof(type);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_DGRAM)
+		FAIL("SO_TYPE %d", type);
+	close(fd);
+	printf("ok udp_unconnected\n");
+	return 0;
+}
+
+static int cmd_udp_server(int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	if (fd < 0)
+		FAIL("socket");
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		FAIL("bind UDP port %d", port);
+	printf("bound\n");
+	fflush(stdout);
+	for (int i = 0; i < 3; i++) {
+		struct sockaddr_storage from;
+		socklen_t len = sizeof(from);
+		char buf[2048], out[2100];
+		ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &len);
+		int olen;
+
+		if (n < 0)
+			FAIL("recvfrom");
+		olen = snprintf(out, sizeof(out), "echo:%.*s", (int)n, buf);
+		if (sendto(fd, out, (size_t)olen, 0, (struct sockaddr *)&from, len) != olen)
+			FAIL("sendto the source");
+	}
+	close(fd);
+	printf("ok udp_server\n");
+	return 0;
+}
+
 static int cmd_hold(int port)
 {
 	int fd = connect_to(port, SOCK_STREAM);
@@ -695,6 +805,10 @@ int main(int argc, char **argv)
 		return cmd_mixpoll(port);
 	if (!strcmp(argv[1], "udp"))
 		return cmd_udp(port);
+	if (!strcmp(argv[1], "udp_unconnected"))
+		return cmd_udp_unconnected(port);
+	if (!strcmp(argv[1], "udp_server"))
+		return cmd_udp_server(port);
 	if (!strcmp(argv[1], "hold"))
 		return cmd_hold(port);
 	if (!strcmp(argv[1], "listen"))
