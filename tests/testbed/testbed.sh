@@ -12,7 +12,7 @@ ROOT=${FERRY_TESTBED_DIR:-/run/ferry-testbed}
 usage() {
   cat <<'USAGE'
 usage: testbed.sh up [--compute N] [--ionodes M] [--name NAME] [--subnet A.B.C] [--slots S] [--pfs DIR]
-                     [--outside [--outside-subnet A.B.C]]
+                     [--outside [--outside-subnet A.B.C] [--shared-address A.B.C.D]]
        testbed.sh down [--name NAME]
        testbed.sh exec [--name NAME] NODE CMD [ARGS...]
        testbed.sh status [--name NAME]
@@ -25,7 +25,11 @@ own hostname and /etc/hosts, on a bridge in the namespace "ferry-NAME-sw".
            export, default STATE/pfs); fails if NAME exists.  --outside: also
            a host out1 (A.B.C.1 of --outside-subnet, default 10.19.0) on a
            second bridge that only the I/O nodes reach (their eth1, A.B.C.11..);
-           compute nodes have no route to it
+           compute nodes have no route to it.  --shared-address: every
+           I/O node also answers to A.B.C.D (on its loopback), which out1
+           reaches through all of them at once (an equal-cost multipath
+           route hashed on ports: each connection goes to one I/O node), as
+           I/O nodes behind one network identity
   down     remove everything of NAME: processes still in its nodes, namespaces,
            veths, bridge, state (idempotent)
   exec     run CMD on NODE (its network, hostname and /etc/hosts), with the
@@ -66,7 +70,7 @@ need_root() { [ "$(id -u)" -eq 0 ] || die "needs root (namespaces, veths, a brid
 node_line() { awk -v n="$1" '$1 == n' "$STATE/nodes" 2>/dev/null; }
 
 cmd_up() {
-  local ncompute=4 nion=2 subnet=10.9.0 slots=2 pfs= outside=0 osubnet=10.19.0
+  local ncompute=4 nion=2 subnet=10.9.0 slots=2 pfs= outside=0 osubnet=10.19.0 shared=
   while [ $# -gt 0 ]; do
     case $1 in
       --compute) ncompute=$2; shift 2 ;;
@@ -76,6 +80,7 @@ cmd_up() {
       --pfs) pfs=$2; shift 2 ;;
       --outside) outside=1; shift ;;
       --outside-subnet) osubnet=$2; shift 2 ;;
+      --shared-address) shared=$2; shift 2 ;;
       --help|-h) usage; exit 0 ;;
       *) die "up: unknown option $1" ;;
     esac
@@ -87,6 +92,9 @@ cmd_up() {
   [[ $osubnet =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "--outside-subnet: three octets, e.g. 10.19.0"
   [ "$outside" = 0 ] || [ "$osubnet" != "$subnet" ] || die "--outside-subnet must differ from --subnet"
   [ "$outside" = 0 ] || [ "$nion" -ge 1 ] || die "--outside needs an I/O node to reach it"
+  [ -z "$shared" ] || [ "$outside" = 1 ] || die "--shared-address needs --outside"
+  [ -z "$shared" ] || [[ $shared =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]] ||
+    die "--shared-address: an IPv4 address, e.g. 10.19.1.1"
   need_root
   [ -e "$STATE" ] && die "test bed $NAME exists ($STATE); 'testbed.sh down --name $NAME' first"
   command -v nsenter >/dev/null && command -v unshare >/dev/null || die "needs nsenter and unshare (util-linux)"
@@ -144,6 +152,7 @@ cmd_up() {
       ip -n "$SW" link set "o-$n" master br1 up
       ip -n "$ns" addr add "$oip/24" dev eth1
       ip -n "$ns" link set eth1 up
+      [ -z "$shared" ] || ip -n "$ns" addr add "$shared/32" dev lo
     fi
     echo "$n ${ips[$i]} ${roles[$i]}${oip:+ $oip}" >>"$STATE/nodes"
     if [ "${roles[$i]}" = ionode ]; then
@@ -172,10 +181,18 @@ cmd_up() {
     # /etc/resolv.conf like hosts); nothing answers unless a test starts a
     # DNS server there.  /etc/hosts still names the nodes first.
     printf 'nameserver %s\noptions timeout:2 attempts:2\n' "$osubnet.1" >"$STATE/resolv.conf"
+    if [ -n "$shared" ]; then
+      local hops=()
+      for ((i = 1; i <= nion; i++)); do hops+=(nexthop via "$osubnet.$((10 + i))"); done
+      ip netns exec "$ons" sysctl -qw net.ipv4.fib_multipath_hash_policy=1 >/dev/null
+      ip -n "$ons" route add "$shared/32" "${hops[@]}"
+      echo "$shared" >"$STATE/shared-address"
+    fi
   fi
   trap - ERR
   echo "test bed $NAME up: $ncompute compute nodes, $nion I/O nodes on $subnet.0/24; PFS $pfs"
   [ "$outside" = 0 ] || echo "  outside host out1 at $osubnet.1, reached by the I/O nodes' eth1 ($osubnet.11..)"
+  [ -z "$shared" ] || echo "  the I/O nodes share $shared: out1 reaches it through each of them"
   echo "  run on a node:  $0 exec --name $NAME c1 CMD...   (hostfile: $STATE/hostfile)"
 }
 
@@ -190,6 +207,7 @@ node_env() {
   echo "FERRY_TESTBED_PFS=$(cat "$STATE/pfs-dir")"
   # with --outside: out1's address (the I/O nodes' are the 4th column of nodes)
   [ ! -f "$STATE/outside-subnet" ] || echo "FERRY_TESTBED_OUTSIDE=$(awk '$1 == "out1" {print $2}' "$STATE/nodes")"
+  [ ! -f "$STATE/shared-address" ] || echo "FERRY_TESTBED_SHARED=$(cat "$STATE/shared-address")"
   echo "OMPI_MCA_plm_rsh_agent=$HERE/agent.sh"
   echo "OMPI_MCA_btl_tcp_if_include=$subnet"
   echo "OMPI_MCA_oob_tcp_if_include=$subnet"
