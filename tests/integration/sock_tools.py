@@ -11,6 +11,9 @@
   sock_tools.py fetch URL
       GET URL with http.client (a new connection), print status and body;
       exit 1 unless the status is 200.
+  sock_tools.py udpq SERVER PORT NAME
+      An A query for NAME from an unconnected UDP socket (sendto, recvfrom):
+      prints "udpq NAME is IPV4 from ADDR:PORT" (the reply's source).
   sock_tools.py load HOST PORT [--count N] [--concurrency C]
                      [--kill-pid PID --kill-at K] [--timeout S]
       N GET requests, C at a time, each on a new connection (timeout S
@@ -125,6 +128,25 @@ def cmd_fetch(a):
     return 0 if resp.status == 200 else 1
 
 
+def cmd_udpq(a):
+    """One A query for NAME over an unconnected UDP socket (sendto,
+    recvfrom): prints the answer and the reply's source."""
+    qid = os.getpid() & 0xFFFF
+    q = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+    q += b"".join(bytes([len(p)]) + p.encode() for p in a.name.split(".")) + b"\0"
+    q += struct.pack("!HH", 1, 1)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(10)
+    sock.sendto(q, (a.server, a.port))
+    msg, peer = sock.recvfrom(512)
+    rid, _, _, nan = struct.unpack("!HHHH", msg[:8])
+    if rid != qid or nan != 1:
+        print("udpq: bad reply id %d answers %d" % (rid, nan))
+        return 1
+    print("udpq %s is %s from %s:%d" % (a.name, socket.inet_ntoa(msg[-4:]), peer[0], peer[1]))
+    return 0
+
+
 def cmd_load(a):
     lock = threading.Lock()
     served = collections.Counter()
@@ -201,6 +223,10 @@ def main():
     d.add_argument("records", nargs="+", metavar="NAME=IPV4")
     f = sub.add_parser("fetch")
     f.add_argument("url")
+    u = sub.add_parser("udpq")
+    u.add_argument("server")
+    u.add_argument("port", type=int)
+    u.add_argument("name")
     lo = sub.add_parser("load")
     lo.add_argument("host")
     lo.add_argument("port", type=int)
@@ -210,7 +236,8 @@ def main():
     lo.add_argument("--kill-at", type=int, default=0)
     lo.add_argument("--timeout", type=float, default=5)
     a = p.parse_args()
-    return {"http": cmd_http, "dns": cmd_dns, "fetch": cmd_fetch, "load": cmd_load}[a.cmd](a) or 0
+    return {"http": cmd_http, "dns": cmd_dns, "fetch": cmd_fetch, "udpq": cmd_udpq,
+            "load": cmd_load}[a.cmd](a) or 0
 
 
 if __name__ == "__main__":

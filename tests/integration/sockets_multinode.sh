@@ -9,7 +9,8 @@
 #      page from an HTTP server on out1, and curl once more by name: a DNS
 #      server on out1 (the nodes' resolv.conf names it) answers for
 #      www.outside.test through io1; the HTTP server saw io1's outside address
-#      as the peer of every request;
+#      as the peer of every request; a DNS query from an unconnected UDP
+#      socket (sendto, recvfrom) is answered by out1, which saw io1 ask;
 #   2. four ranks, one per compute node, each first try to bind port 8081,
 #      which the daemon does not allow (EACCES), then run http_hello on port
 #      8080; out1 sends 1,000 requests to io1's outside address, 8 at a time:
@@ -98,10 +99,11 @@ check "io1 reaches out1" test "$(on io1 "$PY" -c "$CONNECT_PY" "$OUT1" 8000)" = 
 check "the DNS server on out1 is up" wait_for "$T_DIR/dns.out" "listening" 1
 FETCH='r=$OMPI_COMM_WORLD_RANK h=$(hostname)
 curl -sS -m 20 "http://'$OUT1':8000/curl/$h/$r" && '$PY' '$TOOLS' fetch "http://'$OUT1':8000/py/$h/$r" &&
-curl -sS -m 20 "http://www.outside.test:8000/name/$h/$r"'
+curl -sS -m 20 "http://www.outside.test:8000/name/$h/$r" &&
+'$PY' '$TOOLS' udpq '$OUT1' 53 www.outside.test'
 out=$(on c1 "$FRUN" "${FRUN_ARGS[@]}" --log-dir "$T_DIR/logs-fetch" -- \
         mpirun --allow-run-as-root -np 4 --map-by node sh -c "$FETCH" 2>&1) && rc=0 || rc=$?
-grep -E '^(out1 path|status|curl)' <<<"$out" || true
+grep -E '^(out1 path|status|curl|udpq)' <<<"$out" || true
 [ "$rc" -eq 0 ] || grep -v "^------" <<<"$out" | tail -n 30
 check "the fetch job exits 0 ($rc)" test "$rc" -eq 0
 echo "out1's log:"; sed 's/^/  /' "$T_DIR/http.log"
@@ -116,7 +118,9 @@ check "out1 saw io1's outside address ($IO1_OUT) as the peer of every one" \
   test "$(grep -c "^peer $IO1_OUT path /" "$T_DIR/http.log")" -eq 12
 sed 's/^/  /' "$T_DIR/dns.out"
 check "the name queries reached out1's DNS server from io1" \
-  test "$(grep -c "query www.outside.test type 1 from $IO1_OUT: answered" "$T_DIR/dns.out")" -ge 4
+  test "$(grep -c "query www.outside.test type 1 from $IO1_OUT: answered" "$T_DIR/dns.out")" -ge 8
+check "4 queries from unconnected UDP sockets (sendto, recvfrom) were answered by out1:53" \
+  test "$(grep -c "^udpq www.outside.test is $OUT1 from $OUT1:53\$" <<<"$out")" -eq 4
 
 # ---- 2. four ranks serve port 8080 behind io1 ----------------------------------
 # Each rank first binds 8081 (not allowed: EACCES) and 8080 (allowed), with
