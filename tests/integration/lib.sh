@@ -7,6 +7,15 @@ set -euo pipefail
 : "${FERRY_BUILD:?set FERRY_BUILD to the build tree}"
 IOND=$FERRY_BUILD/bin/ferry-iond
 FEXEC=$FERRY_BUILD/bin/ferry-exec
+
+# python3 is the interpreter itself, not a version manager's shim: a shim is
+# a chain of a dozen shell processes, and under the runtime in a forwarded
+# directory each of them opens its own session with the I/O node (about
+# 0.5 s apiece), which would make every python check cost seconds.
+if _py=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) && [ -x "$_py" ]; then
+  PATH=$(dirname "$_py"):$PATH
+fi
+unset _py
 T_PASS=0
 T_FAIL=0
 
