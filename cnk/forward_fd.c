@@ -71,6 +71,15 @@ static long open_args_get(long nr, const long *a, struct open_args *o)
 	return 0;
 }
 
+/* An open's arguments, and where its path leads: 1 forwarded (release t
+ * afterwards), 0 local, or -errno. */
+static long open_resolve(long nr, const long *a, struct open_args *o, struct cnk_target *t)
+{
+	long ret = open_args_get(nr, a, o);
+
+	return ret < 0 ? ret : cnk_policy_resolve(o->dirfd, o->path, t);
+}
+
 /* OPENAT at the I/O node: the remote handle, or -errno. */
 static long open_remote(const struct cnk_target *t, const struct open_args *o)
 {
@@ -96,10 +105,7 @@ long cnk_fwd_open(long nr, const long *a)
 	struct open_args o;
 	long ret, handle;
 
-	ret = open_args_get(nr, a, &o);
-	if (ret < 0)
-		return ret;
-	ret = cnk_policy_resolve(o.dirfd, o.path, t);
+	ret = open_resolve(nr, a, &o, t);
 	if (ret <= 0)
 		return ret == 0 ? cnk_native(nr, a) : ret;
 	handle = open_remote(t, &o);
@@ -141,10 +147,7 @@ long cnk_fwd_open_vfork_child(long nr, const long *a)
 	struct open_args o;
 	long ret, handle, fd;
 
-	ret = open_args_get(nr, a, &o);
-	if (ret < 0)
-		return ret;
-	ret = cnk_policy_resolve(o.dirfd, o.path, t);
+	ret = open_resolve(nr, a, &o, t);
 	if (ret <= 0)
 		return ret == 0 ? cnk_native(nr, a) : ret;
 	/* A file without a name cannot be reopened by the new program. */

@@ -707,6 +707,45 @@ void cnk_sock_carry_options(int64_t handle, unsigned carry)
 	}
 }
 
+/*
+ * s has its handle at the I/O node: give it a pump end, put the program's
+ * end at fd (its flags kept) and enter s in the table in state, the pump
+ * watching it.  0, or -errno: s is then freed (and its handle closed), or
+ * in the table marked dead for the sender to close.
+ */
+static long attach_end(struct cnk_sock *s, int fd, int fd_flags, int fl_flags,
+		       enum cnk_sock_state state)
+{
+	int64_t handle = s->handle;
+	uint64_t ino;
+	int sv[2];
+	long ret = make_pair(s->type, sv);
+
+	if (ret < 0) {
+		cnk_sock_remote_simple(FERRY_OP_CLOSE, handle, 0, 0);
+		cnk_sock_free(s);
+		return ret;
+	}
+	s->pump_fd = sv[1];
+	s->state = state;
+	cnk_sock_carry_options(handle, carried_read(fd, s->type));
+	ret = install_end(fd, sv[0], fd_flags, fl_flags);
+	ino = ret == 0 ? fd_ino(fd) : 0;
+	pthread_mutex_lock(&cnk_sock_lock);
+	s->ino = ino;
+	if (ret < 0)
+		s->dead = true; /* the sender closes the handle */
+	cnk_sock_insert(s);
+	cnk_sock_pump_adopt_pending(s);
+	pthread_mutex_unlock(&cnk_sock_lock);
+	cnk_sock_pump_wake();
+	if (ret < 0)
+		return ret;
+	fd_mark(fd);
+	cnk_sock_pump_kick(handle);
+	return 0;
+}
+
 static long connect_existing(struct cnk_sock *s)
 {
 	long ret;
@@ -819,28 +858,9 @@ long cnk_fwd_sock_connect(long nr, const long *a)
 		goto fail;
 	}
 	s->handle = handle = ret;
-	ret = make_pair(type, sv);
-	if (ret < 0) {
-		cnk_sock_remote_simple(FERRY_OP_CLOSE, s->handle, 0, 0);
-		goto fail;
-	}
-	s->pump_fd = sv[1];
-	s->state = CNK_SOCK_CONNECTED;
-	cnk_sock_carry_options(s->handle, carried_read(fd, type));
-	ret = install_end(fd, sv[0], fd_flags, fl_flags);
-	ino = ret == 0 ? fd_ino(fd) : 0;
-	pthread_mutex_lock(&cnk_sock_lock);
-	s->ino = ino;
-	if (ret < 0)
-		s->dead = true; /* the sender closes the handle */
-	cnk_sock_insert(s);
-	cnk_sock_pump_adopt_pending(s);
-	pthread_mutex_unlock(&cnk_sock_lock);
-	cnk_sock_pump_wake();
+	ret = attach_end(s, fd, fd_flags, fl_flags, CNK_SOCK_CONNECTED);
 	if (ret < 0)
 		return ret;
-	fd_mark(fd);
-	cnk_sock_pump_kick(handle);
 	FLOG_DEBUG(cnk_session_id(), cnk_session_job(), "connect(%d): forwarded, handle %lld", fd,
 		   (long long)handle);
 	return 0;
@@ -861,11 +881,11 @@ fail:
  */
 static long datagram_open(int fd, int domain, int protocol, const void *addr, socklen_t addrlen)
 {
-	int fd_flags, fl_flags, sv[2];
+	int fd_flags, fl_flags;
 	struct cnk_sock *s;
 	struct ferry_msg m;
+	int64_t handle;
 	size_t got = 0;
-	uint64_t ino;
 	long ret;
 
 	fd_flags = (int)cnk_raw_syscall(SYS_fcntl, fd, F_GETFD, 0);
@@ -891,34 +911,14 @@ static long datagram_open(int fd, int domain, int protocol, const void *addr, so
 		cnk_sock_free(s);
 		return ret;
 	}
-	s->handle = ret;
+	s->handle = handle = ret;
 	s->local_len = (socklen_t)got;
-	ret = make_pair(SOCK_DGRAM, sv);
-	if (ret < 0) {
-		cnk_sock_remote_simple(FERRY_OP_CLOSE, s->handle, 0, 0);
-		cnk_sock_free(s);
-		return ret;
-	}
-	s->pump_fd = sv[1];
-	s->state = CNK_SOCK_DATAGRAM;
-	cnk_sock_carry_options(s->handle, carried_read(fd, SOCK_DGRAM));
-	ret = install_end(fd, sv[0], fd_flags, fl_flags);
-	ino = ret == 0 ? fd_ino(fd) : 0;
-	pthread_mutex_lock(&cnk_sock_lock);
-	s->ino = ino;
-	if (ret < 0)
-		s->dead = true; /* the sender closes the handle */
-	cnk_sock_insert(s);
-	cnk_sock_pump_adopt_pending(s);
-	pthread_mutex_unlock(&cnk_sock_lock);
-	cnk_sock_pump_wake();
+	ret = attach_end(s, fd, fd_flags, fl_flags, CNK_SOCK_DATAGRAM);
 	if (ret < 0)
 		return ret;
-	fd_mark(fd);
-	cnk_sock_pump_kick(s->handle);
 	FLOG_DEBUG(cnk_session_id(), cnk_session_job(),
 		   "fd %d: unconnected UDP through the I/O node, handle %lld", fd,
-		   (long long)s->handle);
+		   (long long)handle);
 	return 0;
 }
 
