@@ -117,6 +117,16 @@ finish() {
   [ "$T_FAIL" -eq 0 ]
 }
 
+# pid_on NODE COMM: the pid of a process named COMM in the network namespace
+# of test bed $TB_NAME's NODE.
+pid_on() {
+  local p
+  for p in $(ip netns pids "ferry-$TB_NAME-$1"); do
+    [ "$(cat /proc/$p/comm 2>/dev/null)" = "$2" ] && { echo "$p"; return 0; }
+  done
+  return 1
+}
+
 # fx_fails NAME CMD...: CMD under Ferry must fail (non-zero exit).
 fx_fails() {
   local name=$1; shift

@@ -176,14 +176,6 @@ wait_job() {
   kill -KILL $JOB 2>/dev/null || true
   rc=124
 }
-# pid_on NODE COMM: a process named COMM in NODE's namespace.
-pid_on() {
-  local p
-  for p in $(ip netns pids "ferry-$TB_NAME-$1"); do
-    [ "$(cat /proc/$p/comm 2>/dev/null)" = "$2" ] && { echo "$p"; return 0; }
-  done
-  return 1
-}
 
 start_long_job term
 check "8 ranks were running before SIGTERM" test "$(ls "$PFS/term" | wc -l)" -eq 8

@@ -57,14 +57,6 @@ on() { local n=$1; shift; timeout -k 5 120 "$TB" exec --name "$TB_NAME" "$n" "$@
 # allowed; its daemon logs to $T_DIR/logs-NAME.
 FRUN_ARGS=(--hostfile "$HOSTFILE" --ratio 4 --auth none --log-level info
            --export "/pfs=$PFS" --iond-arg --listen-ports --iond-arg "$PORT")
-# pid_on NODE COMM: the pid of a process named COMM in NODE's namespace.
-pid_on() {
-  local p
-  for p in $(ip netns pids "ferry-$TB_NAME-$1"); do
-    [ "$(cat /proc/$p/comm 2>/dev/null)" = "$2" ] && { echo "$p"; return 0; }
-  done
-  return 1
-}
 # wait_for FILE PATTERN COUNT [PID]: until FILE has COUNT lines matching
 # PATTERN (90 s; gives up early when PID, the writer, is gone).
 wait_for() {

@@ -30,13 +30,6 @@ trap 'cleanup_with tb_down' EXIT
 "$TB" up --name "$TB_NAME" --compute 4 --ionodes 2 --subnet 10.44.0 \
   --outside --outside-subnet 10.45.0 --shared-address "$SHARED" --pfs "$PFS"
 on() { local n=$1; shift; timeout -k 5 120 "$TB" exec --name "$TB_NAME" "$n" "$@"; }
-pid_on() {
-  local p
-  for p in $(ip netns pids "ferry-$TB_NAME-$1"); do
-    [ "$(cat /proc/$p/comm 2>/dev/null)" = "$2" ] && { echo "$p"; return 0; }
-  done
-  return 1
-}
 
 JOB_OUT=$T_DIR/cluster.out
 "$TB" exec --name "$TB_NAME" c1 "$FRUN" --hostfile "$STATE/hostfile" --ratio 2 --auth none \
