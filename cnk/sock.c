@@ -707,6 +707,22 @@ void cnk_sock_carry_options(int64_t handle, unsigned carry)
 	}
 }
 
+/* Before fd becomes a forwarded socket: its descriptor flags (kept for the
+ * program's end), the session and the pump.  0 or -errno. */
+static long sock_begin(int fd, int *fd_flags, int *fl_flags)
+{
+	long ret;
+
+	*fd_flags = (int)cnk_raw_syscall(SYS_fcntl, fd, F_GETFD, 0);
+	*fl_flags = (int)cnk_raw_syscall(SYS_fcntl, fd, F_GETFL, 0);
+	if (*fd_flags < 0 || *fl_flags < 0)
+		return *fd_flags < 0 ? *fd_flags : *fl_flags;
+	ret = cnk_sock_session();
+	if (ret == 0)
+		ret = cnk_sock_pump_start();
+	return ret;
+}
+
 /*
  * s has its handle at the I/O node: give it a pump end, put the program's
  * end at fd (its flags kept) and enter s in the table in state, the pump
@@ -800,13 +816,7 @@ long cnk_fwd_sock_connect(long nr, const long *a)
 		return cnk_native(nr, a);
 	if (((const struct sockaddr *)addr)->sa_family != domain)
 		return cnk_native(nr, a); /* the kernel's EAFNOSUPPORT / EINVAL */
-	fd_flags = (int)cnk_raw_syscall(SYS_fcntl, fd, F_GETFD, 0);
-	fl_flags = (int)cnk_raw_syscall(SYS_fcntl, fd, F_GETFL, 0);
-	if (fd_flags < 0 || fl_flags < 0)
-		return fd_flags < 0 ? fd_flags : fl_flags;
-	ret = cnk_sock_session();
-	if (ret == 0)
-		ret = cnk_sock_pump_start();
+	ret = sock_begin(fd, &fd_flags, &fl_flags);
 	if (ret < 0)
 		return ret;
 	s = sock_new(domain, type, protocol);
@@ -888,13 +898,7 @@ static long datagram_open(int fd, int domain, int protocol, const void *addr, so
 	size_t got = 0;
 	long ret;
 
-	fd_flags = (int)cnk_raw_syscall(SYS_fcntl, fd, F_GETFD, 0);
-	fl_flags = (int)cnk_raw_syscall(SYS_fcntl, fd, F_GETFL, 0);
-	if (fd_flags < 0 || fl_flags < 0)
-		return fd_flags < 0 ? fd_flags : fl_flags;
-	ret = cnk_sock_session();
-	if (ret == 0)
-		ret = cnk_sock_pump_start();
+	ret = sock_begin(fd, &fd_flags, &fl_flags);
 	if (ret < 0)
 		return ret;
 	s = sock_new(domain, SOCK_DGRAM, protocol);
