@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <pthread.h>
@@ -67,6 +68,13 @@ struct ferry_rpc_client {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool poller_active;
+	/* Without a CQ wait fd (shm) the poller sleeps in slices that grow with
+	 * the time nothing happened; another thread's call is something, so it
+	 * resets that time and kicks a sleeping poller (kick_fd, an eventfd):
+	 * its reply is seen at once, not up to a slice later. */
+	_Atomic uint64_t activity_us;
+	atomic_bool poller_sleeping;
+	int kick_fd;
 	int sends_outstanding;
 	uint64_t next_req_id;
 	struct pending_call *pending[CLIENT_HASH_BUCKETS];
@@ -282,6 +290,21 @@ static void put_send_op(struct ferry_rpc_client *c, struct client_op *op)
 	pthread_mutex_unlock(&c->mu);
 }
 
+/* A call was posted: a poller sleeping without a wait fd looks again now,
+ * and in short slices. */
+static void client_note_activity(struct ferry_rpc_client *c)
+{
+	uint64_t one = 1;
+
+	if (c->fab.cq_wait_fd >= 0)
+		return;
+	atomic_store_explicit(&c->activity_us, fab_now_us(), memory_order_relaxed);
+	if (c->kick_fd >= 0 && atomic_load(&c->poller_sleeping) &&
+	    write(c->kick_fd, &one, sizeof(one)) < 0) {
+		/* EAGAIN: the counter is full, the poller wakes anyway. */
+	}
+}
+
 /* Posts a frame; on EAGAIN drives progress and retries, bounded. */
 static int send_frame(struct ferry_rpc_client *c, const struct frame_hdr *h, const void *payload,
 		      uint64_t deadline)
@@ -314,6 +337,7 @@ static int send_frame(struct ferry_rpc_client *c, const struct frame_hdr *h, con
 		put_send_op(c, op);
 		return fab_errno(ret);
 	}
+	client_note_activity(c);
 	return 0;
 }
 
@@ -392,10 +416,26 @@ static int wait_call(struct ferry_rpc_client *c, struct pending_call *p, uint64_
 				run_wait_hook(c, hook, &hook_next, now, deadline);
 			if (fab_spin_or_yield(now, spin_end))
 				continue;
-			fab_wait(&c->fab, -1,
-				 (int64_t)(deadline - now < CLIENT_BLOCK_SLICE_US ? deadline - now
-										   : CLIENT_BLOCK_SLICE_US),
-				 now - start);
+			{
+				uint64_t since = atomic_load_explicit(&c->activity_us,
+								      memory_order_relaxed);
+
+				if (since < start)
+					since = start;
+				atomic_store(&c->poller_sleeping, true);
+				if (fab_wait(&c->fab, c->kick_fd,
+					     (int64_t)(deadline - now < CLIENT_BLOCK_SLICE_US
+							       ? deadline - now
+							       : CLIENT_BLOCK_SLICE_US),
+					     now > since ? now - since : 0) == 1) {
+					uint64_t count;
+
+					if (read(c->kick_fd, &count, sizeof(count)) < 0) {
+						/* EAGAIN: drained already */
+					}
+				}
+				atomic_store(&c->poller_sleeping, false);
+			}
 		}
 		pthread_mutex_lock(&c->mu);
 		c->poller_active = false;
@@ -639,6 +679,15 @@ static int env_int(const char *name, int def)
 	return (int)n;
 }
 
+/* The poller's kick (only where the CQ has no wait fd); without one the
+ * poller only sleeps in slices. */
+static void client_kick_fd_open(struct ferry_rpc_client *c)
+{
+	if (c->kick_fd >= 0)
+		close(c->kick_fd);
+	c->kick_fd = c->fab.cq_wait_fd < 0 ? eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) : -1;
+}
+
 int ferry_rpc_client_open(const char *uri, const struct ferry_rpc_opts *opts,
 			  struct ferry_rpc_client **out)
 {
@@ -660,6 +709,7 @@ int ferry_rpc_client_open(const char *uri, const struct ferry_rpc_opts *opts,
 	c->timeout_ms = opts && opts->timeout_ms > 0 ? opts->timeout_ms : 60000;
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
+	c->kick_fd = -1;
 	ret = client_connect(c);
 	if (ret) {
 		pthread_cond_destroy(&c->cv);
@@ -667,6 +717,7 @@ int ferry_rpc_client_open(const char *uri, const struct ferry_rpc_opts *opts,
 		free(c);
 		return ret;
 	}
+	client_kick_fd_open(c);
 	c->inline_max = (size_t)env_int("FERRY_INLINE_MAX",
 					(int)(opts && opts->inline_max ? opts->inline_max
 								       : c->fab.inline_default));
@@ -704,6 +755,8 @@ void ferry_rpc_client_close(struct ferry_rpc_client *c)
 	say_bye(c);
 	fab_close(&c->fab);
 	ops_free_all(c);
+	if (c->kick_fd >= 0)
+		close(c->kick_fd);
 	pthread_cond_destroy(&c->cv);
 	pthread_mutex_destroy(&c->mu);
 	free(c);
@@ -719,6 +772,8 @@ void ferry_rpc_client_close_at_exit(struct ferry_rpc_client *c)
 
 int ferry_rpc_client_reopen(struct ferry_rpc_client *c)
 {
+	int ret;
+
 	/* In the child only this thread exists: locks held by the parent's
 	 * other threads at fork time would never be released. */
 	pthread_mutex_init(&c->mu, NULL);
@@ -733,7 +788,12 @@ int ferry_rpc_client_reopen(struct ferry_rpc_client *c)
 	c->sends_outstanding = 0;
 	c->token = 0;
 	c->server_gone = false;
-	return client_connect(c);
+	atomic_store(&c->poller_sleeping, false);
+	ret = client_connect(c);
+	/* Not the parent's eventfd: its kicks are the parent's. */
+	if (ret == 0)
+		client_kick_fd_open(c);
+	return ret;
 }
 
 size_t ferry_rpc_client_msg_max(const struct ferry_rpc_client *c)
