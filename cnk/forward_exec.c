@@ -326,8 +326,18 @@ static bool any_surviving_fd(bool vfork_child)
  * entry written in `buf` naming its held duplicate (held) or its offset for
  * a reopen by path (carry), or is made unusable.  Returns the number of
  * entries. */
+/* The descriptors whose vfork-child placeholder an exec turned into a
+ * /dev/null one (collect_surviving_fds); if that exec fails they become
+ * unusable, so that a retry (posix_spawnp's next PATH entry) fails loudly
+ * on them instead of writing to /dev/null. */
+struct swapped_fds {
+	size_t n;
+	int fd[EXEC_MAX_CARRIED];
+};
+
 static size_t collect_surviving_fds(const struct cnk_held *held, bool carry, bool vfork_child,
-				    char *buf, char **entries, size_t cap, size_t *nheld)
+				    char *buf, char **entries, size_t cap, size_t *nheld,
+				    struct swapped_fds *swapped)
 {
 	const struct vfork_opens *opened = vfork_child ? vfork_opens_mine() : NULL;
 	int fd, high = cnk_fdtable_high();
@@ -353,6 +363,7 @@ static size_t collect_surviving_fds(const struct cnk_held *held, bool carry, boo
 			}
 			if (len < 0 || (size_t)len >= ENTRY_MAX || make_placeholder(fd) < 0)
 				continue; /* the sealed memfd stays: empty, unwritable */
+			swapped->fd[swapped->n++] = fd;
 			n++;
 			continue;
 		}
@@ -511,6 +522,7 @@ static long exec_local(long nr, const long *a, bool runnable)
 	char cwd_entry[sizeof(CWD_VAR) + FERRY_PATH_MAX];
 	char held_entry[sizeof(HELD_VAR) + 48];
 	size_t nextra = 0, nfds = 0, nheld = 0, map_len = 0;
+	struct swapped_fds swapped = { 0 };
 	const struct cnk_held *held = NULL;
 	struct cnk_held *own_held = NULL;
 	char *entries = NULL;
@@ -549,7 +561,7 @@ static long exec_local(long nr, const long *a, bool runnable)
 		/* Without room the descriptors are made unusable, not lost. */
 		entries = (map < 0 && map > -4096) ? NULL : (char *)map;
 		nfds = collect_surviving_fds(held, owner && !vfork_child, vfork_child, entries,
-					     extra + nextra + 1, EXEC_MAX_CARRIED, &nheld);
+					     extra + nextra + 1, EXEC_MAX_CARRIED, &nheld, &swapped);
 		if (held && nheld) {
 			snprintf(held_entry, sizeof(held_entry), HELD_VAR "%llu:%llu",
 				 (unsigned long long)held->id, (unsigned long long)held->token);
@@ -577,6 +589,8 @@ static long exec_local(long nr, const long *a, bool runnable)
 	ret = cnk_native(nr, b);
 	if (vfork_child)
 		vfork_held_used = false;
+	for (size_t i = 0; i < swapped.n; i++)
+		make_unusable(swapped.fd[i]);
 	if (closed) {
 		/* Still us: our handles died with the session; the held
 		 * duplicates are ours again at the next call. */
