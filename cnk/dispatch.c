@@ -175,9 +175,7 @@ static long run_open_vfork_child(void *arg)
 	return cnk_fwd_open_vfork_child(sa->nr, sa->a);
 }
 
-/* fn(arg) as a forwarded call runs: async signals held, on the runtime's
- * stack, errno kept. */
-static long call_held(long (*fn)(void *), void *arg)
+long cnk_fwd_call_held(long (*fn)(void *), void *arg)
 {
 	uint64_t blocked = forward_blocked_signals, saved_mask = 0;
 	int saved_errno = errno;
@@ -210,7 +208,7 @@ static long vfork_child_call(const struct cnk_syscall_desc *d, long nr, const lo
 		if (cnk_session_vfork_child_may_call()) {
 			struct syscall_args sa = { .nr = nr, .a = a };
 
-			return call_held(run_open_vfork_child, &sa);
+			return cnk_fwd_call_held(run_open_vfork_child, &sa);
 		}
 		return cnk_fwd_refuse(nr, EOPNOTSUPP,
 				      "a vfork child cannot open a forwarded file: its parent's "
@@ -317,7 +315,7 @@ static long vfork_prepare(void)
 static long open_session_now(void *arg)
 {
 	(void)arg;
-	return cnk_session_open_now();
+	return cnk_session_claim();
 }
 
 /* Before posix_spawn (CNK_NR_SPAWN_PREPARE): a child that will open or run
@@ -328,7 +326,7 @@ static long spawn_prepare(const char *path, long search)
 	if (!cnk_policy_enabled() || in_vfork_child() ||
 	    !cnk_exec_spawn_needs_session(path, search != 0))
 		return 0;
-	return call_held(open_session_now, NULL);
+	return cnk_fwd_call_held(open_session_now, NULL);
 }
 
 static long dispatch_call(long nr, long a0, long a1, long a2, long a3, long a4, long a5,

@@ -50,6 +50,10 @@ void cnk_exec_thread_exit(void);
 bool cnk_exec_spawn_needs_session(const char *path, bool search);
 /* An open in a vfork child, through its parent's session (forward_fd.c). */
 long cnk_fwd_open_vfork_child(long nr, const long *a);
+/* dispatch.c: fn(arg) as a forwarded call runs -- async signals held, on
+ * the runtime's stack, errno kept -- for runtime work started outside the
+ * dispatcher's forward path. */
+long cnk_fwd_call_held(long (*fn)(void *), void *arg);
 /* chdir/fchdir in a vfork child (forward_cwd.c). */
 long cnk_vfork_chdir(long nr, const long *a);
 /* dispatch.c: the process whose descriptor table the runtime's describes

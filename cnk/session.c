@@ -733,13 +733,6 @@ bool cnk_session_vfork_child_may_call(void)
 	return cnk_runtime_fds_shared_with(session_owner);
 }
 
-int cnk_session_open_now(void)
-{
-	if (atomic_load(&session_closed))
-		return -EIO;
-	return session_reopen_if_forked();
-}
-
 bool cnk_session_before_exec(void)
 {
 	struct ferry_msg m;

@@ -43,9 +43,6 @@ bool cnk_session_owns_endpoint(void);
  * holds the transport's descriptors (posix_spawn's file actions and Python
  * may close them before the exec). */
 bool cnk_session_vfork_child_may_call(void);
-/* Open the session now if it is not open yet (the first forwarded call
- * would).  0 or -errno. */
-int cnk_session_open_now(void);
 /* In a vfork child: the parent (whose memory it shares) has a live session. */
 bool cnk_session_parent_owns_endpoint(void);
 /* The exec failed after all: reopen at the next call. */
@@ -82,7 +79,8 @@ long cnk_session_adopt(uint64_t id, uint64_t token, const int64_t *keep, size_t 
 void cnk_session_inherit(struct cnk_held *h);
 /* The record a fork child has not claimed yet (NULL when none). */
 const struct cnk_held *cnk_session_inherited(void);
-/* Reopen the session now if this is a fork child (adopting what it
+/* Open the session now if it is not open yet, as the first forwarded call
+ * would: a first open, or a fork child's reopen (adopting what it
  * inherited).  0 or -errno. */
 int cnk_session_claim(void);
 

@@ -36,7 +36,6 @@
 
 #include "env.h"
 #include "forward.h"
-#include "fwd_stack.h"
 #include "intercept.h"
 #include "policy.h"
 #include "raw_syscall.h"
@@ -506,14 +505,14 @@ int cnk_sock_session(void)
 	return ret < 0 ? -ENETUNREACH : 0;
 }
 
-long cnk_sock_remote_connect(const struct cnk_sock *s, const void *addr, socklen_t len,
-			     int timeout, struct sockaddr_storage *local, socklen_t *local_len)
+long cnk_sock_remote_open(uint16_t op, const struct cnk_sock *s, const void *addr, socklen_t len,
+			  int timeout, struct sockaddr_storage *local, socklen_t *local_len)
 {
 	struct ferry_msg m;
 	size_t got = 0;
 	long ret;
 
-	cnk_session_msg(&m, FERRY_OP_SOCK_CONNECT);
+	cnk_session_msg(&m, op);
 	ferry_msg_add_arg(&m, s->domain);
 	ferry_msg_add_arg(&m, s->type);
 	ferry_msg_add_arg(&m, s->protocol);
@@ -601,6 +600,15 @@ static void loopback_of(int family, struct sockaddr_storage *ss, socklen_t *len,
 		in->sin_port = htons(port);
 		*len = sizeof(*in);
 	}
+}
+
+/* The family's unspecified address, port 0. */
+static void any_of(int family, struct sockaddr_storage *ss, socklen_t *len)
+{
+	loopback_of(family, ss, len, 0);
+	memset(family == AF_INET6 ? (void *)&((struct sockaddr_in6 *)ss)->sin6_addr
+				  : (void *)&((struct sockaddr_in *)ss)->sin_addr,
+	       0, family == AF_INET6 ? 16 : 4);
 }
 
 /* The program end goes to the program's descriptor number, with its
@@ -860,7 +868,8 @@ long cnk_fwd_sock_connect(long nr, const long *a)
 		return -EINPROGRESS;
 	}
 
-	ret = cnk_sock_remote_connect(s, addr, addrlen, CNK_CALL_INTERRUPTIBLE, &s->local,
+	ret = cnk_sock_remote_open(FERRY_OP_SOCK_CONNECT, s, addr, addrlen, CNK_CALL_INTERRUPTIBLE,
+				   &s->local,
 				      &s->local_len);
 	if (ret < 0) {
 		FLOG_DEBUG(cnk_session_id(), cnk_session_job(), "connect(%d): forwarded: %s", fd,
@@ -886,16 +895,14 @@ fail:
  * port, or the family's any address and port 0 for a socket that only
  * sends), its end at the program's fd: datagrams come in through the pump
  * with their sources noted; each send names its destination and is one
- * SOCK_SEND (datagram_send).  0 or -errno; the program's socket is left as
- * it was on failure.
+ * SOCK_SEND (datagram_send).  The handle, or -errno: the program's socket
+ * is then left as it was.
  */
 static long datagram_open(int fd, int domain, int protocol, const void *addr, socklen_t addrlen)
 {
 	int fd_flags, fl_flags;
 	struct cnk_sock *s;
-	struct ferry_msg m;
 	int64_t handle;
-	size_t got = 0;
 	long ret;
 
 	ret = sock_begin(fd, &fd_flags, &fl_flags);
@@ -904,26 +911,20 @@ static long datagram_open(int fd, int domain, int protocol, const void *addr, so
 	s = sock_new(domain, SOCK_DGRAM, protocol);
 	if (!s)
 		return -ENOMEM;
-	cnk_session_msg(&m, FERRY_OP_SOCK_BIND);
-	ferry_msg_add_arg(&m, domain);
-	ferry_msg_add_arg(&m, SOCK_DGRAM);
-	ferry_msg_add_arg(&m, protocol);
-	m.data = addr;
-	m.data_len = (uint32_t)addrlen;
-	ret = cnk_sock_call(&m, &s->local, sizeof(s->local), &got, CNK_CALL_DEFAULT);
+	ret = cnk_sock_remote_open(FERRY_OP_SOCK_BIND, s, addr, addrlen, CNK_CALL_DEFAULT, &s->local,
+				   &s->local_len);
 	if (ret < 0) {
 		cnk_sock_free(s);
 		return ret;
 	}
 	s->handle = handle = ret;
-	s->local_len = (socklen_t)got;
 	ret = attach_end(s, fd, fd_flags, fl_flags, CNK_SOCK_DATAGRAM);
 	if (ret < 0)
 		return ret;
 	FLOG_DEBUG(cnk_session_id(), cnk_session_job(),
 		   "fd %d: unconnected UDP through the I/O node, handle %lld", fd,
 		   (long long)handle);
-	return 0;
+	return handle;
 }
 
 /* One datagram to dest through the I/O node: the bytes sent or -errno. */
@@ -975,13 +976,10 @@ static long datagram_send(int64_t handle, int flags, const void *dest, socklen_t
 /* The port of a bind's address; 65536 (the I/O node judges) when too short. */
 static unsigned int bind_port(const void *addr, socklen_t len)
 {
-	const struct sockaddr *sa = addr;
+	uint8_t ip[16];
+	uint16_t port;
 
-	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in))
-		return ntohs(((const struct sockaddr_in *)addr)->sin_port);
-	if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
-		return ntohs(((const struct sockaddr_in6 *)addr)->sin6_port);
-	return 65536;
+	return sockaddr_ip(addr, len, ip, &port) ? port : 65536;
 }
 
 long cnk_fwd_sock_bind(long nr, const long *a)
@@ -991,8 +989,6 @@ long cnk_fwd_sock_bind(long nr, const long *a)
 	socklen_t addrlen = (socklen_t)a[2], len;
 	struct sockaddr_storage native;
 	struct cnk_sock *s;
-	struct ferry_msg m;
-	size_t got = 0;
 	unsigned int port;
 	long ret;
 
@@ -1026,21 +1022,17 @@ long cnk_fwd_sock_bind(long nr, const long *a)
 				  fd, port, strerror((int)-ret));
 			return cnk_native(nr, a);
 		}
-		if (ret == 0)
-			FLOG_INFO(cnk_session_id(), cnk_session_job(),
-				  "bind(%d): UDP port %u forwarded to the I/O node", fd, port);
-		return ret;
+		if (ret < 0)
+			return ret;
+		FLOG_INFO(cnk_session_id(), cnk_session_job(),
+			  "bind(%d): UDP port %u forwarded to the I/O node", fd, port);
+		return 0;
 	}
 	s = sock_new(domain, type, protocol);
 	if (!s)
 		return -ENOMEM;
-	cnk_session_msg(&m, FERRY_OP_SOCK_BIND);
-	ferry_msg_add_arg(&m, domain);
-	ferry_msg_add_arg(&m, type);
-	ferry_msg_add_arg(&m, protocol);
-	m.data = addr;
-	m.data_len = (uint32_t)addrlen;
-	ret = cnk_sock_call(&m, &s->local, sizeof(s->local), &got, CNK_CALL_DEFAULT);
+	ret = cnk_sock_remote_open(FERRY_OP_SOCK_BIND, s, addr, addrlen, CNK_CALL_DEFAULT, &s->local,
+				   &s->local_len);
 	if ((ret == -EACCES || ret == -EADDRINUSE) && !sock_bind_forward) {
 		/* Hybrid: the port is not the job's on the I/O node, but the
 		 * rank may still listen on its own node, as MPI's TCP
@@ -1058,8 +1050,7 @@ long cnk_fwd_sock_bind(long nr, const long *a)
 		return ret;
 	}
 	s->handle = ret;
-	s->local_len = (socklen_t)got;
-	if (!got) {
+	if (!s->local_len) {
 		memcpy(&s->local, addr, addrlen < sizeof(s->local) ? addrlen : sizeof(s->local));
 		s->local_len = addrlen;
 	}
@@ -1231,10 +1222,7 @@ long cnk_fwd_sock_name(long nr, const long *a)
 	}
 	if (!len) {
 		/* Unknown (a connect still in flight): an unspecified address. */
-		loopback_of(s->domain, &name, &len, 0);
-		memset(s->domain == AF_INET6 ? (void *)&((struct sockaddr_in6 *)&name)->sin6_addr
-					     : (void *)&((struct sockaddr_in *)&name)->sin_addr,
-		       0, s->domain == AF_INET6 ? 16 : 4);
+		any_of(s->domain, &name, &len);
 	}
 	return put_name((void *)a[1], (socklen_t *)a[2], &name, len);
 }
@@ -1469,39 +1457,13 @@ static long datagram_call_run(void *arg)
 	if (dc->handle < 0) {
 		struct sockaddr_storage any;
 		socklen_t any_len;
-		long ret;
 
-		loopback_of(dc->domain, &any, &any_len, 0);
-		memset(dc->domain == AF_INET6 ? (void *)&((struct sockaddr_in6 *)&any)->sin6_addr
-					      : (void *)&((struct sockaddr_in *)&any)->sin_addr,
-		       0, dc->domain == AF_INET6 ? 16 : 4);
-		ret = datagram_open(dc->fd, dc->domain, dc->protocol, &any, any_len);
-		if (ret < 0)
-			return ret;
-		pthread_mutex_lock(&cnk_sock_lock);
-		{
-			struct cnk_sock *s = lookup_fd(dc->fd);
-
-			dc->handle = s ? s->handle : -1;
-		}
-		pthread_mutex_unlock(&cnk_sock_lock);
+		any_of(dc->domain, &any, &any_len);
+		dc->handle = datagram_open(dc->fd, dc->domain, dc->protocol, &any, any_len);
 		if (dc->handle < 0)
-			return -EBADF;
+			return (long)dc->handle;
 	}
 	return datagram_send(dc->handle, dc->flags, dc->dest, dc->destlen, dc->iov, dc->iovcnt);
-}
-
-/* A datagram through the I/O node, from the program's context: signals
- * held and the runtime's stack, as a forwarded call. */
-static long datagram_call(struct datagram_call *dc)
-{
-	uint64_t saved = signals_hold();
-	int saved_errno = errno;
-	long ret = cnk_fwd_stack_call(datagram_call_run, dc);
-
-	signals_restore(saved);
-	errno = saved_errno;
-	return ret;
 }
 
 /* sendto/sendmsg with an address.  On a connected forwarded socket TCP
@@ -1544,7 +1506,8 @@ long cnk_sock_send(long nr, const long *a)
 		dc.flags = (int)(msg ? a[2] : a[3]);
 		dc.iov = msg ? msg->msg_iov : &one;
 		dc.iovcnt = msg ? msg->msg_iovlen : 1;
-		return datagram_call(&dc);
+		/* From the program's context: run as a forwarded call. */
+		return cnk_fwd_call_held(datagram_call_run, &dc);
 	}
 	if (!forwarded)
 		return cnk_native(nr, a);

@@ -135,8 +135,10 @@ long cnk_sock_call(struct ferry_msg *m, void *data, size_t cap, size_t *len, int
 struct cnk_sock *cnk_sock_by_handle(int64_t handle); /* under the lock */
 /* Session helpers. */
 int cnk_sock_session(void);
-long cnk_sock_remote_connect(const struct cnk_sock *s, const void *addr, socklen_t len,
-			     int timeout, struct sockaddr_storage *local, socklen_t *local_len);
+/* SOCK_CONNECT or SOCK_BIND of a socket like s to addr: the handle (its
+ * local name in *local) or -errno. */
+long cnk_sock_remote_open(uint16_t op, const struct cnk_sock *s, const void *addr, socklen_t len,
+			  int timeout, struct sockaddr_storage *local, socklen_t *local_len);
 int cnk_sock_remote_simple(uint16_t op, int64_t a0, int64_t a1, int64_t a2);
 int cnk_sock_send_credit(const int64_t *pairs, size_t npairs);
 /* Set the options the program set before connect on the I/O node's socket. */

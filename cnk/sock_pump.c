@@ -1097,8 +1097,8 @@ static void *pump_connector(void *arg)
 	pthread_mutex_lock(&cnk_sock_lock);
 	copy = *s;
 	pthread_mutex_unlock(&cnk_sock_lock);
-	ret = cnk_sock_remote_connect(&copy, &copy.peer, copy.peer_len, CNK_CALL_BLOCKING, &local,
-				      &local_len);
+	ret = cnk_sock_remote_open(FERRY_OP_SOCK_CONNECT, &copy, &copy.peer, copy.peer_len,
+				   CNK_CALL_BLOCKING, &local, &local_len);
 	pthread_mutex_lock(&cnk_sock_lock);
 	if (ret < 0) {
 		s->error = (int)-ret;
