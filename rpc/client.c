@@ -294,15 +294,11 @@ static void put_send_op(struct ferry_rpc_client *c, struct client_op *op)
  * and in short slices. */
 static void client_note_activity(struct ferry_rpc_client *c)
 {
-	uint64_t one = 1;
-
 	if (c->fab.cq_wait_fd >= 0)
 		return;
-	atomic_store_explicit(&c->activity_us, fab_now_us(), memory_order_relaxed);
-	if (c->kick_fd >= 0 && atomic_load(&c->poller_sleeping) &&
-	    write(c->kick_fd, &one, sizeof(one)) < 0) {
-		/* EAGAIN: the counter is full, the poller wakes anyway. */
-	}
+	atomic_store(&c->activity_us, fab_now_us());
+	if (c->kick_fd >= 0 && atomic_load(&c->poller_sleeping))
+		fab_kick(c->kick_fd);
 }
 
 /* Posts a frame; on EAGAIN drives progress and retries, bounded. */
@@ -417,9 +413,9 @@ static int wait_call(struct ferry_rpc_client *c, struct pending_call *p, uint64_
 			if (fab_spin_or_yield(now, spin_end))
 				continue;
 			{
-				uint64_t since = atomic_load_explicit(&c->activity_us,
-								      memory_order_relaxed);
+				uint64_t since;
 
+				since = atomic_load(&c->activity_us);
 				if (since < start)
 					since = start;
 				atomic_store(&c->poller_sleeping, true);
@@ -427,13 +423,8 @@ static int wait_call(struct ferry_rpc_client *c, struct pending_call *p, uint64_
 					     (int64_t)(deadline - now < CLIENT_BLOCK_SLICE_US
 							       ? deadline - now
 							       : CLIENT_BLOCK_SLICE_US),
-					     now > since ? now - since : 0) == 1) {
-					uint64_t count;
-
-					if (read(c->kick_fd, &count, sizeof(count)) < 0) {
-						/* EAGAIN: drained already */
-					}
-				}
+					     now > since ? now - since : 0) == 1)
+					fab_kick_drain(c->kick_fd);
 				atomic_store(&c->poller_sleeping, false);
 			}
 		}

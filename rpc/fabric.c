@@ -450,6 +450,26 @@ void fab_mr_close(struct fab_mr *m)
 
 /* ---------------- waiting ---------------- */
 
+void fab_kick(int eventfd)
+{
+	uint64_t one = 1;
+	int saved = errno;
+
+	if (write(eventfd, &one, sizeof(one)) < 0) {
+		/* EAGAIN: the counter is saturated, the sleeper wakes anyway. */
+	}
+	errno = saved;
+}
+
+void fab_kick_drain(int eventfd)
+{
+	uint64_t count;
+
+	if (read(eventfd, &count, sizeof(count)) < 0) {
+		/* EAGAIN: another reader drained it. */
+	}
+}
+
 int fab_wait(struct fab *f, int extra_fd, int64_t timeout_us, uint64_t waited_us)
 {
 	struct pollfd pfd[2];

@@ -184,6 +184,11 @@ static inline bool fab_spin_or_yield(uint64_t now, uint64_t spin_end)
  * far, which bounds the sleep slice on providers without a wait fd.
  * Returns 1 if extra_fd is readable, else 0. */
 int fab_wait(struct fab *f, int extra_fd, int64_t timeout_us, uint64_t waited_us);
+/* An eventfd passed to fab_wait as extra_fd wakes a sleeper: kick it from
+ * any thread (errno kept; a saturated counter wakes it anyway), drain it
+ * once awake. */
+void fab_kick(int eventfd);
+void fab_kick_drain(int eventfd);
 
 uint64_t fab_now_us(void);
 uint64_t fab_random64(void);

@@ -35,11 +35,8 @@ bool srv_on_progress_thread(struct ferry_rpc_server *s)
 
 void srv_kick(struct ferry_rpc_server *s)
 {
-	uint64_t one = 1;
-
-	if (atomic_load(&s->sleeping) && write(s->wake_fd, &one, sizeof(one)) < 0) {
-		/* Counter saturated: the progress thread is awake anyway. */
-	}
+	if (atomic_load(&s->sleeping))
+		fab_kick(s->wake_fd);
 }
 
 void srv_make_room(struct ferry_rpc_server *s, bool on_progress)
@@ -630,12 +627,8 @@ int ferry_rpc_server_progress(struct ferry_rpc_server *s, int timeout_ms)
 			     (int64_t)(deadline - now < SRV_BLOCK_SLICE_US ? deadline - now
 									: SRV_BLOCK_SLICE_US),
 			     now - s->last_event_us)) {
-			uint64_t count;
-
 			atomic_store(&s->sleeping, false);
-			if (read(s->wake_fd, &count, sizeof(count)) < 0) {
-				/* EAGAIN: another reader drained it. */
-			}
+			fab_kick_drain(s->wake_fd);
 			/* Workers kick us after posting: go on polling. */
 			run_down_notifications(s);
 			continue;
@@ -647,13 +640,7 @@ int ferry_rpc_server_progress(struct ferry_rpc_server *s, int timeout_ms)
 
 void ferry_rpc_server_wake(struct ferry_rpc_server *s)
 {
-	uint64_t one = 1;
-	int saved = errno;
-
-	if (write(s->wake_fd, &one, sizeof(one)) < 0) {
-		/* Saturated counter: already woken. */
-	}
-	errno = saved;
+	fab_kick(s->wake_fd);
 }
 
 /* ---------------- requests ---------------- */
