@@ -415,10 +415,13 @@ static int wait_call(struct ferry_rpc_client *c, struct pending_call *p, uint64_
 			{
 				uint64_t since;
 
+				/* Sleeping first, then the activity: a call
+				 * posted in between either kicks us or is
+				 * seen here. */
+				atomic_store(&c->poller_sleeping, true);
 				since = atomic_load(&c->activity_us);
 				if (since < start)
 					since = start;
-				atomic_store(&c->poller_sleeping, true);
 				if (fab_wait(&c->fab, c->kick_fd,
 					     (int64_t)(deadline - now < CLIENT_BLOCK_SLICE_US
 							       ? deadline - now
