@@ -8,6 +8,7 @@
 #ifndef FERRY_CNK_ENV_H
 #define FERRY_CNK_ENV_H
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,6 +28,25 @@ static inline const char *cnk_env_find(char *const *envp, const char *name)
 static inline const char *cnk_env_get(const char *name)
 {
 	return cnk_env_find(environ, name);
+}
+
+/* execvp's search for name along a ':'-separated list of directories:
+ * each call writes the next candidate path into out (an empty entry is the
+ * working directory, "./name") and returns its length, or -1 after the
+ * last; start with *cursor at the list.  Candidates too long for out are
+ * skipped. */
+static inline int cnk_path_next(const char **cursor, const char *name, char *out, size_t cap)
+{
+	while (*cursor) {
+		const char *dir = *cursor, *end = strchrnul(dir, ':');
+		int n = end == dir ? snprintf(out, cap, "./%s", name)
+				   : snprintf(out, cap, "%.*s/%s", (int)(end - dir), dir, name);
+
+		*cursor = *end ? end + 1 : NULL;
+		if (n > 0 && (size_t)n < cap)
+			return n;
+	}
+	return -1;
 }
 
 /* Remove every name=... entry from environ, in place: main's envp is the

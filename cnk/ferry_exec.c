@@ -29,6 +29,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "env.h"
+
 #ifndef FERRY_VERSION
 #define FERRY_VERSION "0.1.0"
 #endif
@@ -99,7 +101,6 @@ static int mounts_append(char **list, const char *prefix)
 static int find_program(const char *name, char *out, size_t out_len)
 {
 	const char *path = getenv("PATH");
-	const char *dir, *end;
 	int n;
 
 	if (strchr(name, '/')) {
@@ -110,21 +111,11 @@ static int find_program(const char *name, char *out, size_t out_len)
 	}
 	if (!path)
 		path = "/usr/local/bin:/usr/bin:/bin";
-	for (dir = path;; dir = end + 1) {
-		end = strchrnul(dir, ':');
-		/* An empty PATH element means the current directory. */
-		if (end == dir)
-			n = snprintf(out, out_len, "./%s", name);
-		else
-			n = snprintf(out, out_len, "%.*s/%s", (int)(end - dir), dir, name);
-		if (n > 0 && (size_t)n < out_len && access(out, X_OK) == 0) {
-			struct stat st;
+	while (cnk_path_next(&path, name, out, out_len) >= 0) {
+		struct stat st;
 
-			if (stat(out, &st) == 0 && S_ISREG(st.st_mode))
-				return 0;
-		}
-		if (*end == '\0')
-			break;
+		if (access(out, X_OK) == 0 && stat(out, &st) == 0 && S_ISREG(st.st_mode))
+			return 0;
 	}
 	return -ENOENT;
 }

@@ -122,19 +122,26 @@ static bool is_placeholder(int fd)
 	       st.st_rdev == makedev(1, 3);
 }
 
+/* Put a fresh open of /dev/null (flags) at fd.  0 or -errno. */
+static int null_at(int fd, int flags)
+{
+	long null = cnk_raw_syscall6(SYS_openat, AT_FDCWD, (long)"/dev/null", flags | O_CLOEXEC,
+				     0, 0, 0);
+	long ret;
+
+	if (null < 0)
+		return (int)null;
+	ret = cnk_raw_syscall(SYS_dup3, null, fd, 0);
+	cnk_raw_syscall(SYS_close, null, 0, 0);
+	return ret < 0 ? (int)ret : 0;
+}
+
 /* Make a placeholder an O_PATH descriptor: reads and writes fail with
  * EBADF. */
 static void make_unusable(int fd)
 {
-	long path_fd;
-
-	if (!is_placeholder(fd))
-		return;
-	path_fd = cnk_raw_syscall6(SYS_openat, AT_FDCWD, (long)"/dev/null", O_PATH, 0, 0, 0);
-	if (path_fd < 0)
-		return;
-	cnk_raw_syscall(SYS_dup3, path_fd, fd, 0);
-	cnk_raw_syscall(SYS_close, path_fd, 0, 0);
+	if (is_placeholder(fd))
+		null_at(fd, O_PATH);
 }
 
 static long remote_offset(const struct cnk_file *f)
@@ -260,21 +267,6 @@ static const struct vfork_open *vfork_open_at(const struct vfork_opens *v, int f
 	return NULL;
 }
 
-/* fd becomes a /dev/null placeholder, as the new program's runtime expects
- * of a carried descriptor. */
-static int make_placeholder(int fd)
-{
-	long null = cnk_raw_syscall6(SYS_openat, AT_FDCWD, (long)"/dev/null", O_RDWR | O_CLOEXEC,
-				     0, 0, 0);
-	long ret;
-
-	if (null < 0)
-		return (int)null;
-	ret = cnk_raw_syscall(SYS_dup3, null, fd, 0);
-	cnk_raw_syscall(SYS_close, null, 0, 0);
-	return ret < 0 ? (int)ret : 0;
-}
-
 /* The forwarded file behind this process's fd, referenced, or NULL.  In a
  * vfork child the table describes the parent's descriptors: the file is the
  * one of the parent's descriptor that shares fd's open file (kcmp), or, where
@@ -361,8 +353,11 @@ static size_t collect_surviving_fds(const struct cnk_held *held, bool carry, boo
 				len = snprintf(entries[n], ENTRY_MAX, FD_VAR "%d=%d:0:-1:%s", fd,
 					       vo->flags, vo->path);
 			}
-			if (len < 0 || (size_t)len >= ENTRY_MAX || make_placeholder(fd) < 0)
-				continue; /* the sealed memfd stays: empty, unwritable */
+			/* The new program's runtime expects a /dev/null
+			 * placeholder; on failure the sealed memfd stays
+			 * (empty, unwritable). */
+			if (len < 0 || (size_t)len >= ENTRY_MAX || null_at(fd, O_RDWR) < 0)
+				continue;
 			swapped->fd[swapped->n++] = fd;
 			n++;
 			continue;
@@ -872,29 +867,20 @@ long cnk_fwd_exec(long nr, const long *a)
 bool cnk_exec_spawn_needs_session(const char *path, bool search)
 {
 	char candidate[FERRY_PATH_MAX];
-	const char *dirs, *p;
+	const char *dirs;
 
 	if (!path || !path[0])
 		return false;
 	if (!search || strchr(path, '/'))
 		return cnk_policy_wants(AT_FDCWD, path);
-	/* As glibc's search: PATH, or its default; an empty entry is the
-	 * working directory. */
+	/* As glibc's search: PATH, or its default. */
 	dirs = cnk_env_get("PATH");
 	if (!dirs)
 		dirs = "/bin:/usr/bin";
-	for (p = dirs;; p++) {
-		const char *end = strchrnul(p, ':');
-		int len = snprintf(candidate, sizeof(candidate), "%.*s%s%s", (int)(end - p), p,
-				   end == p ? "" : "/", path);
-
-		if (len > 0 && (size_t)len < sizeof(candidate) &&
-		    cnk_policy_wants(AT_FDCWD, candidate))
+	while (cnk_path_next(&dirs, path, candidate, sizeof(candidate)) >= 0)
+		if (cnk_policy_wants(AT_FDCWD, candidate))
 			return true;
-		if (!*end)
-			return false;
-		p = end;
-	}
+	return false;
 }
 
 /* One FERRY_FD_<n>=<flags>:<offset>:<handle>:<path> entry. */
