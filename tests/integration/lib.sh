@@ -12,10 +12,12 @@ FEXEC=$FERRY_BUILD/bin/ferry-exec
 # a chain of a dozen shell processes, and under the runtime in a forwarded
 # directory each of them opens its own session with the I/O node (about
 # 0.5 s apiece), which would make every python check cost seconds.
-if _py=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) && [ -x "$_py" ]; then
-  PATH=$(dirname "$_py"):$PATH
+# PY names it, for commands run where PATH may differ (a test bed node).
+if PY=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) && [ -x "$PY" ]; then
+  PATH=$(dirname "$PY"):$PATH
+else
+  PY=python3
 fi
-unset _py
 T_PASS=0
 T_FAIL=0
 
@@ -115,6 +117,16 @@ check_logged() {
 finish() {
   echo "$T_PASS passed, $T_FAIL failed"
   [ "$T_FAIL" -eq 0 ]
+}
+
+# testbed_require CMD...: a test bed test skips (77) unless it runs as root
+# and every CMD is installed.
+testbed_require() {
+  [ "$(id -u)" -eq 0 ] || { echo "SKIP: the test bed needs root"; exit 77; }
+  local t
+  for t in "$@"; do
+    command -v "$t" >/dev/null || { echo "SKIP: no $t"; exit 77; }
+  done
 }
 
 # pid_on NODE COMM: the pid of a process named COMM in the network namespace

@@ -6,8 +6,7 @@
 # node; then jobs that end badly (ferry-run gets SIGTERM, a rank is killed, a
 # daemon is killed) must leave nothing behind.
 source "$(dirname "$0")/lib.sh"
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: the test bed needs root"; exit 77; }
-command -v mpirun >/dev/null || { echo "SKIP: no mpirun"; exit 77; }
+testbed_require mpirun
 DEMO=$FERRY_BUILD/bin/mpi_io_demo
 FRUN=$FERRY_BUILD/bin/ferry-run
 TB=$FERRY_SRC/tests/testbed/testbed.sh

@@ -21,17 +21,11 @@
 #      it serves none after.
 # Two ferry-run jobs (each starts io1's daemon through mpirun), to stay short.
 source "$(dirname "$0")/lib.sh"
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: the test bed needs root"; exit 77; }
-for t in mpirun curl python3; do
-  command -v "$t" >/dev/null || { echo "SKIP: no $t"; exit 77; }
-done
+testbed_require mpirun curl python3
 FRUN=$FERRY_BUILD/bin/ferry-run
 HELLO=$FERRY_BUILD/bin/http_hello
 TOOLS=$FERRY_SRC/tests/integration/sock_tools.py
 TB=$FERRY_SRC/tests/testbed/testbed.sh
-# The interpreter itself, not a version manager's shim (a chain of shell
-# scripts: a dozen execs under the runtime before python starts).
-PY=$(python3 -c 'import sys; print(sys.executable)')
 [ -x "$FRUN" ] && [ -x "$HELLO" ] || { echo "ferry-run or http_hello not built"; exit 1; }
 
 TB_NAME=sk$$

@@ -7,15 +7,11 @@
 # http_hello on port 8080 under Ferry; out1 sends 400 requests to the shared
 # address: all succeed, and every rank, behind either I/O node, served some.
 source "$(dirname "$0")/lib.sh"
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: the test bed needs root"; exit 77; }
-for t in mpirun python3; do
-  command -v "$t" >/dev/null || { echo "SKIP: no $t"; exit 77; }
-done
+testbed_require mpirun python3
 FRUN=$FERRY_BUILD/bin/ferry-run
 HELLO=$FERRY_BUILD/bin/http_hello
 TOOLS=$FERRY_SRC/tests/integration/sock_tools.py
 TB=$FERRY_SRC/tests/testbed/testbed.sh
-PY=$(python3 -c 'import sys; print(sys.executable)')
 [ -x "$FRUN" ] && [ -x "$HELLO" ] || { echo "ferry-run or http_hello not built"; exit 1; }
 
 TB_NAME=sa$$
